@@ -1,0 +1,38 @@
+use crate::program::ProgramError;
+
+/// Why a domain value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VigyError {
+    /// A vigy name is empty, too long or contains a control character.
+    #[error("invalid vigy name: {0}")]
+    InvalidName(String),
+    /// A tick interval below [`crate::TickInterval::MIN_MILLIS`].
+    #[error("tick interval of {millis} ms is below the minimum of {min} ms", min = crate::TickInterval::MIN_MILLIS)]
+    IntervalTooShort {
+        /// The interval that was asked for.
+        millis: u64,
+    },
+    /// A tick interval above [`crate::TickInterval::MAX_MILLIS`].
+    #[error("tick interval of {millis} ms is above the maximum of {max} ms", max = crate::TickInterval::MAX_MILLIS)]
+    IntervalTooLong {
+        /// The interval that was asked for.
+        millis: u64,
+    },
+    /// A label key or value, or a `k=v` pair, that does not follow the rules.
+    #[error("invalid label: {0}")]
+    InvalidLabel(String),
+    /// A label selector that does not parse.
+    #[error("invalid label selector `{selector}`: {reason}")]
+    InvalidSelector {
+        /// The selector as given.
+        selector: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A program that is too large, too deeply nested, or does not parse.
+    #[error(transparent)]
+    InvalidProgram(#[from] ProgramError),
+    /// An id that is not 32 lowercase hex characters.
+    #[error("invalid vigy id `{0}`: expected 32 lowercase hex characters")]
+    InvalidId(String),
+}

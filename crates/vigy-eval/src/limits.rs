@@ -1,0 +1,43 @@
+use std::time::Duration;
+
+/// Budgets every tick runs under. A tick that exceeds one fails with an
+/// error naming it; nothing outside the tick is affected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalLimits {
+    /// Evaluation steps per tick (default 10,000,000: a few hundred ms of
+    /// tight looping).
+    pub fuel: usize,
+    /// Nested (non-tail) calls (default 10,000).
+    pub max_depth: usize,
+    /// Wall-clock time per tick (default 2 s).
+    pub deadline: Duration,
+    /// Actions per tick (default 1,000).
+    pub max_actions: usize,
+    /// Log lines kept per tick; later lines are counted and dropped
+    /// (default 1,000).
+    pub max_log_lines: usize,
+    /// Bytes kept of one log line (default 4 KiB).
+    pub max_log_line_bytes: usize,
+    /// Bytes of one string built by `string-append` (default 1 MiB).
+    pub max_string_bytes: usize,
+    /// Bytes of one action payload or stored value, as JSON (default 64 KiB).
+    pub max_value_bytes: usize,
+    /// Keys in one vigy's key/value store (default 10,000).
+    pub max_kv_keys: usize,
+}
+
+impl Default for EvalLimits {
+    fn default() -> Self {
+        Self {
+            fuel: 10_000_000,
+            max_depth: 10_000,
+            deadline: Duration::from_secs(2),
+            max_actions: 1_000,
+            max_log_lines: 1_000,
+            max_log_line_bytes: 4 * 1024,
+            max_string_bytes: 1024 * 1024,
+            max_value_bytes: 64 * 1024,
+            max_kv_keys: 10_000,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of vigy-eval, one binary.
+mod budgets;
+mod intrinsics;
+mod isolation;
+mod support;

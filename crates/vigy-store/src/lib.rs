@@ -1,1 +1,18 @@
-//! wip
+//! vigy's store: SeaORM on SQLite.
+//!
+//! Two pools on one file: a single-connection writer, so this process's
+//! writes never contend with each other (other processes wait on SQLite's
+//! busy timeout), and a reader pool that, under WAL, reads the last
+//! committed snapshot without waiting for a write to finish.
+//!
+//! Tables (see `migration.rs`): `vigies`, `vigy_runs`, `vigy_kv`,
+//! `vigy_state`, `vigy_events`.
+
+mod convert;
+mod entity;
+mod migration;
+mod path;
+mod store;
+
+pub use path::{DB_ENV, default_db_path};
+pub use store::{EventRow, Registered, Store, StoreError, TickRecord};

@@ -27,5 +27,5 @@ pub use program::{Program, ProgramError};
 pub use run::{LogLine, RunResult, VigyRun};
 pub use selector::{LabelSelector, Requirement};
 pub use state::VigyState;
-pub use time::{Timestamp, format_timestamp, parse_timestamp};
+pub use time::{Timestamp, format_timestamp, now, parse_timestamp};
 pub use vigy::Vigy;

@@ -1,7 +1,12 @@
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 /// A point in time, UTC.
 pub type Timestamp = DateTime<Utc>;
+
+/// The current time at millisecond precision, the precision the store keeps.
+pub fn now() -> Timestamp {
+    Utc::now().trunc_subsecs(3)
+}
 
 /// ISO-8601 UTC with milliseconds and a `Z`, e.g. `2026-11-25T17:35:04.123Z`.
 /// Fixed width, so the text sorts in time order (what `ORDER BY started_at`

@@ -33,7 +33,7 @@ impl Vigy {
     ) -> Result<Self, VigyError> {
         let name = VigyName::new(name)?;
         let program = Program::parse(program)?;
-        let now = chrono::Utc::now();
+        let now = crate::now();
         Ok(Self {
             id: VigyId::for_name(&name),
             name,

@@ -1,0 +1,97 @@
+//! Rows to domain values and back. A row that does not convert is reported
+//! as corrupt, naming the table and the row.
+
+use std::str::FromStr;
+
+use vigy_types::{
+    Labels, Program, TickInterval, Timestamp, Vigy, VigyId, VigyName, VigyRun, VigyState, format_timestamp,
+    parse_timestamp,
+};
+
+use crate::StoreError;
+use crate::entity::{run, state, vigy};
+
+fn corrupt(table: &'static str, id: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { table, id: id.to_owned(), reason: reason.to_string() }
+}
+
+fn time(table: &'static str, id: &str, text: &str) -> Result<Timestamp, StoreError> {
+    parse_timestamp(text).map_err(|e| corrupt(table, id, e))
+}
+
+fn json<T: serde::de::DeserializeOwned>(table: &'static str, id: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(table, id, e))
+}
+
+pub(crate) fn vigy_from_row(row: vigy::Model) -> Result<Vigy, StoreError> {
+    const T: &str = "vigies";
+    let id = &row.id;
+    Ok(Vigy {
+        id: VigyId::from_str(id).map_err(|e| corrupt(T, id, e))?,
+        name: VigyName::new(row.name.clone()).map_err(|e| corrupt(T, id, e))?,
+        program: Program::parse(row.program.clone()).map_err(|e| corrupt(T, id, e))?,
+        tick_interval: TickInterval::from_millis(row.tick_interval_ms.max(0) as u64).map_err(|e| corrupt(T, id, e))?,
+        enabled: row.enabled,
+        labels: json::<Labels>(T, id, &row.labels)?,
+        created_at: time(T, id, &row.created_at)?,
+        updated_at: time(T, id, &row.updated_at)?,
+    })
+}
+
+pub(crate) fn vigy_to_row(v: &Vigy) -> vigy::Model {
+    vigy::Model {
+        id: v.id.to_string(),
+        name: v.name.to_string(),
+        program: v.program.source().to_owned(),
+        tick_interval_ms: v.tick_interval.as_millis() as i64,
+        enabled: v.enabled,
+        labels: serde_json::to_string(&v.labels).expect("labels serialize"),
+        created_at: format_timestamp(&v.created_at),
+        updated_at: format_timestamp(&v.updated_at),
+    }
+}
+
+pub(crate) fn run_from_row(row: run::Model) -> Result<VigyRun, StoreError> {
+    const T: &str = "vigy_runs";
+    let id = &row.id;
+    Ok(VigyRun {
+        id: row.id.clone(),
+        vigy_id: VigyId::from_str(&row.vigy_id).map_err(|e| corrupt(T, id, e))?,
+        tick: row.tick.max(0) as u64,
+        started_at: time(T, id, &row.started_at)?,
+        ended_at: time(T, id, &row.ended_at)?,
+        result: row.result.parse().map_err(|e: String| corrupt(T, id, e))?,
+        error: row.error,
+        actions: json(T, id, &row.actions)?,
+        logs: json(T, id, &row.logs)?,
+        logs_truncated: row.logs_truncated,
+    })
+}
+
+pub(crate) fn run_to_row(r: &VigyRun) -> run::Model {
+    run::Model {
+        id: r.id.clone(),
+        vigy_id: r.vigy_id.to_string(),
+        tick: r.tick as i64,
+        started_at: format_timestamp(&r.started_at),
+        ended_at: format_timestamp(&r.ended_at),
+        result: r.result.as_str().to_owned(),
+        error: r.error.clone(),
+        actions: serde_json::to_string(&r.actions).expect("actions serialize"),
+        logs: serde_json::to_string(&r.logs).expect("logs serialize"),
+        logs_truncated: r.logs_truncated,
+    }
+}
+
+pub(crate) fn state_from_row(row: state::Model) -> Result<VigyState, StoreError> {
+    const T: &str = "vigy_state";
+    let id = &row.vigy_id;
+    Ok(VigyState {
+        vigy_id: VigyId::from_str(id).map_err(|e| corrupt(T, id, e))?,
+        desired: json(T, id, &row.desired)?,
+        observed: json(T, id, &row.observed)?,
+        pending: json(T, id, &row.pending)?,
+        tick_count: row.tick_count.max(0) as u64,
+        captured_at: time(T, id, &row.captured_at)?,
+    })
+}

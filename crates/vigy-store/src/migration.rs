@@ -1,0 +1,76 @@
+//! Schema migrations. Plain SQL, so the schema `sqlite3 .schema` prints is
+//! the one written here.
+
+use sea_orm::ConnectionTrait;
+use sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait};
+
+pub(crate) struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261125_000001_initial"
+    }
+}
+
+const INITIAL: &str = r#"
+CREATE TABLE IF NOT EXISTS vigies (
+    id               TEXT    NOT NULL PRIMARY KEY,
+    name             TEXT    NOT NULL UNIQUE,
+    program          TEXT    NOT NULL,
+    tick_interval_ms INTEGER NOT NULL CHECK (tick_interval_ms >= 100),
+    enabled          BOOLEAN NOT NULL,
+    labels           TEXT    NOT NULL DEFAULT '{}',
+    created_at       TEXT    NOT NULL,
+    updated_at       TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vigy_runs (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    vigy_id        TEXT    NOT NULL,
+    tick           INTEGER NOT NULL,
+    started_at     TEXT    NOT NULL,
+    ended_at       TEXT    NOT NULL,
+    result         TEXT    NOT NULL CHECK (result IN ('ok', 'failed', 'skipped')),
+    error          TEXT,
+    actions        TEXT    NOT NULL DEFAULT '[]',
+    logs           TEXT    NOT NULL DEFAULT '[]',
+    logs_truncated BOOLEAN NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS vigy_runs_by_vigy ON vigy_runs (vigy_id, started_at);
+CREATE INDEX IF NOT EXISTS vigy_runs_by_start ON vigy_runs (started_at);
+CREATE TABLE IF NOT EXISTS vigy_kv (
+    vigy_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (vigy_id, key)
+);
+CREATE TABLE IF NOT EXISTS vigy_state (
+    vigy_id     TEXT    NOT NULL PRIMARY KEY,
+    desired     TEXT    NOT NULL DEFAULT '{}',
+    observed    TEXT    NOT NULL DEFAULT '{}',
+    pending     TEXT    NOT NULL DEFAULT '[]',
+    tick_count  INTEGER NOT NULL DEFAULT 0,
+    captured_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vigy_events (
+    id      INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    vigy_id TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    at      TEXT    NOT NULL
+);
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager.get_connection().execute_unprepared(INITIAL).await.map(drop)
+    }
+}

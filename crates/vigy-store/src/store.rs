@@ -1,0 +1,468 @@
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::{Map as JsonMap, Value as Json};
+use vigy_types::{ReconcileAction, Timestamp, Vigy, VigyId, VigyRun, VigyState, format_timestamp};
+
+use crate::convert::{run_from_row, run_to_row, state_from_row, vigy_from_row, vigy_to_row};
+use crate::entity::{event, kv, run, state, vigy};
+use crate::migration::Migrator;
+
+/// Rows per multi-row `INSERT`: well under SQLite's bound-parameter limit.
+const CHUNK: usize = 400;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// A row that does not hold a valid value.
+    #[error("corrupt row `{id}` in {table}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database file's directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// What [`Store::register`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// A new vigy.
+    Created,
+    /// An existing vigy whose program, interval or labels changed.
+    Updated,
+    /// An existing vigy, identical.
+    Unchanged,
+}
+
+/// Everything one tick writes; committed atomically with the other ticks
+/// of its batch.
+#[derive(Debug, Clone)]
+pub struct TickRecord {
+    /// The run.
+    pub run: VigyRun,
+    /// Key/value writes (`None` deletes).
+    pub kv_changes: BTreeMap<String, Option<Json>>,
+    /// `desired` and `observed` when the tick succeeded; a failed tick
+    /// leaves the previous report in place.
+    pub reported: Option<(JsonMap<String, Json>, JsonMap<String, Json>)>,
+}
+
+/// One row of the lifecycle change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// Position in the feed.
+    pub id: i64,
+    /// The vigy that changed.
+    pub vigy_id: VigyId,
+    /// `registered`, `updated`, `enabled`, `disabled` or `deleted`.
+    pub kind: String,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    writer: DatabaseConnection,
+    reader: DatabaseConnection,
+}
+
+impl Store {
+    /// Open (creating it and its directory if needed) and migrate the
+    /// SQLite database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        }
+        let writer = connect(path, 1, false).await?;
+        Migrator::up(&writer, None).await?;
+        let reader = connect(path, 4, true).await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// A private database in memory, gone when the store is dropped.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        // One connection that never closes: a second one, or a reconnect,
+        // would be a different, empty database.
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Self { writer: db.clone(), reader: db })
+    }
+
+    // ---- lifecycle ------------------------------------------------------
+
+    /// Insert `v`, or update the stored vigy of the same id. An existing
+    /// vigy keeps its `created_at` and its `enabled` flag (lifecycle state
+    /// belongs to enable/disable, so an app re-registering at start-up does
+    /// not undo an operator's disable). Returns the stored vigy.
+    pub async fn register(&self, v: &Vigy) -> Result<(Registered, Vigy), StoreError> {
+        let txn = self.writer.begin().await?;
+        let existing = vigy::Entity::find_by_id(v.id.to_string()).one(&txn).await?;
+        let (outcome, stored) = match existing {
+            None => {
+                vigy::Entity::insert(vigy_to_row(v).into_active_model()).exec_without_returning(&txn).await?;
+                (Registered::Created, v.clone())
+            }
+            Some(row) => {
+                let old = vigy_from_row(row)?;
+                let mut new = v.clone();
+                new.enabled = old.enabled;
+                new.created_at = old.created_at;
+                if !old.differs_in_behaviour(&new) {
+                    (Registered::Unchanged, old)
+                } else {
+                    let row = vigy_to_row(&new);
+                    vigy::Entity::update_many()
+                        .col_expr(vigy::Column::Program, Expr::value(row.program))
+                        .col_expr(vigy::Column::TickIntervalMs, Expr::value(row.tick_interval_ms))
+                        .col_expr(vigy::Column::Labels, Expr::value(row.labels))
+                        .col_expr(vigy::Column::UpdatedAt, Expr::value(row.updated_at))
+                        .filter(vigy::Column::Id.eq(row.id))
+                        .exec(&txn)
+                        .await?;
+                    (Registered::Updated, new)
+                }
+            }
+        };
+        match outcome {
+            Registered::Created => record_event(&txn, v.id, "registered", &v.updated_at).await?,
+            Registered::Updated => record_event(&txn, v.id, "updated", &v.updated_at).await?,
+            Registered::Unchanged => {}
+        }
+        txn.commit().await?;
+        Ok((outcome, stored))
+    }
+
+    /// Enable or disable; `None` if there is no such vigy.
+    pub async fn set_enabled(&self, id: VigyId, enabled: bool, at: Timestamp) -> Result<Option<Vigy>, StoreError> {
+        let txn = self.writer.begin().await?;
+        let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
+            return Ok(None);
+        };
+        let mut v = vigy_from_row(row)?;
+        if v.enabled != enabled {
+            v.enabled = enabled;
+            v.updated_at = at;
+            vigy::Entity::update_many()
+                .col_expr(vigy::Column::Enabled, Expr::value(enabled))
+                .col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)))
+                .filter(vigy::Column::Id.eq(id.to_string()))
+                .exec(&txn)
+                .await?;
+            record_event(&txn, id, if enabled { "enabled" } else { "disabled" }, &at).await?;
+        }
+        txn.commit().await?;
+        Ok(Some(v))
+    }
+
+    /// Delete a vigy with its runs, kv and state; `false` if there was none.
+    pub async fn delete(&self, id: VigyId, at: Timestamp) -> Result<bool, StoreError> {
+        let key = id.to_string();
+        let txn = self.writer.begin().await?;
+        let deleted = vigy::Entity::delete_by_id(key.clone()).exec(&txn).await?.rows_affected > 0;
+        if deleted {
+            run::Entity::delete_many().filter(run::Column::VigyId.eq(key.clone())).exec(&txn).await?;
+            kv::Entity::delete_many().filter(kv::Column::VigyId.eq(key.clone())).exec(&txn).await?;
+            state::Entity::delete_many().filter(state::Column::VigyId.eq(key)).exec(&txn).await?;
+            record_event(&txn, id, "deleted", &at).await?;
+        }
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
+    // ---- ticks ----------------------------------------------------------
+
+    /// Commit many ticks in one transaction: their runs, kv changes and
+    /// state, all or nothing.
+    pub async fn write_ticks(&self, ticks: &[TickRecord]) -> Result<(), StoreError> {
+        if ticks.is_empty() {
+            return Ok(());
+        }
+        let txn = self.writer.begin().await?;
+        for chunk in ticks.chunks(CHUNK) {
+            let rows = chunk.iter().map(|t| run_to_row(&t.run).into_active_model());
+            run::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+        write_kv(&txn, ticks).await?;
+        write_state(&txn, ticks).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Keep the newest `keep` runs of `id`; returns how many were deleted.
+    pub async fn trim_runs(&self, id: VigyId, keep: usize) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM vigy_runs WHERE vigy_id = $1 AND started_at < \
+                   (SELECT started_at FROM vigy_runs WHERE vigy_id = $1 ORDER BY started_at DESC LIMIT 1 OFFSET $2)";
+        let stmt = Statement::from_sql_and_values(
+            self.writer.get_database_backend(),
+            sql,
+            [id.to_string().into(), (keep.saturating_sub(1) as i64).into()],
+        );
+        Ok(self.writer.execute_raw(stmt).await?.rows_affected())
+    }
+
+    /// Remove runs, kv and state left by vigies that no longer exist (a
+    /// tick that finished in one process after another deleted its vigy),
+    /// and keep the newest `keep_events` lifecycle events.
+    pub async fn collect_garbage(&self, keep_events: usize) -> Result<u64, StoreError> {
+        let txn = self.writer.begin().await?;
+        let mut removed = 0;
+        for table in ["vigy_runs", "vigy_kv", "vigy_state"] {
+            let sql = format!("DELETE FROM {table} WHERE vigy_id NOT IN (SELECT id FROM vigies)");
+            removed += txn.execute_unprepared(&sql).await?.rows_affected();
+        }
+        let sql = format!("DELETE FROM vigy_events WHERE id <= (SELECT MAX(id) FROM vigy_events) - {keep_events}");
+        removed += txn.execute_unprepared(&sql).await?.rows_affected();
+        txn.commit().await?;
+        Ok(removed)
+    }
+
+    // ---- reads ----------------------------------------------------------
+
+    /// The vigy with this id.
+    pub async fn get(&self, id: VigyId) -> Result<Option<Vigy>, StoreError> {
+        vigy::Entity::find_by_id(id.to_string()).one(&self.reader).await?.map(vigy_from_row).transpose()
+    }
+
+    /// Every vigy, by name.
+    pub async fn list(&self) -> Result<Vec<Vigy>, StoreError> {
+        let rows = vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?;
+        rows.into_iter().map(vigy_from_row).collect()
+    }
+
+    /// The newest `limit` runs of `id`, newest first.
+    pub async fn recent_runs(&self, id: VigyId, limit: u64) -> Result<Vec<VigyRun>, StoreError> {
+        let rows = run::Entity::find()
+            .filter(run::Column::VigyId.eq(id.to_string()))
+            .order_by_desc(run::Column::StartedAt)
+            .order_by_desc(run::Column::Id)
+            .limit(limit)
+            .all(&self.reader)
+            .await?;
+        rows.into_iter().map(run_from_row).collect()
+    }
+
+    /// Runs committed after insertion position `cursor` (SQLite's rowid),
+    /// oldest first, with their positions: how `vigy tail` follows the
+    /// database.
+    pub async fn runs_after(&self, cursor: i64, limit: u64) -> Result<Vec<(i64, VigyRun)>, StoreError> {
+        let stmt = Statement::from_sql_and_values(
+            self.reader.get_database_backend(),
+            "SELECT rowid AS position, * FROM vigy_runs WHERE rowid > $1 ORDER BY rowid LIMIT $2",
+            [cursor.into(), (limit as i64).into()],
+        );
+        let rows = self.reader.query_all_raw(stmt).await?;
+        rows.into_iter()
+            .map(|row| {
+                let position: i64 = row.try_get("", "position")?;
+                let model = <run::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
+                Ok((position, run_from_row(model)?))
+            })
+            .collect()
+    }
+
+    /// The insertion position of the newest run (0 when there is none).
+    pub async fn last_run_position(&self) -> Result<i64, StoreError> {
+        self.scalar("SELECT COALESCE(MAX(rowid), 0) AS n FROM vigy_runs").await
+    }
+
+    /// What `id` last reported.
+    pub async fn state(&self, id: VigyId) -> Result<Option<VigyState>, StoreError> {
+        state::Entity::find_by_id(id.to_string()).one(&self.reader).await?.map(state_from_row).transpose()
+    }
+
+    /// Ticks run so far by every vigy that has ticked.
+    pub async fn tick_counts(&self) -> Result<HashMap<VigyId, u64>, StoreError> {
+        let rows = state::Entity::find().all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((VigyId::from_str(&r.vigy_id).ok()?, r.tick_count.max(0) as u64)))
+            .collect())
+    }
+
+    /// The key/value store of `id`.
+    pub async fn kv(&self, id: VigyId) -> Result<BTreeMap<String, Json>, StoreError> {
+        let rows = kv::Entity::find().filter(kv::Column::VigyId.eq(id.to_string())).all(&self.reader).await?;
+        rows.into_iter()
+            .map(|r| {
+                let value = serde_json::from_str(&r.value).map_err(|e| StoreError::Corrupt {
+                    table: "vigy_kv",
+                    id: format!("{}/{}", r.vigy_id, r.key),
+                    reason: e.to_string(),
+                })?;
+                Ok((r.key, value))
+            })
+            .collect()
+    }
+
+    /// Lifecycle events after `cursor`, oldest first.
+    pub async fn events_after(&self, cursor: i64) -> Result<Vec<EventRow>, StoreError> {
+        let rows = event::Entity::find()
+            .filter(event::Column::Id.gt(cursor))
+            .order_by_asc(event::Column::Id)
+            .limit(10_000)
+            .all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some(EventRow { id: r.id, vigy_id: VigyId::from_str(&r.vigy_id).ok()?, kind: r.kind }))
+            .collect())
+    }
+
+    /// The position of the newest lifecycle event (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        self.scalar("SELECT COALESCE(MAX(id), 0) AS n FROM vigy_events").await
+    }
+
+    /// `PRAGMA integrity_check`: `"ok"` for a sound database.
+    pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        let stmt = Statement::from_string(self.reader.get_database_backend(), "PRAGMA integrity_check");
+        let row = self.reader.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no result".into()))?;
+        Ok(row.try_get_by_index(0)?)
+    }
+
+    async fn scalar(&self, sql: &str) -> Result<i64, StoreError> {
+        let stmt = Statement::from_string(self.reader.get_database_backend(), sql);
+        let row = self.reader.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no result".into()))?;
+        Ok(row.try_get("", "n")?)
+    }
+}
+
+async fn connect(path: &Path, connections: u32, read_only: bool) -> Result<DatabaseConnection, StoreError> {
+    let path = path.to_owned();
+    let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
+    options
+        .max_connections(connections)
+        .min_connections(1)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.filename(&path)
+                .create_if_missing(!read_only)
+                .read_only(read_only)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    Ok(Database::connect(options).await?)
+}
+
+async fn record_event(
+    db: &impl ConnectionTrait,
+    id: VigyId,
+    kind: &str,
+    at: &Timestamp,
+) -> Result<(), StoreError> {
+    let row = event::ActiveModel {
+        id: ActiveValue::NotSet,
+        vigy_id: ActiveValue::Set(id.to_string()),
+        kind: ActiveValue::Set(kind.to_owned()),
+        at: ActiveValue::Set(format_timestamp(at)),
+    };
+    event::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+async fn write_kv(db: &impl ConnectionTrait, ticks: &[TickRecord]) -> Result<(), StoreError> {
+    // Fold the batch first: the last change of each key wins, whether it
+    // writes or deletes (a multi-row upsert may not name one key twice).
+    let mut last: BTreeMap<(String, &str), (Option<&Json>, String)> = BTreeMap::new();
+    for tick in ticks {
+        let at = format_timestamp(&tick.run.ended_at);
+        for (key, change) in &tick.kv_changes {
+            last.insert((tick.run.vigy_id.to_string(), key), (change.as_ref(), at.clone()));
+        }
+    }
+    let mut upserts = Vec::new();
+    for ((vigy_id, key), (change, at)) in last {
+        match change {
+            Some(value) => upserts.push(kv::ActiveModel {
+                vigy_id: ActiveValue::Set(vigy_id),
+                key: ActiveValue::Set(key.to_owned()),
+                value: ActiveValue::Set(value.to_string()),
+                updated_at: ActiveValue::Set(at),
+            }),
+            None => {
+                kv::Entity::delete_many()
+                    .filter(kv::Column::VigyId.eq(vigy_id))
+                    .filter(kv::Column::Key.eq(key))
+                    .exec(db)
+                    .await?;
+            }
+        }
+    }
+    let on_conflict = OnConflict::columns([kv::Column::VigyId, kv::Column::Key])
+        .update_columns([kv::Column::Value, kv::Column::UpdatedAt])
+        .to_owned();
+    for chunk in upserts.chunks(CHUNK) {
+        kv::Entity::insert_many(chunk.to_vec()).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+async fn write_state(db: &impl ConnectionTrait, ticks: &[TickRecord]) -> Result<(), StoreError> {
+    // The newest tick of each vigy in the batch decides its state.
+    let mut newest: BTreeMap<VigyId, &TickRecord> = BTreeMap::new();
+    for tick in ticks {
+        newest.insert(tick.run.vigy_id, tick);
+    }
+    let (reported, failed): (Vec<_>, Vec<_>) = newest.into_values().partition(|t| t.reported.is_some());
+    let row = |t: &TickRecord| {
+        let (desired, observed) = t.reported.clone().unwrap_or_default();
+        state::ActiveModel {
+            vigy_id: ActiveValue::Set(t.run.vigy_id.to_string()),
+            desired: ActiveValue::Set(Json::Object(desired).to_string()),
+            observed: ActiveValue::Set(Json::Object(observed).to_string()),
+            pending: ActiveValue::Set(pending(&t.run.actions)),
+            tick_count: ActiveValue::Set(t.run.tick as i64),
+            captured_at: ActiveValue::Set(format_timestamp(&t.run.started_at)),
+        }
+    };
+    let always = [state::Column::Pending, state::Column::TickCount, state::Column::CapturedAt];
+    let with_report = [state::Column::Desired, state::Column::Observed];
+    for (group, columns) in [
+        (reported, always.iter().chain(&with_report).copied().collect::<Vec<_>>()),
+        (failed, always.to_vec()),
+    ] {
+        for chunk in group.chunks(CHUNK) {
+            let on_conflict = OnConflict::column(state::Column::VigyId).update_columns(columns.clone()).to_owned();
+            state::Entity::insert_many(chunk.iter().map(|t| row(t)))
+                .on_conflict(on_conflict)
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn pending(actions: &[ReconcileAction]) -> String {
+    serde_json::to_string(actions).expect("actions serialize")
+}

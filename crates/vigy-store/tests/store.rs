@@ -1,0 +1,165 @@
+//! The store against a real SQLite file.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use vigy_store::{Registered, Store, TickRecord};
+use vigy_types::{ActionKind, ActionResult, ReconcileAction, RunResult, TickInterval, Vigy, VigyRun};
+
+async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("nested/dir/vigy.db")).await.unwrap();
+    (dir, store)
+}
+
+fn vigy(name: &str, program: &str) -> Vigy {
+    Vigy::new(name, program, TickInterval::from_millis(500).unwrap()).unwrap()
+}
+
+fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecord {
+    let started_at = vigy_types::now() + Duration::milliseconds(n as i64);
+    TickRecord {
+        run: VigyRun {
+            id: format!("run-{}-{n:04}", v.name),
+            vigy_id: v.id,
+            tick: n,
+            started_at,
+            ended_at: started_at,
+            result: RunResult::Ok,
+            error: None,
+            actions: vec![ReconcileAction {
+                kind: ActionKind::Noop,
+                payload: json!(null),
+                result: ActionResult::Ok,
+                message: None,
+            }],
+            logs: vec![],
+            logs_truncated: false,
+        },
+        kv_changes: kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        reported: Some((
+            json!({"n": n}).as_object().unwrap().clone(),
+            serde_json::Map::new(),
+        )),
+    }
+}
+
+#[tokio::test]
+async fn register_should_create_then_update_then_leave_unchanged() {
+    let (_dir, store) = temp_store().await;
+    let v = vigy("hello", "(vigy-noop)");
+    assert_eq!(store.register(&v).await.unwrap().0, Registered::Created);
+    assert_eq!(store.register(&v).await.unwrap().0, Registered::Unchanged);
+    let changed = vigy("hello", "(vigy-pull 1)");
+    let (outcome, stored) = store.register(&changed).await.unwrap();
+    assert_eq!(outcome, Registered::Updated);
+    assert_eq!(stored.created_at.timestamp_millis(), v.created_at.timestamp_millis());
+    assert_eq!(store.list().await.unwrap().len(), 1);
+    assert_eq!(store.get(v.id).await.unwrap().unwrap().program.source(), "(vigy-pull 1)");
+    let kinds: Vec<_> = store.events_after(0).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["registered", "updated"]);
+}
+
+#[tokio::test]
+async fn re_registering_should_keep_an_operators_disable() {
+    let (_dir, store) = temp_store().await;
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    store.set_enabled(v.id, false, Utc::now()).await.unwrap().unwrap();
+    let (_, stored) = store.register(&vigy("hello", "(vigy-pull 2)")).await.unwrap();
+    assert!(!stored.enabled);
+    assert!(!store.get(v.id).await.unwrap().unwrap().enabled);
+}
+
+#[tokio::test]
+async fn ticks_should_commit_runs_kv_and_state_together() {
+    let (_dir, store) = temp_store().await;
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    let batch = vec![
+        tick(&v, 1, &[("a", Some(json!(1))), ("b", Some(json!("x")))]),
+        tick(&v, 2, &[("a", Some(json!(2))), ("b", None)]),
+    ];
+    store.write_ticks(&batch).await.unwrap();
+    let kv = store.kv(v.id).await.unwrap();
+    assert_eq!(kv, BTreeMap::from([("a".to_owned(), json!(2))]));
+    let runs = store.recent_runs(v.id, 10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.tick).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(runs[0], batch[1].run);
+    let state = store.state(v.id).await.unwrap().unwrap();
+    assert_eq!(state.tick_count, 2);
+    assert_eq!(state.desired["n"], json!(2));
+    assert_eq!(state.pending.len(), 1);
+    let followed = store.runs_after(0, 10).await.unwrap();
+    assert_eq!(followed.len(), 2);
+    assert_eq!(store.runs_after(followed[1].0, 10).await.unwrap().len(), 0);
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn retention_should_keep_the_newest_runs_per_vigy() {
+    let (_dir, store) = temp_store().await;
+    let (a, b) = (vigy("a", "(vigy-noop)"), vigy("b", "(vigy-noop)"));
+    for v in [&a, &b] {
+        store.register(v).await.unwrap();
+        let batch: Vec<_> = (1..=30).map(|n| tick(v, n, &[])).collect();
+        store.write_ticks(&batch).await.unwrap();
+    }
+    assert_eq!(store.trim_runs(a.id, 10).await.unwrap(), 20);
+    let kept = store.recent_runs(a.id, 100).await.unwrap();
+    assert_eq!(kept.iter().map(|r| r.tick).collect::<Vec<_>>(), (21..=30).rev().collect::<Vec<_>>());
+    assert_eq!(store.recent_runs(b.id, 100).await.unwrap().len(), 30);
+}
+
+#[tokio::test]
+async fn delete_should_remove_runs_kv_and_state() {
+    let (_dir, store) = temp_store().await;
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(1)))])]).await.unwrap();
+    assert!(store.delete(v.id, Utc::now()).await.unwrap());
+    assert!(!store.delete(v.id, Utc::now()).await.unwrap());
+    assert!(store.get(v.id).await.unwrap().is_none());
+    assert!(store.recent_runs(v.id, 10).await.unwrap().is_empty());
+    assert!(store.kv(v.id).await.unwrap().is_empty());
+    assert!(store.state(v.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_seeds_operator_queries_should_work_verbatim() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let (dir, store) = temp_store().await;
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[])]).await.unwrap();
+    let path = dir.path().join("nested/dir/vigy.db");
+    let db = Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, "SELECT id, name, enabled FROM vigies;"))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].try_get::<String>("", "name").unwrap(), "hello");
+    assert_eq!(rows[0].try_get::<String>("", "id").unwrap(), v.id.to_string());
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT vigy_id, result, started_at FROM vigy_runs ORDER BY started_at DESC LIMIT 10;",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].try_get::<String>("", "result").unwrap(), "ok");
+    let started: String = rows[0].try_get("", "started_at").unwrap();
+    assert!(started.ends_with('Z') && started.len() == 24, "{started}");
+}
+
+#[tokio::test]
+async fn an_in_memory_store_should_work_like_a_file() {
+    let store = Store::open_in_memory().await.unwrap();
+    let v = vigy("mem", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(true)))])]).await.unwrap();
+    assert_eq!(store.kv(v.id).await.unwrap()["k"], json!(true));
+    assert_eq!(store.list().await.unwrap().len(), 1);
+}

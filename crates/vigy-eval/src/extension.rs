@@ -17,6 +17,12 @@ pub trait Extension: Send + Sync + 'static {
     fn install(&self, intrinsics: &mut Intrinsics<'_>);
 }
 
+impl fmt::Debug for dyn Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Extension({})", self.name())
+    }
+}
+
 /// Where an [`Extension`] registers its functions.
 pub struct Intrinsics<'a> {
     pub(crate) interp: &'a mut Interpreter<TickHost>,

@@ -1,1 +1,27 @@
-//! wip
+//! vigy's runtime: every enabled vigy in scope ticks at its own interval,
+//! its runs are persisted, and [`RuntimeHandle`] drives it all.
+//!
+//! ```text
+//!  RuntimeHandle ──commands──► scheduler ──jobs──► worker threads (Evaluator each)
+//!        ▲                        ▲  │                     │
+//!        │   change feed (other   │  └──────◄── done ──────┘
+//!        │   processes) watcher ──┘  │
+//!        │                           ▼
+//!   subscribe() ◄── committed runs ── writer ──► Store (SQLite)
+//! ```
+//!
+//! The scheduler rules are in `scheduler.rs`; the writer's batching and
+//! retention in `writer.rs`.
+
+mod backoff;
+mod handle;
+mod metrics;
+mod scheduler;
+mod watcher;
+mod workers;
+mod writer;
+
+pub use backoff::Backoff;
+pub use handle::{RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
+pub use metrics::{Histogram, Metrics};
+pub use vigy_eval::{EvalLimits, Extension, Intrinsics};

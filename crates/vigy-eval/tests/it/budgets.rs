@@ -47,7 +47,7 @@ fn millions_of_log_lines_should_be_capped_and_marked() {
     let limits = EvalLimits { deadline: Duration::from_secs(30), ..EvalLimits::default() };
     let mut ev = Evaluator::new(limits, &[]);
     let outcome = ev.run(
-        &compile(r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "spam") (spam (- n 1))) nil)) (spam 1000000)"#),
+        &compile(r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "spam") (spam (- n 1))) '())) (spam 1000000)"#),
         input(1, Default::default()),
     );
     // Whether the tick completes or runs out of fuel, the log is capped.

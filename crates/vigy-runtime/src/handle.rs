@@ -1,0 +1,353 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use serde_json::Value as Json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_stream::wrappers::BroadcastStream;
+use vigy_eval::{EvalLimits, Extension};
+use vigy_store::{Registered, Store, StoreError};
+use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
+
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+use crate::scheduler::{Command, FirstTick, Scheduler};
+use crate::watcher;
+use crate::workers::Workers;
+use crate::writer::Writer;
+
+/// Why a runtime operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The input was refused by the domain's rules.
+    #[error(transparent)]
+    Invalid(#[from] VigyError),
+    /// No vigy has this id or name.
+    #[error("no vigy `{0}`")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The runtime is shutting down, or a write could not be committed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Which vigies a runtime ticks. Every runtime can list, inspect and
+/// force-tick all of them, whatever its scope.
+#[derive(Debug, Clone, Default)]
+pub enum Scope {
+    /// Every enabled vigy.
+    #[default]
+    All,
+    /// Enabled vigies whose labels match (an app ticks only its own, e.g.
+    /// `host=mado`).
+    Selector(LabelSelector),
+    /// None: a runtime used only to manage vigies (the CLI's local mode).
+    Nothing,
+}
+
+impl Scope {
+    pub(crate) fn includes(&self, vigy: &Vigy) -> bool {
+        match self {
+            Self::All => true,
+            Self::Selector(selector) => selector.matches(&vigy.labels),
+            Self::Nothing => false,
+        }
+    }
+}
+
+/// A subscriber fell behind and missed this many runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("missed {0} runs: the subscriber fell behind")]
+pub struct RunsMissed(pub u64);
+
+/// Options for opening a runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    path: Option<PathBuf>,
+    scope: Scope,
+    limits: EvalLimits,
+    backoff: Backoff,
+    keep_runs: usize,
+    workers: usize,
+    extensions: Vec<Arc<dyn Extension>>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            path: None,
+            scope: Scope::All,
+            limits: EvalLimits::default(),
+            backoff: Backoff::default(),
+            keep_runs: 200,
+            // More threads than cores: a tick that burns its whole deadline holds
+            // one thread, and the OS still shares the cores with the others.
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 4,
+            extensions: Vec::new(),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Store at `path` (default: in memory).
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Which vigies this runtime ticks (default: all).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Budgets of every tick.
+    pub fn limits(mut self, limits: EvalLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The failure backoff policy.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Runs kept per vigy (default 200).
+    pub fn keep_runs(mut self, keep: usize) -> Self {
+        self.keep_runs = keep.max(1);
+        self
+    }
+
+    /// Evaluation threads (default: four per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Add intrinsics of the embedding app.
+    pub fn extension(mut self, extension: impl Extension) -> Self {
+        self.extensions.push(Arc::new(extension));
+        self
+    }
+
+    /// Open the store and start ticking every enabled vigy in scope.
+    pub async fn open(self) -> Result<RuntimeHandle, RuntimeError> {
+        let store = match &self.path {
+            Some(path) => Store::open(path).await?,
+            None => Store::open_in_memory().await?,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (runs, _) = broadcast::channel(4_096);
+        let (write_tx, write_rx) = mpsc::unbounded_channel();
+        let writer = Writer { store: store.clone(), runs: runs.clone(), metrics: metrics.clone(), keep_runs: self.keep_runs };
+        let writer_task = tokio::spawn(writer.run(write_rx));
+
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let workers = Workers::start(self.workers, self.limits, self.extensions.into(), done_tx);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let scheduler = Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone());
+        let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));
+
+        let cursor = store.last_event_id().await?;
+        if !matches!(self.scope, Scope::Nothing) {
+            resume(&store, &self.scope, &commands).await?;
+            tokio::spawn(watcher::follow(store.clone(), cursor, commands.clone()));
+        }
+        let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
+        Ok(RuntimeHandle { store, commands, runs, metrics, tasks })
+    }
+}
+
+/// Schedule every stored vigy in scope, spread over its first interval.
+async fn resume(store: &Store, scope: &Scope, commands: &mpsc::UnboundedSender<Command>) -> Result<(), RuntimeError> {
+    let tick_counts = store.tick_counts().await?;
+    for vigy in store.list().await? {
+        if !(vigy.enabled && scope.includes(&vigy)) {
+            continue;
+        }
+        let kv = store.kv(vigy.id).await?;
+        let tick_count = tick_counts.get(&vigy.id).copied().unwrap_or(0);
+        let _ = commands.send(Command::Upsert { vigy, kv, tick_count, first: FirstTick::Spread });
+    }
+    Ok(())
+}
+
+type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
+
+/// A running vigy runtime. Cheap to clone; every clone drives the same
+/// runtime. Call [`RuntimeHandle::shutdown`] to stop it cleanly.
+#[derive(Debug, Clone)]
+pub struct RuntimeHandle {
+    store: Store,
+    commands: mpsc::UnboundedSender<Command>,
+    runs: broadcast::Sender<VigyRun>,
+    metrics: Arc<Metrics>,
+    tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+}
+
+impl RuntimeHandle {
+    /// Open the SQLite database at `path` (created if needed) and tick every
+    /// enabled vigy in it.
+    pub async fn open(path: &Path) -> Result<Self, RuntimeError> {
+        Self::builder().path(path).open().await
+    }
+
+    /// A runtime on a private in-memory database.
+    pub async fn open_in_memory() -> Result<Self, RuntimeError> {
+        Self::builder().open().await
+    }
+
+    /// Options: scope, budgets, retention, extensions.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Register `vigy`, or update the vigy of the same name. Its program and
+    /// interval apply from its next tick; a new vigy ticks promptly. An
+    /// existing vigy keeps its enabled flag and creation time. Returns the
+    /// vigy as stored.
+    pub async fn register_or_update(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
+        let (outcome, stored) = self.store.register(&vigy).await?;
+        if outcome != Registered::Unchanged {
+            self.schedule(stored.clone(), FirstTick::Now).await?;
+        }
+        Ok(stored)
+    }
+
+    /// The vigy with this id.
+    pub async fn get(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
+        self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+    }
+
+    /// The vigy named, or with the id, `id_or_name`.
+    pub async fn resolve(&self, id_or_name: &str) -> Result<Vigy, RuntimeError> {
+        if let Ok(id) = id_or_name.parse::<VigyId>() {
+            if let Some(vigy) = self.store.get(id).await? {
+                return Ok(vigy);
+            }
+        }
+        let by_name = VigyName::new(id_or_name).map(|name| VigyId::for_name(&name));
+        match by_name {
+            Ok(id) => self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id_or_name.to_owned())),
+            Err(_) => Err(RuntimeError::NotFound(id_or_name.to_owned())),
+        }
+    }
+
+    /// Every vigy whose labels match `selector`, by name.
+    pub async fn list(&self, selector: &LabelSelector) -> Result<Vec<Vigy>, RuntimeError> {
+        let all = self.store.list().await?;
+        Ok(all.into_iter().filter(|v| selector.matches(&v.labels)).collect())
+    }
+
+    /// Start ticking `id` again; it ticks at once.
+    pub async fn enable(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
+        self.set_enabled(id, true).await
+    }
+
+    /// Stop ticking `id` (a tick in flight finishes and is recorded).
+    pub async fn disable(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
+        self.set_enabled(id, false).await
+    }
+
+    async fn set_enabled(&self, id: VigyId, enabled: bool) -> Result<Vigy, RuntimeError> {
+        let vigy = self
+            .store
+            .set_enabled(id, enabled, vigy_types::now())
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        self.schedule(vigy.clone(), FirstTick::Now).await?;
+        Ok(vigy)
+    }
+
+    /// Delete `id` with its runs, kv and state.
+    pub async fn delete(&self, id: VigyId) -> Result<(), RuntimeError> {
+        if !self.store.delete(id, vigy_types::now()).await? {
+            return Err(RuntimeError::NotFound(id.to_string()));
+        }
+        let _ = self.commands.send(Command::Remove(id));
+        Ok(())
+    }
+
+    /// Run one tick of `id` now, whether or not it is enabled or in this
+    /// runtime's scope, and return its run once committed.
+    pub async fn tick_now(&self, id: VigyId) -> Result<VigyRun, RuntimeError> {
+        let vigy = self.get(id).await?;
+        let kv = self.store.kv(id).await?;
+        let tick_count = self.store.state(id).await?.map_or(0, |s| s.tick_count);
+        let (reply, run) = oneshot::channel();
+        self.send(Command::TickNow { vigy, kv, tick_count, reply })?;
+        run.await.map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))?
+    }
+
+    /// The newest `limit` runs of `id`, newest first.
+    pub async fn recent_runs(&self, id: VigyId, limit: u64) -> Result<Vec<VigyRun>, RuntimeError> {
+        self.get(id).await?;
+        Ok(self.store.recent_runs(id, limit).await?)
+    }
+
+    /// What `id` last reported; empty before its first tick.
+    pub async fn state(&self, id: VigyId) -> Result<VigyState, RuntimeError> {
+        let vigy = self.get(id).await?;
+        Ok(self.store.state(id).await?.unwrap_or_else(|| VigyState {
+            vigy_id: id,
+            desired: Default::default(),
+            observed: Default::default(),
+            pending: Vec::new(),
+            tick_count: 0,
+            captured_at: vigy.created_at,
+        }))
+    }
+
+    /// The key/value store of `id`, as committed.
+    pub async fn kv(&self, id: VigyId) -> Result<BTreeMap<String, Json>, RuntimeError> {
+        self.get(id).await?;
+        Ok(self.store.kv(id).await?)
+    }
+
+    /// Every run this runtime commits from now on. A subscriber that falls
+    /// behind is told how many it missed; it never slows the runtime.
+    pub fn subscribe(&self) -> impl Stream<Item = Result<VigyRun, RunsMissed>> + Send + 'static {
+        BroadcastStream::new(self.runs.subscribe()).map(|item| {
+            item.map_err(|tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)| RunsMissed(n))
+        })
+    }
+
+    /// Counters and histograms since the runtime opened.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The underlying store (for tools that follow it, like `vigy tail`).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stop dispatching, let in-flight ticks finish, commit everything
+    /// pending. Other clones of this handle fail with `Unavailable` after.
+    pub async fn shutdown(&self) {
+        let (reply, drained) = oneshot::channel();
+        if self.commands.send(Command::Drain(reply)).is_ok() {
+            let _ = drained.await;
+        }
+        let Some((scheduler, writer)) = self.tasks.lock().await.take() else { return };
+        scheduler.abort();
+        let _ = scheduler.await;
+        // The scheduler held the writer's only sender: the writer now drains
+        // what is queued and stops.
+        let _ = writer.await;
+    }
+
+    async fn schedule(&self, vigy: Vigy, first: FirstTick) -> Result<(), RuntimeError> {
+        let kv = self.store.kv(vigy.id).await?;
+        let tick_count = self.store.state(vigy.id).await?.map_or(0, |s| s.tick_count);
+        self.send(Command::Upsert { vigy, kv, tick_count, first })
+    }
+
+    fn send(&self, command: Command) -> Result<(), RuntimeError> {
+        self.commands.send(command).map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))
+    }
+}

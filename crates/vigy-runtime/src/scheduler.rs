@@ -1,0 +1,418 @@
+//! The tick scheduler: one task that owns every scheduled vigy.
+//!
+//! # Rules
+//!
+//! - **One slot per vigy.** A vigy has at most one pending due time and at
+//!   most one tick in flight; a tick never overlaps the previous tick of the
+//!   same vigy. A forced tick of a vigy that is running waits for that tick
+//!   to end, then runs at once.
+//! - **Fixed rate, missed ticks skipped.** Due times are `first + k ×
+//!   interval`. A tick that ends after the next due time (or a process that
+//!   was busy) does not cause a burst: the schedule jumps to the first due
+//!   time still in the future.
+//!
+//!   ```text
+//!   interval 1 s    due:  0    1    2    3    4
+//!   tick 0 takes 2.5 s    [=========]
+//!   next tick runs at                    3         (1 and 2 are skipped)
+//!   ```
+//! - **Failures back off.** After `n` consecutive failures the next tick
+//!   waits `Backoff::delay(interval, n)` from the end of the failed one; a
+//!   success returns to the fixed rate.
+//! - **Changes apply from the next tick.** A new program or interval
+//!   replaces the entry; a tick in flight finishes with the program it
+//!   started with. Disabling or deleting stops further ticks at once.
+//! - **The first tick is prompt.** A newly registered vigy is due now; at
+//!   start-up, vigies resume spread over their first interval (by id), so a
+//!   runtime holding thousands does not tick them all in the same instant.
+//!
+//! The scheduler owns each vigy's kv store and tick count in memory (loaded
+//! from the store when the vigy is first scheduled), hands ticks to the
+//! worker pool, and passes finished ticks to the writer.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use tokio::sync::{mpsc, oneshot};
+use vigy_eval::{CompiledProgram, TickInput};
+use vigy_store::TickRecord;
+use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
+
+use crate::backoff::Backoff;
+use crate::metrics::Metrics;
+use crate::workers::{Done, Job, Workers};
+use crate::writer::{RunReply, WriteJob};
+use crate::{RuntimeError, Scope};
+
+/// What the scheduler is asked to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Schedule `vigy` as it now is (or stop scheduling it, if it is
+    /// disabled or out of scope). `kv` and `tick_count` are the stored
+    /// values, used only if the vigy is not already scheduled.
+    Upsert { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, first: FirstTick },
+    /// Forget `id` (deleted); a tick in flight is not recorded.
+    Remove(VigyId),
+    /// Run one tick now, whatever the schedule, and reply with the run once
+    /// it is committed.
+    TickNow { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply },
+    /// Stop dispatching; reply when no tick is in flight.
+    Drain(oneshot::Sender<()>),
+}
+
+/// When a newly scheduled vigy first ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstTick {
+    /// Now: it was just registered or enabled.
+    Now,
+    /// At a point of its first interval chosen by its id: it is resuming.
+    Spread,
+}
+
+/// One vigy the scheduler knows.
+struct Entry {
+    vigy: Vigy,
+    program: Arc<CompiledProgram>,
+    /// Bumped whenever the entry is replaced, so stale heap slots and stale
+    /// completions are recognised.
+    generation: u64,
+    /// Whether it ticks on its own (false for a one-off forced tick of a
+    /// vigy outside this runtime's scope or disabled).
+    scheduled: bool,
+    kv: Arc<BTreeMap<String, Json>>,
+    tick_count: u64,
+    failures: u32,
+    /// When the next scheduled tick is due; `None` while running or idle.
+    due: Option<Instant>,
+    running: bool,
+    /// Forced ticks waiting for the one in flight to end.
+    forced: Vec<RunReply>,
+}
+
+pub(crate) struct Scheduler {
+    scope: Scope,
+    backoff: Backoff,
+    entries: HashMap<VigyId, Entry>,
+    /// Due times, earliest first; an element is live only if its entry still
+    /// has that `due` and `generation`.
+    queue: BinaryHeap<Reverse<(Instant, u64, VigyId)>>,
+    next_generation: u64,
+    /// Forced ticks in flight, by vigy: their replies.
+    replies: HashMap<VigyId, Vec<RunReply>>,
+    workers: Workers,
+    writer: mpsc::UnboundedSender<WriteJob>,
+    metrics: Arc<Metrics>,
+    draining: Option<oneshot::Sender<()>>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(
+        scope: Scope,
+        backoff: Backoff,
+        workers: Workers,
+        writer: mpsc::UnboundedSender<WriteJob>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            scope,
+            backoff,
+            entries: HashMap::new(),
+            queue: BinaryHeap::new(),
+            next_generation: 0,
+            replies: HashMap::new(),
+            workers,
+            writer,
+            metrics,
+            draining: None,
+        }
+    }
+
+    /// Run until every command sender is gone, then until in-flight ticks
+    /// are recorded.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut done: mpsc::UnboundedReceiver<Done>,
+    ) {
+        let mut open = true;
+        loop {
+            let next_due = self.queue.peek().map(|Reverse((at, ..))| *at);
+            tokio::select! {
+                biased;
+                Some(finished) = done.recv() => self.on_done(finished),
+                command = commands.recv(), if open => match command {
+                    Some(command) => self.on_command(command),
+                    None => open = false,
+                },
+                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open => {
+                    self.dispatch_due(Instant::now());
+                }
+            }
+            if self.draining.is_some() && self.in_flight() == 0 {
+                let _ = self.draining.take().map(|reply| reply.send(()));
+            }
+            if !open && self.in_flight() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.entries.values().filter(|e| e.running).count()
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Upsert { vigy, kv, tick_count, first } => self.upsert(vigy, kv, tick_count, first),
+            Command::Remove(id) => {
+                self.entries.remove(&id);
+                for reply in self.replies.remove(&id).unwrap_or_default() {
+                    let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
+                }
+            }
+            Command::TickNow { vigy, kv, tick_count, reply } => self.tick_now(vigy, kv, tick_count, reply),
+            Command::Drain(reply) => self.draining = Some(reply),
+        }
+    }
+
+    fn upsert(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, first: FirstTick) {
+        let wanted = vigy.enabled && self.scope.includes(&vigy);
+        let generation = self.bump();
+        let id = vigy.id;
+        let due = match self.entries.get_mut(&id) {
+            Some(entry) if !entry.vigy.differs_in_behaviour(&vigy) && entry.scheduled == wanted => None,
+            Some(entry) => {
+                let was_scheduled = entry.scheduled;
+                entry.program = Arc::new(CompiledProgram::new(&vigy.program));
+                entry.vigy = vigy;
+                entry.generation = generation;
+                entry.scheduled = wanted;
+                entry.failures = 0;
+                entry.due = None;
+                // A running tick reschedules itself when it ends. Otherwise a
+                // vigy that was ticking keeps its rhythm; one that was not
+                // (just enabled) ticks at once.
+                let interval = entry.vigy.tick_interval.as_duration();
+                (wanted && !entry.running).then(|| if was_scheduled { Instant::now() + interval } else { Instant::now() })
+            }
+            None if wanted => {
+                let due = match first {
+                    FirstTick::Now => Instant::now(),
+                    FirstTick::Spread => Instant::now() + spread(&vigy),
+                };
+                self.entries.insert(id, Entry::new(vigy, kv, tick_count, generation, true));
+                Some(due)
+            }
+            None => None,
+        };
+        if let Some(due) = due {
+            self.set_due(id, due);
+        }
+    }
+
+    fn tick_now(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply) {
+        let id = vigy.id;
+        let generation = self.bump();
+        let entry = self.entries.entry(id).or_insert_with(|| Entry::new(vigy, kv, tick_count, generation, false));
+        if entry.running {
+            entry.forced.push(reply);
+            return;
+        }
+        self.replies.entry(id).or_default().push(reply);
+        self.dispatch(id, None);
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    fn set_due(&mut self, id: VigyId, due: Instant) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.due = Some(due);
+            self.queue.push(Reverse((due, entry.generation, id)));
+        }
+    }
+
+    fn dispatch_due(&mut self, now: Instant) {
+        while let Some(Reverse((due, generation, id))) = self.queue.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.queue.pop();
+            let live = self
+                .entries
+                .get(&id)
+                .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled);
+            if live {
+                self.dispatch(id, Some(due));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: VigyId, due: Option<Instant>) {
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        entry.running = true;
+        entry.due = None;
+        entry.tick_count += 1;
+        let job = Job {
+            program: entry.program.clone(),
+            input: TickInput {
+                vigy_id: id,
+                name: entry.vigy.name.as_str().into(),
+                tick: entry.tick_count,
+                started_at_ms: 0,
+                kv: entry.kv.clone(),
+            },
+            due,
+        };
+        if !self.workers.submit(job) {
+            entry.running = false;
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        let Done { vigy_id, input, due, started, outcome, .. } = done;
+        let mut replies = self.replies.remove(&vigy_id).unwrap_or_default();
+        let Some(entry) = self.entries.get_mut(&vigy_id) else {
+            // Deleted while it ran: nothing to record.
+            for reply in replies {
+                let _ = reply.send(Err(RuntimeError::NotFound(vigy_id.to_string())));
+            }
+            return;
+        };
+        entry.running = false;
+        self.metrics.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.tick_duration.record(outcome.elapsed);
+        if let Some(due) = due {
+            self.metrics.lateness.record(started.saturating_duration_since(due));
+        }
+        let failed = outcome.result.is_err();
+        if failed {
+            self.metrics.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            entry.failures = entry.failures.saturating_add(1);
+        } else {
+            entry.failures = 0;
+            if !outcome.kv_changes.is_empty() {
+                let kv = Arc::make_mut(&mut entry.kv);
+                for (key, change) in &outcome.kv_changes {
+                    match change {
+                        Some(value) => kv.insert(key.clone(), value.clone()),
+                        None => kv.remove(key),
+                    };
+                }
+            }
+        }
+        let run = to_run(&input, &outcome);
+        if let Err(error) = &outcome.result {
+            tracing::warn!(vigy = %entry.vigy.name, tick = run.tick, failures = entry.failures, %error, "tick failed");
+        } else {
+            tracing::debug!(vigy = %entry.vigy.name, tick = run.tick, elapsed_us = outcome.elapsed.as_micros() as u64, "tick");
+        }
+        let record = TickRecord {
+            run,
+            kv_changes: outcome.kv_changes,
+            reported: (!failed).then_some((outcome.desired, outcome.observed)),
+        };
+        let _ = self.writer.send(WriteJob { record, replies: std::mem::take(&mut replies) });
+
+        let forced = std::mem::take(&mut entry.forced);
+        if !entry.scheduled {
+            if forced.is_empty() {
+                self.entries.remove(&vigy_id);
+            } else {
+                self.replies.insert(vigy_id, forced);
+                self.dispatch(vigy_id, None);
+            }
+            return;
+        }
+        if !forced.is_empty() {
+            self.replies.insert(vigy_id, forced);
+            self.dispatch(vigy_id, None);
+            return;
+        }
+        let interval = entry.vigy.tick_interval.as_duration();
+        let now = Instant::now();
+        let mut next = next_fixed_rate(due.unwrap_or(started), interval, now);
+        if entry.failures > 0 {
+            next = next.max(now + self.backoff.delay(interval, entry.failures));
+        }
+        self.set_due(vigy_id, next);
+    }
+}
+
+impl Entry {
+    fn new(vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, generation: u64, scheduled: bool) -> Self {
+        Self {
+            program: Arc::new(CompiledProgram::new(&vigy.program)),
+            vigy,
+            generation,
+            scheduled,
+            kv: Arc::new(kv),
+            tick_count,
+            failures: 0,
+            due: None,
+            running: false,
+            forced: Vec::new(),
+        }
+    }
+}
+
+/// The first due time after `now` on the grid `anchor + k × interval`.
+fn next_fixed_rate(anchor: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = anchor + interval;
+    if next > now {
+        return next;
+    }
+    let behind = now.duration_since(anchor).as_nanos();
+    let steps = behind / interval.as_nanos() + 1;
+    anchor + Duration::from_nanos((interval.as_nanos() * steps) as u64)
+}
+
+/// Where in its first interval a resuming vigy ticks: fixed by its id.
+fn spread(vigy: &Vigy) -> Duration {
+    let interval = vigy.tick_interval.as_millis().min(1_000);
+    let hash = vigy.id.to_string().bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+    Duration::from_millis(hash % interval)
+}
+
+fn to_run(input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
+    let started_at = chrono::DateTime::from_timestamp_millis(input.started_at_ms).unwrap_or_else(vigy_types::now);
+    let ended_at = started_at + chrono::Duration::milliseconds(outcome.elapsed.as_millis() as i64);
+    VigyRun {
+        id: uuid::Uuid::now_v7().to_string(),
+        vigy_id: input.vigy_id,
+        tick: input.tick,
+        started_at,
+        ended_at,
+        result: if outcome.result.is_ok() { RunResult::Ok } else { RunResult::Failed },
+        error: outcome.result.as_ref().err().map(ToString::to_string),
+        actions: outcome.actions.clone(),
+        logs: outcome.logs.clone(),
+        logs_truncated: outcome.logs_truncated,
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_should_skip_missed_ticks_instead_of_bursting() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        assert_eq!(next_fixed_rate(t0, s, t0 + Duration::from_millis(300)), t0 + s);
+        assert_eq!(next_fixed_rate(t0, s, t0 + Duration::from_millis(2500)), t0 + 3 * s);
+        assert_eq!(next_fixed_rate(t0, s, t0 + 2 * s), t0 + 3 * s);
+    }
+}

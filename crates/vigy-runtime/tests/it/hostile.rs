@@ -1,0 +1,59 @@
+use std::time::Duration;
+
+use vigy_runtime::{RuntimeHandle, Scope};
+use vigy_types::{RunResult, TickInterval, Vigy, VigyError};
+
+use crate::support::{open, run_count, vigy};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_programs_should_fail_their_own_ticks_while_others_keep_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = open(&dir.path().join("h.db"), Scope::All).await;
+    let hostile = [
+        ("loop", "(define (spin n) (spin (+ n 1))) (spin 0)", "budget exceeded"),
+        ("recursion", "(define (down n) (+ 1 (down n))) (down 0)", "depth"),
+        ("huge-string", r#"(define (grow s) (grow (string-append s s))) (grow "xx")"#, "string-append"),
+        ("slow-loop", "(define (spin n) (spin (+ n 1))) (spin 0)", "budget exceeded"),
+    ];
+    let mut ids = Vec::new();
+    for (name, program, _) in &hostile {
+        ids.push(rt.register_or_update(vigy(name, program, 100)).await.unwrap().id);
+    }
+    let spam = rt
+        .register_or_update(vigy(
+            "log-spam",
+            r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "x") (spam (- n 1))) '())) (spam 3000)"#,
+            100,
+        ))
+        .await
+        .unwrap();
+    let healthy = rt.register_or_update(vigy("healthy", "(vigy-noop)", 100)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let ticks = run_count(&rt, healthy.id).await;
+    assert!(ticks >= 24, "the healthy vigy ticked {ticks} times in 3 s at 100 ms");
+    for ((name, _, expected), id) in hostile.iter().zip(&ids) {
+        let runs = rt.recent_runs(*id, 100).await.unwrap();
+        assert!(!runs.is_empty(), "{name} never ran");
+        for run in &runs {
+            assert_eq!(run.result, RunResult::Failed, "{name}");
+            let error = run.error.as_deref().unwrap();
+            assert!(error.contains(expected) || error.contains("deadline exceeded"), "{name}: {error}");
+        }
+    }
+    let spam_run = &rt.recent_runs(spam.id, 1).await.unwrap()[0];
+    assert_eq!(spam_run.result, RunResult::Ok, "{:?}", spam_run.error);
+    assert!(spam_run.logs_truncated);
+    assert_eq!(spam_run.logs.len(), 1_001);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn deeply_nested_source_should_be_refused_at_registration() {
+    let deep = format!("{}{}", "(".repeat(100_000), ")".repeat(100_000));
+    let err = Vigy::new("deep", deep, TickInterval::from_millis(100).unwrap()).unwrap_err();
+    assert!(matches!(err, VigyError::InvalidProgram(ref e) if e.message.contains("nests deeper")), "{err}");
+    let rt = RuntimeHandle::open_in_memory().await.unwrap();
+    assert!(rt.list(&Default::default()).await.unwrap().is_empty());
+    rt.shutdown().await;
+}

@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Always-on tatara-lisp reconcilers.
+#[derive(Debug, Parser)]
+#[command(name = "vigy", version)]
+pub(crate) struct Cli {
+    /// The database (default: $XDG_DATA_HOME/vigy/vigy.db, i.e.
+    /// ~/.local/share/vigy/vigy.db).
+    #[arg(long, global = true, env = "VIGY_DB")]
+    pub(crate) db: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Register a vigy from a program file, or update the vigy of that name.
+    Register {
+        /// The tatara-lisp program.
+        file: PathBuf,
+        /// Unique name (its id is derived from it).
+        #[arg(long)]
+        name: String,
+        /// Tick interval in milliseconds (at least 100).
+        #[arg(long, value_name = "MS")]
+        every: u64,
+        /// A label, `key=value`; repeat for more.
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// List vigies.
+    List {
+        /// Only those matching a label selector, e.g. `host=local,tier!=edge`.
+        #[arg(long, short = 'l', default_value = "")]
+        selector: String,
+    },
+    /// Show a vigy, its state, kv store and recent runs.
+    Inspect {
+        /// Id or name.
+        vigy: String,
+        /// How many recent runs to show.
+        #[arg(long, default_value_t = 10)]
+        runs: u64,
+    },
+    /// Stream reconcile events (finished runs) as JSON lines, following the
+    /// database.
+    Tail {
+        /// Only this vigy (id or name).
+        #[arg(long)]
+        vigy: Option<String>,
+        /// Start from the oldest kept run instead of new ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Run one tick now and print its run.
+    Tick {
+        /// Id or name.
+        vigy: String,
+    },
+    /// Stop a vigy from ticking.
+    Disable {
+        /// Id or name.
+        vigy: String,
+    },
+    /// Let a vigy tick again.
+    Enable {
+        /// Id or name.
+        vigy: String,
+    },
+    /// Delete a vigy with its runs and kv store.
+    Delete {
+        /// Id or name.
+        vigy: String,
+    },
+    /// Run the runtime in the foreground: tick every enabled vigy (in scope)
+    /// until SIGINT or SIGTERM.
+    Serve {
+        /// Address the API surfaces will listen on.
+        #[arg(long, default_value = "127.0.0.1:38821")]
+        bind: std::net::SocketAddr,
+        /// Tick only vigies matching this label selector.
+        #[arg(long, default_value = "")]
+        selector: String,
+    },
+    /// Check a program: parse it and report diagnostics (exit 1 on error).
+    Check {
+        /// The tatara-lisp program.
+        file: PathBuf,
+    },
+    /// Evaluate a program locally without registering it, and print its
+    /// actions, logs and kv store as JSON.
+    Run {
+        /// The tatara-lisp program.
+        file: PathBuf,
+        /// How many ticks to run, the kv store carrying over.
+        #[arg(long, default_value_t = 1)]
+        ticks: u64,
+    },
+}

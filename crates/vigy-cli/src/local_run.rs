@@ -1,0 +1,55 @@
+//! `vigy check` and `vigy run`: author tools that never touch a database.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+use vigy::crates::eval::{CompiledProgram, EvalLimits, Evaluator, TickInput};
+use vigy::{Program, VigyId, VigyName};
+
+/// Read and check `file`; the error carries the diagnostic.
+pub(crate) fn read_program(file: &std::path::Path) -> anyhow::Result<Program> {
+    let source = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    Program::parse(source).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// Evaluate `program` for `ticks` ticks, kv carrying over; returns a JSON
+/// report and whether every tick succeeded.
+pub(crate) fn run(program: &Program, name: &str, ticks: u64) -> (Json, bool) {
+    let compiled = CompiledProgram::new(program);
+    let mut evaluator = Evaluator::new(EvalLimits::default(), &[]);
+    let vigy_id = VigyId::for_name(&VigyName::new(name).unwrap_or_else(|_| VigyName::new("local").expect("valid")));
+    let mut kv: BTreeMap<String, Json> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut all_ok = true;
+    for tick in 1..=ticks.max(1) {
+        let input = TickInput {
+            vigy_id,
+            name: name.into(),
+            tick,
+            started_at_ms: vigy::now().timestamp_millis(),
+            kv: Arc::new(kv.clone()),
+        };
+        let outcome = evaluator.run(&compiled, input);
+        for (key, change) in &outcome.kv_changes {
+            match change {
+                Some(value) => kv.insert(key.clone(), value.clone()),
+                None => kv.remove(key),
+            };
+        }
+        all_ok &= outcome.result.is_ok();
+        reports.push(json!({
+            "tick": tick,
+            "result": if outcome.result.is_ok() { "ok" } else { "failed" },
+            "error": outcome.result.as_ref().err().map(ToString::to_string),
+            "elapsed_us": outcome.elapsed.as_micros() as u64,
+            "actions": outcome.actions,
+            "logs": outcome.logs,
+            "logs_truncated": outcome.logs_truncated,
+            "desired": outcome.desired,
+            "observed": outcome.observed,
+            "kv": kv,
+        }));
+    }
+    (json!({ "ticks": reports }), all_ok)
+}

@@ -1,0 +1,80 @@
+//! Human tables and JSON for the commands' results.
+
+use serde::Serialize;
+use vigy::{Vigy, VigyRun, VigyState, format_timestamp};
+
+/// Print rows as a table with a header, columns padded to their widest cell.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+pub(crate) fn json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
+}
+
+pub(crate) fn vigies(list: &[Vigy]) {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            vec![
+                v.id.to_string(),
+                v.name.to_string(),
+                if v.enabled { "yes" } else { "no" }.to_owned(),
+                format!("{} ms", v.tick_interval.as_millis()),
+                v.labels.to_string(),
+            ]
+        })
+        .collect();
+    table(&["ID", "NAME", "ENABLED", "EVERY", "LABELS"], &rows);
+}
+
+pub(crate) fn runs(list: &[VigyRun]) {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            let actions: Vec<String> = r.actions.iter().map(|a| a.kind.to_string()).collect();
+            vec![
+                r.tick.to_string(),
+                format_timestamp(&r.started_at),
+                r.result.to_string(),
+                format!("{} ms", (r.ended_at - r.started_at).num_milliseconds()),
+                actions.join(","),
+                r.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("").to_owned(),
+            ]
+        })
+        .collect();
+    table(&["TICK", "STARTED", "RESULT", "TOOK", "ACTIONS", "ERROR"], &rows);
+}
+
+pub(crate) fn inspect(v: &Vigy, state: &VigyState, kv: &serde_json::Value, recent: &[VigyRun]) {
+    println!("id:        {}", v.id);
+    println!("name:      {}", v.name);
+    println!("enabled:   {}", v.enabled);
+    println!("every:     {} ms", v.tick_interval.as_millis());
+    println!("labels:    {}", v.labels);
+    println!("created:   {}", format_timestamp(&v.created_at));
+    println!("updated:   {}", format_timestamp(&v.updated_at));
+    println!("ticks:     {}", state.tick_count);
+    println!("desired:   {}", serde_json::Value::Object(state.desired.clone()));
+    println!("observed:  {}", serde_json::Value::Object(state.observed.clone()));
+    println!("kv:        {kv}");
+    println!("program:");
+    for line in v.program.source().lines() {
+        println!("  {line}");
+    }
+    println!();
+    runs(recent);
+}

@@ -1,0 +1,281 @@
+//! The `vigy` binary end to end, against temporary databases.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn vigy(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigy")).arg("--db").arg(db).args(args).output().unwrap()
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = vigy(db, args);
+    assert!(out.status.success(), "vigy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(db: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(db, &all)).unwrap()
+}
+
+/// Run and expect failure; returns stderr.
+fn fails(db: &Path, args: &[&str]) -> String {
+    let out = vigy(db, args);
+    assert!(!out.status.success(), "vigy {args:?} should fail");
+    assert!(out.stdout.is_empty() || args.contains(&"run"), "nothing on stdout on failure");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn write(dir: &Path, name: &str, program: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, program).unwrap();
+    path.display().to_string()
+}
+
+struct Server(Child);
+
+impl Server {
+    fn start(db: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_vigy"))
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    /// Send `signal` (`TERM`, `KILL`) and wait for the exit.
+    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.0.id().to_string()).status().unwrap();
+        assert!(sent.success());
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("not within {within:?}: {what}");
+}
+
+fn runs(db: &Path, vigy: &str) -> Vec<Value> {
+    json(db, &["inspect", vigy, "--runs", "1000"])["runs"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_seed_commands_should_work_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let hello = examples().join("hello-vigy.tatara").display().to_string();
+    let id = ok(&db, &["register", &hello, "--name", "hello", "--every", "1000", "--label", "host=local"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 32);
+    let list = ok(&db, &["list"]);
+    assert!(list.starts_with("ID") && list.contains("hello") && list.contains("host=local"), "{list}");
+    assert!(ok(&db, &["inspect", id]).contains("name:      hello"));
+    let run = json(&db, &["tick", id]);
+    assert_eq!(run["result"], "ok");
+    assert_eq!(run["actions"][0]["kind"], "noop");
+    assert_eq!(run["logs"][0]["message"], "hello from a vigy");
+    assert_eq!(json(&db, &["disable", "hello"])["enabled"], false);
+    assert_eq!(json(&db, &["enable", id])["enabled"], true);
+    // Registering the same name again updates, never duplicates.
+    ok(&db, &["register", &hello, "--name", "hello", "--every", "2000", "--label", "host=local"]);
+    let list = json(&db, &["list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["tick_interval"], 2000);
+    assert_eq!(json(&db, &["list", "--selector", "host!=local"]).as_array().unwrap().len(), 0);
+    ok(&db, &["delete", id]);
+    assert!(fails(&db, &["inspect", id]).starts_with(&format!("error: no vigy `{id}`")));
+}
+
+#[test]
+fn bad_input_should_fail_with_one_clear_error_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let good = write(dir.path(), "good.tatara", "(vigy-noop)");
+    let bad = write(dir.path(), "bad.tatara", "(vigy-noop)\n(vigy-log \"info\" \"x\"))");
+    let err = fails(&db, &["register", &good, "--name", "x", "--every", "50"]);
+    assert_eq!(err.trim(), "error: tick interval of 50 ms is below the minimum of 100 ms");
+    let err = fails(&db, &["register", &bad, "--name", "x", "--every", "500"]);
+    assert!(err.contains("does not parse") && err.contains("at 2:22"), "{err}");
+    assert!(err.contains("^"), "a caret excerpt: {err}");
+    let err = fails(&db, &["register", &good, "--name", "x", "--every", "500", "--label", "no-equals"]);
+    assert!(err.contains("invalid label"), "{err}");
+    let err = fails(&db, &["register", &good, "--name", " padded", "--every", "500"]);
+    assert!(err.contains("invalid vigy name"), "{err}");
+    let err = fails(&db, &["list", "--selector", "host in (a"]);
+    assert!(err.contains("invalid label selector"), "{err}");
+    let deep = write(dir.path(), "deep.tatara", &format!("{}{}", "(".repeat(100_000), ")".repeat(100_000)));
+    let err = fails(&db, &["register", &deep, "--name", "deep", "--every", "500"]);
+    assert!(err.contains("nests deeper than the limit of 200"), "{err}");
+    assert!(fails(&db, &["check", &bad]).contains("at 2:22"));
+    assert_eq!(json(&db, &["list"]).as_array().unwrap().len(), 0, "nothing stored");
+}
+
+#[test]
+fn check_and_run_should_evaluate_the_examples_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never-created.db");
+    let kinds = |file: &str, ticks: &str| -> Vec<String> {
+        let path = examples().join(file).display().to_string();
+        let report: Value = serde_json::from_str(&ok(&db, &["run", &path, "--ticks", ticks])).unwrap();
+        report["ticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["actions"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>().join("+"))
+            .collect()
+    };
+    assert_eq!(kinds("hello-vigy.tatara", "1"), ["noop"]);
+    assert_eq!(kinds("drift-correction.tatara", "5"), ["push", "push", "push", "noop", "noop"]);
+    assert_eq!(
+        kinds("retry-backoff.tatara", "8"),
+        ["retry-scheduled", "noop", "retry-scheduled", "noop", "noop", "noop", "pull", "pull"]
+    );
+    for file in ["hello-vigy.tatara", "drift-correction.tatara", "retry-backoff.tatara"] {
+        ok(&db, &["check", &examples().join(file).display().to_string()]);
+    }
+    assert!(!db.exists(), "check and run never touch the database");
+    let spin = write(dir.path(), "spin.tatara", "(define (spin n) (spin (+ n 1))) (spin 0)");
+    let out = vigy(&db, &["run", &spin]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = report["ticks"][0]["error"].as_str().unwrap();
+    assert!(error.contains("budget exceeded") || error.contains("deadline exceeded"), "{error}");
+}
+
+#[test]
+fn serve_should_tick_what_another_process_registers_and_stop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    ok(&db, &["list"]); // create and migrate before two processes race for it
+    let mut server = Server::start(&db);
+    let counter = write(dir.path(), "counter.tatara", r#"(vigy-incr "n") (vigy-pull (vigy-get "n"))"#);
+    ok(&db, &["register", &counter, "--name", "counter", "--every", "100"]);
+    eventually(Duration::from_secs(3), "the server ticks it", || runs(&db, "counter").len() >= 3);
+
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_vigy"))
+        .arg("--db")
+        .arg(&db)
+        .args(["tail", "--vigy", "counter"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    for _ in 0..3 {
+        let event: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(event["vigy"], "counter");
+        assert_eq!(event["result"], "ok");
+        assert_eq!(event["actions"][0]["kind"], "pull");
+    }
+    let _ = tail.kill();
+
+    ok(&db, &["disable", "counter"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let frozen = runs(&db, "counter").len();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(runs(&db, "counter").len(), frozen, "disabled elsewhere, still ticking");
+
+    let status = server.signal("TERM");
+    assert!(status.success(), "graceful shutdown: {status:?}");
+    let state = json(&db, &["inspect", "counter"]);
+    assert_eq!(state["kv"]["n"], state["state"]["tick_count"]);
+}
+
+/// A process killed hard while ticking loses no committed run, and the
+/// database stays sound.
+#[test]
+fn a_hard_kill_while_ticking_should_lose_no_committed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let counter = write(dir.path(), "counter.tatara", r#"(vigy-incr "n") (vigy-noop)"#);
+    for n in 0..20 {
+        ok(&db, &["register", &counter, "--name", &format!("c{n}"), "--every", "100"]);
+    }
+    let mut server = Server::start(&db);
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_vigy"))
+        .arg("--db")
+        .arg(&db)
+        .args(["tail"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    while seen.len() < 150 {
+        let event: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        seen.push(event["run_id"].as_str().unwrap().to_owned());
+    }
+    server.signal("KILL");
+    let _ = tail.kill();
+
+    let out = Command::new("sqlite3").arg(&db).arg("PRAGMA integrity_check;").output();
+    if let Ok(out) = out {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    }
+    let mut kept = std::collections::HashSet::new();
+    for n in 0..20 {
+        for run in runs(&db, &format!("c{n}")) {
+            kept.insert(run["id"].as_str().unwrap().to_owned());
+        }
+        // kv and tick count were committed with the runs, atomically.
+        let state = json(&db, &["inspect", &format!("c{n}")]);
+        assert_eq!(state["kv"]["n"], state["state"]["tick_count"], "c{n}");
+    }
+    let lost: Vec<_> = seen.iter().filter(|id| !kept.contains(*id)).collect();
+    assert!(lost.is_empty(), "committed runs lost: {lost:?}");
+}
+
+#[test]
+fn hostile_programs_should_fail_their_own_ticks_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let programs = [
+        ("loop", "(define (spin n) (spin (+ n 1))) (spin 0)"),
+        ("recursion", "(define (down n) (+ 1 (down n))) (down 0)"),
+        ("huge-string", r#"(define (grow s) (grow (string-append s s))) (grow "xx")"#),
+        ("log-spam", r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "x") (spam (- n 1))) '())) (spam 2000000)"#),
+    ];
+    for (name, program) in programs {
+        let file = write(dir.path(), &format!("{name}.tatara"), program);
+        ok(&db, &["register", &file, "--name", name, "--every", "100"]);
+    }
+    let healthy = write(dir.path(), "healthy.tatara", "(vigy-noop)");
+    ok(&db, &["register", &healthy, "--name", "healthy", "--every", "100"]);
+    let _server = Server::start(&db);
+    std::thread::sleep(Duration::from_secs(4));
+    let healthy_runs = runs(&db, "healthy").len();
+    assert!(healthy_runs >= 25, "the healthy vigy ticked {healthy_runs} times in 4 s");
+    for (name, _) in &programs[..3] {
+        let recent = runs(&db, name);
+        assert!(!recent.is_empty(), "{name} never ran");
+        assert!(recent.iter().all(|r| r["result"] == "failed"), "{name}");
+    }
+    let spam = &runs(&db, "log-spam")[0];
+    assert_eq!(spam["logs_truncated"], true);
+    assert_eq!(spam["logs"].as_array().unwrap().len(), 1_001);
+}

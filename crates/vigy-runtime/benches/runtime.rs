@@ -23,8 +23,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     per_tick_cost();
     rt.block_on(fleet("(b) 10,000 vigies at 1 s", 10_000, 1_000, Duration::from_secs(10)));
-    for (vigies, every_ms) in [(2_000, 100), (3_000, 100)] {
-        let label = format!("(c) {vigies} vigies at {every_ms} ms = {} ticks/s offered", vigies * 1000 / every_ms);
+    for (vigies, every_ms) in [(2_000usize, 100u64), (3_000, 100)] {
+        let label = format!("(c) {vigies} vigies at {every_ms} ms = {} ticks/s offered", vigies as u64 * 1000 / every_ms);
         rt.block_on(fleet(&label, vigies, every_ms, Duration::from_secs(8)));
     }
 }

@@ -21,8 +21,18 @@ const HELLO: &str = include_str!("../../../examples/hello-vigy.tatara");
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    per_tick_cost();
-    rt.block_on(fleet("(b) 10,000 vigies at 1 s", 10_000, 1_000, Duration::from_secs(10)));
+    // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b or c).
+    let only = std::env::var("VIGY_BENCH").unwrap_or_default();
+    let part = |p: &str| only.is_empty() || only == p;
+    if part("a") {
+        per_tick_cost();
+    }
+    if part("b") {
+        rt.block_on(fleet("(b) 10,000 vigies at 1 s", 10_000, 1_000, Duration::from_secs(10)));
+    }
+    if !part("c") {
+        return;
+    }
     for (vigies, every_ms) in [(2_000usize, 100u64), (3_000, 100)] {
         let label = format!("(c) {vigies} vigies at {every_ms} ms = {} ticks/s offered", vigies as u64 * 1000 / every_ms);
         rt.block_on(fleet(&label, vigies, every_ms, Duration::from_secs(8)));
@@ -79,19 +89,22 @@ async fn fleet(label: &str, vigies: usize, every_ms: u64, window: Duration) {
     tokio::time::sleep(Duration::from_millis(every_ms.max(1_000) * 2)).await;
     let m = rt.metrics();
     m.lateness.reset();
-    let (runs0, batches0, cpu0) = (m.runs_written.load(Relaxed), m.write_batches.load(Relaxed), cpu_time());
+    let (runs0, ticks0, batches0, cpu0) =
+        (m.runs_written.load(Relaxed), m.ticks.load(Relaxed), m.write_batches.load(Relaxed), cpu_time());
     let start = Instant::now();
     tokio::time::sleep(window).await;
     let elapsed = start.elapsed().as_secs_f64();
     let runs = m.runs_written.load(Relaxed) - runs0;
+    let ticks = m.ticks.load(Relaxed) - ticks0;
     let batches = m.write_batches.load(Relaxed) - batches0;
     let cpu = cpu_time() - cpu0;
     let offered = vigies as f64 * 1000.0 / every_ms as f64;
     let achieved = runs as f64 / elapsed;
     println!(
-        "{label}: {achieved:.0} ticks/s persisted ({:.1}% of {offered:.0} scheduled), start lateness p50 {:?} p99 {:?}, \
+        "{label}: {achieved:.0} ticks/s persisted ({:.1}% of {offered:.0} scheduled; {:.0} ticks/s evaluated), start lateness p50 {:?} p99 {:?}, \
          {:.0} runs/transaction, CPU {:.0}% of one core, peak RSS {} MiB, failures {}",
         100.0 * achieved / offered,
+        ticks as f64 / elapsed,
         m.lateness.quantile(0.50),
         m.lateness.quantile(0.99),
         runs as f64 / batches.max(1) as f64,

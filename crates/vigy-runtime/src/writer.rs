@@ -1,6 +1,6 @@
 //! The one writer: groups the ticks that finished since its last commit
-//! into one transaction, then publishes the committed runs and applies the
-//! retention policy.
+//! into one transaction, with the retention policy's trims, then publishes
+//! the committed runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,10 +50,16 @@ impl Writer {
         let mut batch = Vec::new();
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let (records, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|j| (j.record, j.replies)).unzip();
-            match self.commit(&records).await {
+            for record in &records {
+                *since_trim.entry(record.run.vigy_id).or_default() += 1;
+            }
+            let trim: Vec<VigyId> = since_trim.iter().filter(|(_, n)| **n >= slack).map(|(id, _)| *id).collect();
+            match self.commit(&records, &trim).await {
                 Ok(()) => {
+                    for id in &trim {
+                        since_trim.remove(id);
+                    }
                     for (record, replies) in records.into_iter().zip(replies) {
-                        *since_trim.entry(record.run.vigy_id).or_default() += 1;
                         for reply in replies {
                             let _ = reply.send(Ok(record.run.clone()));
                         }
@@ -67,7 +73,6 @@ impl Writer {
                     }
                 }
             }
-            self.trim(&mut since_trim, slack).await;
             if last_garbage.elapsed() >= GARBAGE_EVERY {
                 last_garbage = Instant::now();
                 if let Err(error) = self.store.collect_garbage(EVENTS_KEPT).await {
@@ -79,12 +84,12 @@ impl Writer {
 
     /// Write a batch, retrying once after a pause (another process may hold
     /// the write lock longer than the busy timeout).
-    async fn commit(&self, records: &[TickRecord]) -> Result<(), vigy_store::StoreError> {
-        let result = match self.store.write_ticks(records).await {
+    async fn commit(&self, records: &[TickRecord], trim: &[VigyId]) -> Result<(), vigy_store::StoreError> {
+        let result = match self.store.write_ticks(records, trim, self.keep_runs).await {
             Err(first) => {
                 tracing::warn!(error = %first, "retrying a write batch");
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                self.store.write_ticks(records).await
+                self.store.write_ticks(records, trim, self.keep_runs).await
             }
             ok => ok,
         };
@@ -93,15 +98,5 @@ impl Writer {
             self.metrics.runs_written.fetch_add(records.len() as u64, Relaxed);
         }
         result
-    }
-
-    async fn trim(&self, since_trim: &mut HashMap<VigyId, usize>, slack: usize) {
-        let due: Vec<VigyId> = since_trim.iter().filter(|(_, n)| **n >= slack).map(|(id, _)| *id).collect();
-        for id in due {
-            since_trim.remove(&id);
-            if let Err(error) = self.store.trim_runs(id, self.keep_runs).await {
-                tracing::warn!(%error, vigy = %id, "could not trim runs");
-            }
-        }
     }
 }

@@ -202,9 +202,10 @@ impl Store {
     // ---- ticks ----------------------------------------------------------
 
     /// Commit many ticks in one transaction: their runs, kv changes and
-    /// state, all or nothing.
-    pub async fn write_ticks(&self, ticks: &[TickRecord]) -> Result<(), StoreError> {
-        if ticks.is_empty() {
+    /// state, all or nothing. In the same transaction, trim the runs of the
+    /// vigies in `trim` to the newest `keep_runs`.
+    pub async fn write_ticks(&self, ticks: &[TickRecord], trim: &[VigyId], keep_runs: usize) -> Result<(), StoreError> {
+        if ticks.is_empty() && trim.is_empty() {
             return Ok(());
         }
         let txn = self.writer.begin().await?;
@@ -214,20 +215,16 @@ impl Store {
         }
         write_kv(&txn, ticks).await?;
         write_state(&txn, ticks).await?;
+        for id in trim {
+            trim_runs(&txn, *id, keep_runs).await?;
+        }
         txn.commit().await?;
         Ok(())
     }
 
     /// Keep the newest `keep` runs of `id`; returns how many were deleted.
     pub async fn trim_runs(&self, id: VigyId, keep: usize) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM vigy_runs WHERE vigy_id = $1 AND started_at < \
-                   (SELECT started_at FROM vigy_runs WHERE vigy_id = $1 ORDER BY started_at DESC LIMIT 1 OFFSET $2)";
-        let stmt = Statement::from_sql_and_values(
-            self.writer.get_database_backend(),
-            sql,
-            [id.to_string().into(), (keep.saturating_sub(1) as i64).into()],
-        );
-        Ok(self.writer.execute_raw(stmt).await?.rows_affected())
+        trim_runs(&self.writer, id, keep).await
     }
 
     /// Remove runs, kv and state left by vigies that no longer exist (a
@@ -371,8 +368,27 @@ async fn connect(path: &Path, connections: u32, read_only: bool) -> Result<Datab
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
+                // A batch of thousands of ticks touches many pages: a cache
+                // large enough to hold them avoids spilling mid-transaction,
+                // and statement journals stay off disk.
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory")
+                // Checkpoint every ~32 MiB of WAL rather than every 4 MiB: pages
+                // rewritten by consecutive batches are copied back once.
+                .pragma("wal_autocheckpoint", "8192")
         });
     Ok(Database::connect(options).await?)
+}
+
+async fn trim_runs(db: &impl ConnectionTrait, id: VigyId, keep: usize) -> Result<u64, StoreError> {
+    let sql = "DELETE FROM vigy_runs WHERE vigy_id = $1 AND started_at < \
+               (SELECT started_at FROM vigy_runs WHERE vigy_id = $1 ORDER BY started_at DESC LIMIT 1 OFFSET $2)";
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [id.to_string().into(), (keep.saturating_sub(1) as i64).into()],
+    );
+    Ok(db.execute_raw(stmt).await?.rows_affected())
 }
 
 async fn record_event(

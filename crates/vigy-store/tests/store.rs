@@ -81,7 +81,7 @@ async fn ticks_should_commit_runs_kv_and_state_together() {
         tick(&v, 1, &[("a", Some(json!(1))), ("b", Some(json!("x")))]),
         tick(&v, 2, &[("a", Some(json!(2))), ("b", None)]),
     ];
-    store.write_ticks(&batch).await.unwrap();
+    store.write_ticks(&batch, &[], 100).await.unwrap();
     let kv = store.kv(v.id).await.unwrap();
     assert_eq!(kv, BTreeMap::from([("a".to_owned(), json!(2))]));
     let runs = store.recent_runs(v.id, 10).await.unwrap();
@@ -104,7 +104,7 @@ async fn retention_should_keep_the_newest_runs_per_vigy() {
     for v in [&a, &b] {
         store.register(v).await.unwrap();
         let batch: Vec<_> = (1..=30).map(|n| tick(v, n, &[])).collect();
-        store.write_ticks(&batch).await.unwrap();
+        store.write_ticks(&batch, &[], 100).await.unwrap();
     }
     assert_eq!(store.trim_runs(a.id, 10).await.unwrap(), 20);
     let kept = store.recent_runs(a.id, 100).await.unwrap();
@@ -117,7 +117,7 @@ async fn delete_should_remove_runs_kv_and_state() {
     let (_dir, store) = temp_store().await;
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(1)))])]).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(1)))])], &[], 100).await.unwrap();
     assert!(store.delete(v.id, Utc::now()).await.unwrap());
     assert!(!store.delete(v.id, Utc::now()).await.unwrap());
     assert!(store.get(v.id).await.unwrap().is_none());
@@ -132,7 +132,7 @@ async fn the_seeds_operator_queries_should_work_verbatim() {
     let (dir, store) = temp_store().await;
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[])]).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[])], &[], 100).await.unwrap();
     let path = dir.path().join("nested/dir/vigy.db");
     let db = Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
     let backend = db.get_database_backend();
@@ -159,7 +159,7 @@ async fn an_in_memory_store_should_work_like_a_file() {
     let store = Store::open_in_memory().await.unwrap();
     let v = vigy("mem", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(true)))])]).await.unwrap();
+    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(true)))])], &[], 100).await.unwrap();
     assert_eq!(store.kv(v.id).await.unwrap()["k"], json!(true));
     assert_eq!(store.list().await.unwrap().len(), 1);
 }

@@ -1,89 +1,12 @@
 //! The `vigy` binary end to end, against temporary databases.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn vigy(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigy")).arg("--db").arg(db).args(args).output().unwrap()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = vigy(db, args);
-    assert!(out.status.success(), "vigy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(db: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&ok(db, &all)).unwrap()
-}
-
-/// Run and expect failure; returns stderr.
-fn fails(db: &Path, args: &[&str]) -> String {
-    let out = vigy(db, args);
-    assert!(!out.status.success(), "vigy {args:?} should fail");
-    assert!(out.stdout.is_empty() || args.contains(&"run"), "nothing on stdout on failure");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn write(dir: &Path, name: &str, program: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, program).unwrap();
-    path.display().to_string()
-}
-
-struct Server(Child);
-
-impl Server {
-    fn start(db: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_vigy"))
-            .arg("--db")
-            .arg(db)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self(child)
-    }
-
-    /// Send `signal` (`TERM`, `KILL`) and wait for the exit.
-    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
-        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.0.id().to_string()).status().unwrap();
-        assert!(sent.success());
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("not within {within:?}: {what}");
-}
-
-fn runs(db: &Path, vigy: &str) -> Vec<Value> {
-    json(db, &["inspect", vigy, "--runs", "1000"])["runs"].as_array().unwrap().clone()
-}
+use support::{Server, eventually, examples, fails, json, ok, runs, vigy, write};
 
 #[test]
 fn the_seed_commands_should_work_as_written() {
@@ -250,34 +173,4 @@ fn a_hard_kill_while_ticking_should_lose_no_committed_run() {
     }
     let lost: Vec<_> = seen.iter().filter(|id| !kept.contains(*id)).collect();
     assert!(lost.is_empty(), "committed runs lost: {lost:?}");
-}
-
-#[test]
-fn hostile_programs_should_fail_their_own_ticks_through_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("vigy.db");
-    let programs = [
-        ("loop", "(define (spin n) (spin (+ n 1))) (spin 0)"),
-        ("recursion", "(define (down n) (+ 1 (down n))) (down 0)"),
-        ("huge-string", r#"(define (grow s) (grow (string-append s s))) (grow "xx")"#),
-        ("log-spam", r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "x") (spam (- n 1))) '())) (spam 2000000)"#),
-    ];
-    for (name, program) in programs {
-        let file = write(dir.path(), &format!("{name}.tatara"), program);
-        ok(&db, &["register", &file, "--name", name, "--every", "100"]);
-    }
-    let healthy = write(dir.path(), "healthy.tatara", "(vigy-noop)");
-    ok(&db, &["register", &healthy, "--name", "healthy", "--every", "100"]);
-    let _server = Server::start(&db);
-    std::thread::sleep(Duration::from_secs(4));
-    let healthy_runs = runs(&db, "healthy").len();
-    assert!(healthy_runs >= 25, "the healthy vigy ticked {healthy_runs} times in 4 s");
-    for (name, _) in &programs[..3] {
-        let recent = runs(&db, name);
-        assert!(!recent.is_empty(), "{name} never ran");
-        assert!(recent.iter().all(|r| r["result"] == "failed"), "{name}");
-    }
-    let spam = &runs(&db, "log-spam")[0];
-    assert_eq!(spam["logs_truncated"], true);
-    assert_eq!(spam["logs"].as_array().unwrap().len(), 1_001);
 }

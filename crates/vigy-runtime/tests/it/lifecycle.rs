@@ -20,7 +20,8 @@ async fn a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv() {
     assert_eq!(first.result, RunResult::Ok);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let n = run_count(&rt, v.id).await;
-    assert!((8..=13).contains(&n), "{n} runs in ~1.1 s at 100 ms");
+    // At most the fixed rate allows (no bursts), and clearly repeating.
+    assert!((6..=13).contains(&n), "{n} runs in ~1.1 s at 100 ms");
     let kv = rt.kv(v.id).await.unwrap();
     let state = rt.state(v.id).await.unwrap();
     assert_eq!(kv["n"], json!(state.tick_count));

@@ -1,5 +1,4 @@
 //! The runtime end to end, on real SQLite files and real time.
-mod hostile;
 mod lifecycle;
 mod processes;
 mod support;

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // shared by the `it` and `hostile` test binaries, each using a part
 use std::time::{Duration, Instant};
 
 use vigy_runtime::{RuntimeHandle, Scope};

@@ -1,9 +1,16 @@
+//! Hostile programs against a live runtime. A binary of its own: cargo runs
+//! test binaries one after another, so the CPU these programs burn cannot
+//! slow down the timing-sensitive tests of `it`, nor theirs this one.
+
 use std::time::Duration;
 
 use vigy_runtime::{RuntimeHandle, Scope};
 use vigy_types::{RunResult, TickInterval, Vigy, VigyError};
 
-use crate::support::{open, run_count, vigy};
+#[path = "it/support.rs"]
+mod support;
+
+use support::{open, run_count, vigy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_programs_should_fail_their_own_ticks_while_others_keep_time() {

@@ -1,0 +1,88 @@
+//! Driving the `vigy` binary from tests. Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub(crate) fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+pub(crate) fn vigy(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigy")).arg("--db").arg(db).args(args).output().unwrap()
+}
+
+pub(crate) fn ok(db: &Path, args: &[&str]) -> String {
+    let out = vigy(db, args);
+    assert!(out.status.success(), "vigy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub(crate) fn json(db: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(db, &all)).unwrap()
+}
+
+/// Run and expect failure; returns stderr.
+pub(crate) fn fails(db: &Path, args: &[&str]) -> String {
+    let out = vigy(db, args);
+    assert!(!out.status.success(), "vigy {args:?} should fail");
+    assert!(out.stdout.is_empty() || args.contains(&"run"), "nothing on stdout on failure");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+pub(crate) fn write(dir: &Path, name: &str, program: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, program).unwrap();
+    path.display().to_string()
+}
+
+pub(crate) struct Server(Child);
+
+impl Server {
+    pub(crate) fn start(db: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_vigy"))
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    /// Send `signal` (`TERM`, `KILL`) and wait for the exit.
+    pub(crate) fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.0.id().to_string()).status().unwrap();
+        assert!(sent.success());
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("not within {within:?}: {what}");
+}
+
+pub(crate) fn runs(db: &Path, vigy: &str) -> Vec<Value> {
+    json(db, &["inspect", vigy, "--runs", "1000"])["runs"].as_array().unwrap().clone()
+}
+

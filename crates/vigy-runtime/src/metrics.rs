@@ -71,6 +71,8 @@ pub struct Metrics {
     pub runs_written: AtomicU64,
     /// Write transactions committed.
     pub write_batches: AtomicU64,
+    /// Runs that could not be committed (each one logged).
+    pub runs_lost: AtomicU64,
     /// How late scheduled ticks started, against their due time.
     pub lateness: Histogram,
     /// How long evaluation took.

@@ -72,6 +72,9 @@ pub(crate) enum FirstTick {
     Spread,
 }
 
+/// What a tick reported with `vigy-desired` and `vigy-observed`.
+type Report = (serde_json::Map<String, Json>, serde_json::Map<String, Json>);
+
 /// One vigy the scheduler knows.
 struct Entry {
     vigy: Vigy,
@@ -83,6 +86,9 @@ struct Entry {
     /// vigy outside this runtime's scope or disabled).
     scheduled: bool,
     kv: Arc<BTreeMap<String, Json>>,
+    /// The last `desired`/`observed` sent to the writer, so an unchanged
+    /// report is not rewritten every tick (`None` until the first report).
+    last_report: Option<Report>,
     tick_count: u64,
     failures: u32,
     /// When the next scheduled tick is due; `None` while running or idle.
@@ -312,11 +318,12 @@ impl Scheduler {
         } else {
             tracing::debug!(vigy = %entry.vigy.name, tick = run.tick, elapsed_us = outcome.elapsed.as_micros() as u64, "tick");
         }
-        let record = TickRecord {
-            run,
-            kv_changes: outcome.kv_changes,
-            reported: (!failed).then_some((outcome.desired, outcome.observed)),
-        };
+        let report = (outcome.desired, outcome.observed);
+        let reported = (!failed && entry.last_report.as_ref() != Some(&report)).then(|| {
+            entry.last_report = Some(report.clone());
+            report
+        });
+        let record = TickRecord { run, kv_changes: outcome.kv_changes, reported };
         let _ = self.writer.send(WriteJob { record, replies: std::mem::take(&mut replies) });
 
         let forced = std::mem::take(&mut entry.forced);
@@ -352,6 +359,7 @@ impl Entry {
             generation,
             scheduled,
             kv: Arc::new(kv),
+            last_report: None,
             tick_count,
             failures: 0,
             due: None,

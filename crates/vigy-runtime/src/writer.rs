@@ -67,6 +67,7 @@ impl Writer {
                     }
                 }
                 Err(error) => {
+                    self.metrics.runs_lost.fetch_add(records.len() as u64, Relaxed);
                     tracing::error!(%error, ticks = records.len(), "could not record ticks");
                     for reply in replies.into_iter().flatten() {
                         let _ = reply.send(Err(RuntimeError::Unavailable(error.to_string())));

@@ -83,15 +83,27 @@ pub(crate) fn run_to_row(r: &VigyRun) -> run::Model {
     }
 }
 
-pub(crate) fn state_from_row(row: state::Model) -> Result<VigyState, StoreError> {
+/// A vigy's state: its last report (if any) and its newest run (if any).
+pub(crate) fn state_from_rows(
+    id: VigyId,
+    report: Option<state::Model>,
+    newest: Option<VigyRun>,
+) -> Result<Option<VigyState>, StoreError> {
     const T: &str = "vigy_state";
-    let id = &row.vigy_id;
-    Ok(VigyState {
-        vigy_id: VigyId::from_str(id).map_err(|e| corrupt(T, id, e))?,
-        desired: json(T, id, &row.desired)?,
-        observed: json(T, id, &row.observed)?,
-        pending: json(T, id, &row.pending)?,
-        tick_count: row.tick_count.max(0) as u64,
-        captured_at: time(T, id, &row.captured_at)?,
-    })
+    if report.is_none() && newest.is_none() {
+        return Ok(None);
+    }
+    let key = id.to_string();
+    let (desired, observed, reported_at) = match report {
+        Some(row) => (json(T, &key, &row.desired)?, json(T, &key, &row.observed)?, Some(time(T, &key, &row.reported_at)?)),
+        None => (Default::default(), Default::default(), None),
+    };
+    Ok(Some(VigyState {
+        vigy_id: id,
+        desired,
+        observed,
+        pending: newest.as_ref().map(|r| r.actions.clone()).unwrap_or_default(),
+        tick_count: newest.as_ref().map_or(0, |r| r.tick),
+        captured_at: newest.map(|r| r.started_at).or(reported_at).unwrap_or_else(vigy_types::now),
+    }))
 }

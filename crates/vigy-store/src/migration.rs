@@ -51,15 +51,16 @@ CREATE TABLE IF NOT EXISTS vigy_kv (
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (vigy_id, key)
-);
+) WITHOUT ROWID;
+-- What each vigy last reported with vigy-desired / vigy-observed. Written
+-- only when the report changes; the tick count, pending actions and time of
+-- the state come from the vigy's newest run.
 CREATE TABLE IF NOT EXISTS vigy_state (
-    vigy_id     TEXT    NOT NULL PRIMARY KEY,
-    desired     TEXT    NOT NULL DEFAULT '{}',
-    observed    TEXT    NOT NULL DEFAULT '{}',
-    pending     TEXT    NOT NULL DEFAULT '[]',
-    tick_count  INTEGER NOT NULL DEFAULT 0,
-    captured_at TEXT    NOT NULL
-);
+    vigy_id     TEXT NOT NULL PRIMARY KEY,
+    desired     TEXT NOT NULL DEFAULT '{}',
+    observed    TEXT NOT NULL DEFAULT '{}',
+    reported_at TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS vigy_events (
     id      INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     vigy_id TEXT    NOT NULL,

@@ -11,9 +11,9 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Map as JsonMap, Value as Json};
-use vigy_types::{ReconcileAction, Timestamp, Vigy, VigyId, VigyRun, VigyState, format_timestamp};
+use vigy_types::{Timestamp, Vigy, VigyId, VigyRun, VigyState, format_timestamp};
 
-use crate::convert::{run_from_row, run_to_row, state_from_row, vigy_from_row, vigy_to_row};
+use crate::convert::{run_from_row, run_to_row, state_from_rows, vigy_from_row, vigy_to_row};
 use crate::entity::{event, kv, run, state, vigy};
 use crate::migration::Migrator;
 
@@ -65,8 +65,9 @@ pub struct TickRecord {
     pub run: VigyRun,
     /// Key/value writes (`None` deletes).
     pub kv_changes: BTreeMap<String, Option<Json>>,
-    /// `desired` and `observed` when the tick succeeded; a failed tick
-    /// leaves the previous report in place.
+    /// `desired` and `observed`, when they differ from what was last
+    /// written; `None` leaves the previous report in place (a failed tick,
+    /// or an unchanged report).
     pub reported: Option<(JsonMap<String, Json>, JsonMap<String, Json>)>,
 }
 
@@ -292,18 +293,29 @@ impl Store {
         self.scalar("SELECT COALESCE(MAX(rowid), 0) AS n FROM vigy_runs").await
     }
 
-    /// What `id` last reported.
+    /// What `id` last reported, with its newest run's tick count and
+    /// actions; `None` before its first tick.
     pub async fn state(&self, id: VigyId) -> Result<Option<VigyState>, StoreError> {
-        state::Entity::find_by_id(id.to_string()).one(&self.reader).await?.map(state_from_row).transpose()
+        let report = state::Entity::find_by_id(id.to_string()).one(&self.reader).await?;
+        let newest = self.recent_runs(id, 1).await?.pop();
+        state_from_rows(id, report, newest)
     }
 
-    /// Ticks run so far by every vigy that has ticked.
+    /// Ticks run so far by every vigy that has ticked: the tick number of
+    /// its newest run.
     pub async fn tick_counts(&self) -> Result<HashMap<VigyId, u64>, StoreError> {
-        let rows = state::Entity::find().all(&self.reader).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| Some((VigyId::from_str(&r.vigy_id).ok()?, r.tick_count.max(0) as u64)))
-            .collect())
+        let sql = "SELECT v.id AS id, (SELECT r.tick FROM vigy_runs r WHERE r.vigy_id = v.id \
+                   ORDER BY r.started_at DESC LIMIT 1) AS tick FROM vigies v";
+        let stmt = Statement::from_string(self.reader.get_database_backend(), sql);
+        let mut counts = HashMap::new();
+        for row in self.reader.query_all_raw(stmt).await? {
+            let id: String = row.try_get("", "id")?;
+            let tick: Option<i64> = row.try_get("", "tick")?;
+            if let (Ok(id), Some(tick)) = (VigyId::from_str(&id), tick) {
+                counts.insert(id, tick.max(0) as u64);
+            }
+        }
+        Ok(counts)
     }
 
     /// The key/value store of `id`.
@@ -445,40 +457,28 @@ async fn write_kv(db: &impl ConnectionTrait, ticks: &[TickRecord]) -> Result<(),
 }
 
 async fn write_state(db: &impl ConnectionTrait, ticks: &[TickRecord]) -> Result<(), StoreError> {
-    // The newest tick of each vigy in the batch decides its state.
+    // The newest report of each vigy in the batch wins.
     let mut newest: BTreeMap<VigyId, &TickRecord> = BTreeMap::new();
-    for tick in ticks {
+    for tick in ticks.iter().filter(|t| t.reported.is_some()) {
         newest.insert(tick.run.vigy_id, tick);
     }
-    let (reported, failed): (Vec<_>, Vec<_>) = newest.into_values().partition(|t| t.reported.is_some());
-    let row = |t: &TickRecord| {
-        let (desired, observed) = t.reported.clone().unwrap_or_default();
-        state::ActiveModel {
-            vigy_id: ActiveValue::Set(t.run.vigy_id.to_string()),
-            desired: ActiveValue::Set(Json::Object(desired).to_string()),
-            observed: ActiveValue::Set(Json::Object(observed).to_string()),
-            pending: ActiveValue::Set(pending(&t.run.actions)),
-            tick_count: ActiveValue::Set(t.run.tick as i64),
-            captured_at: ActiveValue::Set(format_timestamp(&t.run.started_at)),
-        }
-    };
-    let always = [state::Column::Pending, state::Column::TickCount, state::Column::CapturedAt];
-    let with_report = [state::Column::Desired, state::Column::Observed];
-    for (group, columns) in [
-        (reported, always.iter().chain(&with_report).copied().collect::<Vec<_>>()),
-        (failed, always.to_vec()),
-    ] {
-        for chunk in group.chunks(CHUNK) {
-            let on_conflict = OnConflict::column(state::Column::VigyId).update_columns(columns.clone()).to_owned();
-            state::Entity::insert_many(chunk.iter().map(|t| row(t)))
-                .on_conflict(on_conflict)
-                .exec_without_returning(db)
-                .await?;
-        }
+    let rows: Vec<_> = newest
+        .into_values()
+        .map(|t| {
+            let (desired, observed) = t.reported.clone().unwrap_or_default();
+            state::ActiveModel {
+                vigy_id: ActiveValue::Set(t.run.vigy_id.to_string()),
+                desired: ActiveValue::Set(Json::Object(desired).to_string()),
+                observed: ActiveValue::Set(Json::Object(observed).to_string()),
+                reported_at: ActiveValue::Set(format_timestamp(&t.run.started_at)),
+            }
+        })
+        .collect();
+    let on_conflict = OnConflict::column(state::Column::VigyId)
+        .update_columns([state::Column::Desired, state::Column::Observed, state::Column::ReportedAt])
+        .to_owned();
+    for chunk in rows.chunks(CHUNK) {
+        state::Entity::insert_many(chunk.to_vec()).on_conflict(on_conflict.clone()).exec_without_returning(db).await?;
     }
     Ok(())
-}
-
-fn pending(actions: &[ReconcileAction]) -> String {
-    serde_json::to_string(actions).expect("actions serialize")
 }

@@ -91,9 +91,18 @@ async fn ticks_should_commit_runs_kv_and_state_together() {
     assert_eq!(state.tick_count, 2);
     assert_eq!(state.desired["n"], json!(2));
     assert_eq!(state.pending.len(), 1);
+    assert_eq!(state.captured_at, batch[1].run.started_at);
+    assert_eq!(store.tick_counts().await.unwrap()[&v.id], 2);
+    // A tick without a report keeps the last one.
+    let mut quiet = tick(&v, 3, &[]);
+    quiet.reported = None;
+    store.write_ticks(&[quiet], &[], 100).await.unwrap();
+    let state = store.state(v.id).await.unwrap().unwrap();
+    assert_eq!((state.tick_count, state.desired["n"].clone()), (3, json!(2)));
     let followed = store.runs_after(0, 10).await.unwrap();
-    assert_eq!(followed.len(), 2);
-    assert_eq!(store.runs_after(followed[1].0, 10).await.unwrap().len(), 0);
+    assert_eq!(followed.iter().map(|(_, r)| r.tick).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(store.runs_after(followed[1].0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.runs_after(followed[2].0, 10).await.unwrap().len(), 0);
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
 

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// `vigy_state`: what each vigy last reported, and how many ticks it ran.
+/// `vigy_state`: what each vigy last reported with `vigy-desired` and
+/// `vigy-observed`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "vigy_state")]
 pub struct Model {
@@ -10,10 +11,7 @@ pub struct Model {
     pub desired: String,
     /// JSON object.
     pub observed: String,
-    /// JSON array of the last tick's actions.
-    pub pending: String,
-    pub tick_count: i64,
-    pub captured_at: String,
+    pub reported_at: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

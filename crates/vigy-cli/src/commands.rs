@@ -26,7 +26,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { bind, selector } => serve(&db, bind, &selector).await,
         command => {
-            let rt = RuntimeHandle::builder().path(&db).scope(Scope::Nothing).open().await.context(db.display().to_string())?;
+            let rt = RuntimeHandle::builder()
+                .path(&db)
+                .scope(Scope::Nothing)
+                .open()
+                .await
+                .context(db.display().to_string())?;
             let result = manage(&rt, command, json).await;
             rt.shutdown().await;
             result.map(|()| ExitCode::SUCCESS)

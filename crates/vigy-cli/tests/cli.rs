@@ -70,7 +70,15 @@ fn check_and_run_should_evaluate_the_examples_locally() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| t["actions"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>().join("+"))
+            .map(|t| {
+                t["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["kind"].as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
             .collect()
     };
     assert_eq!(kinds("hello-vigy.tatara", "1"), ["noop"]);
@@ -116,6 +124,7 @@ fn serve_should_tick_what_another_process_registers_and_stop_cleanly() {
         assert_eq!(event["actions"][0]["kind"], "pull");
     }
     let _ = tail.kill();
+    let _ = tail.wait();
 
     ok(&db, &["disable", "counter"]);
     std::thread::sleep(Duration::from_millis(800));
@@ -155,6 +164,7 @@ fn a_hard_kill_while_ticking_should_lose_no_committed_run() {
     }
     server.signal("KILL");
     let _ = tail.kill();
+    let _ = tail.wait();
 
     let out = Command::new("sqlite3")
         .arg(&db)

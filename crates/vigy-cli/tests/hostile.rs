@@ -16,7 +16,10 @@ fn hostile_programs_should_fail_their_own_ticks_through_the_cli() {
         ("loop", "(define (spin n) (spin (+ n 1))) (spin 0)"),
         ("recursion", "(define (down n) (+ 1 (down n))) (down 0)"),
         ("huge-string", r#"(define (grow s) (grow (string-append s s))) (grow "xx")"#),
-        ("log-spam", r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "x") (spam (- n 1))) '())) (spam 2000000)"#),
+        (
+            "log-spam",
+            r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "x") (spam (- n 1))) '())) (spam 2000000)"#,
+        ),
     ];
     for (name, program) in programs {
         let file = write(dir.path(), &format!("{name}.tatara"), program);

@@ -25,14 +25,10 @@ fn to_json(value: &Value, depth: usize) -> Result<Json, String> {
         Value::Nil => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Int(n) => Json::Number((*n).into()),
-        Value::Float(f) => Json::Number(
-            Number::from_f64(*f).ok_or_else(|| format!("{f} has no JSON form"))?,
-        ),
+        Value::Float(f) => Json::Number(Number::from_f64(*f).ok_or_else(|| format!("{f} has no JSON form"))?),
         Value::Str(s) | Value::Symbol(s) => Json::String(s.to_string()),
         Value::Keyword(k) => Json::String(k.to_string()),
-        Value::List(items) => Json::Array(
-            items.iter().map(|v| to_json(v, depth + 1)).collect::<Result<_, _>>()?,
-        ),
+        Value::List(items) => Json::Array(items.iter().map(|v| to_json(v, depth + 1)).collect::<Result<_, _>>()?),
         Value::Map(map) => {
             let mut object = JsonMap::new();
             for (key, v) in map.iter() {
@@ -56,17 +52,11 @@ pub fn json_to_value(json: &Json) -> Value {
     match json {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))),
+        Json::Number(n) => n.as_i64().map(Value::Int).unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN))),
         Json::String(s) => Value::Str(Arc::from(s.as_str())),
         Json::Array(items) => Value::list(items.iter().map(json_to_value)),
         Json::Object(object) => Value::Map(Arc::new(
-            object
-                .iter()
-                .map(|(k, v)| (MapKey::Str(Arc::from(k.as_str())), json_to_value(v)))
-                .collect(),
+            object.iter().map(|(k, v)| (MapKey::Str(Arc::from(k.as_str())), json_to_value(v))).collect(),
         )),
     }
 }

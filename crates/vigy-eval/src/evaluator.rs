@@ -89,10 +89,10 @@ fn head_symbol(form: &Spanned) -> Option<&str> {
 fn wrap_in_lambda(forms: Vec<Spanned>) -> Spanned {
     let mut wrapper = tatara_lisp::read_spanned("((lambda ()))").expect("the wrapper parses");
     let mut outer = wrapper.pop().expect("one form");
-    if let SpannedForm::List(items) = &mut outer.form {
-        if let SpannedForm::List(lambda) = &mut items[0].form {
-            lambda.extend(forms);
-        }
+    if let SpannedForm::List(items) = &mut outer.form
+        && let SpannedForm::List(lambda) = &mut items[0].form
+    {
+        lambda.extend(forms);
     }
     outer
 }

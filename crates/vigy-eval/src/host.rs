@@ -160,10 +160,7 @@ impl TickHost {
     fn check_size(&self, what: &str, value: &Json) -> Result<(), String> {
         let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
         if size > self.limits.max_value_bytes {
-            return Err(format!(
-                "{what} is {size} bytes as JSON, the limit is {}",
-                self.limits.max_value_bytes
-            ));
+            return Err(format!("{what} is {size} bytes as JSON, the limit is {}", self.limits.max_value_bytes));
         }
         Ok(())
     }

@@ -84,9 +84,7 @@ fn install_kv(reg: &mut Intrinsics<'_>) {
         };
         let current = match host.kv_get(&key) {
             None => 0,
-            Some(stored) => stored
-                .as_i64()
-                .ok_or_else(|| format!("`{key}` holds {stored}, not an integer"))?,
+            Some(stored) => stored.as_i64().ok_or_else(|| format!("`{key}` holds {stored}, not an integer"))?,
         };
         let next = current.checked_add(delta).ok_or("integer overflow")?;
         host.kv_set(&key, Json::from(next))?;
@@ -154,11 +152,7 @@ fn install_bounded_stdlib(reg: &mut Intrinsics<'_>, max_string_bytes: usize) {
             check_nesting(source, MAX_NESTING_DEPTH).map_err(|e| fail(e.message))?;
             let forms = tatara_lisp::read_spanned(source)?;
             let mut values = forms.iter().map(tatara_lisp_eval::code::spanned_to_value);
-            if all {
-                Ok(Value::list(values))
-            } else {
-                values.next().ok_or_else(|| fail("empty source".into()))
-            }
+            if all { Ok(Value::list(values)) } else { values.next().ok_or_else(|| fail("empty source".into())) }
         });
     }
 }

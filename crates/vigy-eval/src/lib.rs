@@ -21,10 +21,10 @@ mod watchdog;
 pub use convert::{json_to_value, value_to_json};
 pub use evaluator::{CompiledProgram, Evaluator, TickError, TickInput, TickOutcome};
 pub use extension::{Extension, Intrinsics};
-/// How many arguments an extension function takes.
-pub use tatara_lisp_eval::Arity;
 pub use host::TickHost;
 pub use limits::EvalLimits;
+/// How many arguments an extension function takes.
+pub use tatara_lisp_eval::Arity;
 
 /// The tatara-lisp value type, for extensions.
 pub use tatara_lisp_eval::Value;

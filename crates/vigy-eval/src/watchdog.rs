@@ -51,10 +51,7 @@ impl Deadline {
 fn watched() -> &'static Mutex<Vec<Weak<Slot>>> {
     static WATCHED: OnceLock<Mutex<Vec<Weak<Slot>>>> = OnceLock::new();
     WATCHED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("vigy-watchdog".into())
-            .spawn(watch)
-            .expect("spawn the watchdog thread");
+        std::thread::Builder::new().name("vigy-watchdog".into()).spawn(watch).expect("spawn the watchdog thread");
         Mutex::new(Vec::new())
     })
 }

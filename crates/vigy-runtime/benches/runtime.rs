@@ -72,7 +72,10 @@ fn per_tick_cost() {
         assert!(fresh.run(&program, input(t as u64)).result.is_ok());
     }
     let naive = start.elapsed() / naive_n;
-    println!("(a) hello-vigy per tick: runtime path {runtime_path:?}, fresh interpreter {naive:?}, ratio {:.0}x cheaper (target >= 100x)", naive.as_secs_f64() / runtime_path.as_secs_f64());
+    println!(
+        "(a) hello-vigy per tick: runtime path {runtime_path:?}, fresh interpreter {naive:?}, ratio {:.0}x cheaper (target >= 100x)",
+        naive.as_secs_f64() / runtime_path.as_secs_f64()
+    );
 }
 
 async fn fleet(label: &str, vigies: usize, every_ms: u64, window: Duration) {

@@ -143,7 +143,8 @@ impl RuntimeBuilder {
         let metrics = Arc::new(Metrics::default());
         let (runs, _) = broadcast::channel(4_096);
         let (write_tx, write_rx) = mpsc::unbounded_channel();
-        let writer = Writer { store: store.clone(), runs: runs.clone(), metrics: metrics.clone(), keep_runs: self.keep_runs };
+        let writer =
+            Writer { store: store.clone(), runs: runs.clone(), metrics: metrics.clone(), keep_runs: self.keep_runs };
         let writer_task = tokio::spawn(writer.run(write_rx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -152,6 +153,7 @@ impl RuntimeBuilder {
         let scheduler = Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone());
         let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));
 
+        tokio::spawn(checkpoint(store.clone(), commands.clone()));
         let cursor = store.last_event_id().await?;
         if !matches!(self.scope, Scope::Nothing) {
             resume(&store, &self.scope, &commands).await?;
@@ -174,6 +176,21 @@ async fn resume(store: &Store, scope: &Scope, commands: &mpsc::UnboundedSender<C
         let _ = commands.send(Command::Upsert { vigy, kv, tick_count, first: FirstTick::Spread });
     }
     Ok(())
+}
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Checkpoint the WAL in the background for as long as the runtime runs.
+async fn checkpoint(store: Store, alive: mpsc::UnboundedSender<Command>) {
+    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !alive.is_closed() {
+        ticker.tick().await;
+        if let Err(error) = store.checkpoint().await {
+            tracing::warn!(%error, "checkpoint failed");
+        }
+    }
 }
 
 type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
@@ -225,10 +242,10 @@ impl RuntimeHandle {
 
     /// The vigy named, or with the id, `id_or_name`.
     pub async fn resolve(&self, id_or_name: &str) -> Result<Vigy, RuntimeError> {
-        if let Ok(id) = id_or_name.parse::<VigyId>() {
-            if let Some(vigy) = self.store.get(id).await? {
-                return Ok(vigy);
-            }
+        if let Ok(id) = id_or_name.parse::<VigyId>()
+            && let Some(vigy) = self.store.get(id).await?
+        {
+            return Ok(vigy);
         }
         let by_name = VigyName::new(id_or_name).map(|name| VigyId::for_name(&name));
         match by_name {

@@ -202,7 +202,8 @@ impl Scheduler {
                 // vigy that was ticking keeps its rhythm; one that was not
                 // (just enabled) ticks at once.
                 let interval = entry.vigy.tick_interval.as_duration();
-                (wanted && !entry.running).then(|| if was_scheduled { Instant::now() + interval } else { Instant::now() })
+                (wanted && !entry.running)
+                    .then(|| if was_scheduled { Instant::now() + interval } else { Instant::now() })
             }
             None if wanted => {
                 let due = match first {

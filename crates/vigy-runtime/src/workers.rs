@@ -59,13 +59,8 @@ impl Workers {
                         let started = Instant::now();
                         job.input.started_at_ms = vigy_types::now().timestamp_millis();
                         let outcome = evaluator.run(&job.program, job.input.clone());
-                        let result = Done {
-                            vigy_id: job.input.vigy_id,
-                            input: job.input,
-                            due: job.due,
-                            started,
-                            outcome,
-                        };
+                        let result =
+                            Done { vigy_id: job.input.vigy_id, input: job.input, due: job.due, started, outcome };
                         if done.send(result).is_err() {
                             break;
                         }

@@ -95,7 +95,9 @@ pub(crate) fn state_from_rows(
     }
     let key = id.to_string();
     let (desired, observed, reported_at) = match report {
-        Some(row) => (json(T, &key, &row.desired)?, json(T, &key, &row.observed)?, Some(time(T, &key, &row.reported_at)?)),
+        Some(row) => {
+            (json(T, &key, &row.desired)?, json(T, &key, &row.observed)?, Some(time(T, &key, &row.reported_at)?))
+        }
         None => (Default::default(), Default::default(), None),
     };
     Ok(Some(VigyState {

@@ -9,10 +9,8 @@ pub fn default_db_path() -> PathBuf {
     if let Some(path) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
+    let data_home =
+        std::env::var_os("XDG_DATA_HOME").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
             home.join(".local").join("share")
         });

@@ -87,6 +87,9 @@ pub struct EventRow {
 pub struct Store {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
+    /// Copies the WAL back into the database off the writer's path; `None`
+    /// in memory, where there is no WAL.
+    checkpointer: Option<DatabaseConnection>,
 }
 
 impl Store {
@@ -97,10 +100,11 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
         }
-        let writer = connect(path, 1, false).await?;
+        let writer = connect(path, Role::Writer).await?;
         Migrator::up(&writer, None).await?;
-        let reader = connect(path, 4, true).await?;
-        Ok(Self { writer, reader })
+        let reader = connect(path, Role::Reader).await?;
+        let checkpointer = Some(connect(path, Role::Checkpointer).await?);
+        Ok(Self { writer, reader, checkpointer })
     }
 
     /// A private database in memory, gone when the store is dropped.
@@ -108,15 +112,10 @@ impl Store {
         let mut options = ConnectOptions::new("sqlite::memory:");
         // One connection that never closes: a second one, or a reconnect,
         // would be a different, empty database.
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .sqlx_logging(false);
+        options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None).sqlx_logging(false);
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { writer: db.clone(), reader: db })
+        Ok(Self { writer: db.clone(), reader: db, checkpointer: None })
     }
 
     // ---- lifecycle ------------------------------------------------------
@@ -352,6 +351,17 @@ impl Store {
         self.scalar("SELECT COALESCE(MAX(id), 0) AS n FROM vigy_events").await
     }
 
+    /// Copy committed WAL frames back into the database without blocking the
+    /// writer (`PRAGMA wal_checkpoint(PASSIVE)`). The runtime calls this
+    /// every fraction of a second, so the writer never pays for a
+    /// checkpoint (and its fsync) inside a commit.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await?;
+        }
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check`: `"ok"` for a sound database.
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         let stmt = Statement::from_string(self.reader.get_database_backend(), "PRAGMA integrity_check");
@@ -366,17 +376,29 @@ impl Store {
     }
 }
 
-async fn connect(path: &Path, connections: u32, read_only: bool) -> Result<DatabaseConnection, StoreError> {
+/// What a connection pool is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The one connection that writes.
+    Writer,
+    /// Read-only connections: under WAL they read the last committed
+    /// snapshot without waiting for the writer.
+    Reader,
+    /// The connection that runs passive checkpoints.
+    Checkpointer,
+}
+
+async fn connect(path: &Path, role: Role) -> Result<DatabaseConnection, StoreError> {
     let path = path.to_owned();
     let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
     options
-        .max_connections(connections)
+        .max_connections(if role == Role::Reader { 4 } else { 1 })
         .min_connections(1)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.filename(&path)
-                .create_if_missing(!read_only)
-                .read_only(read_only)
+                .create_if_missing(role == Role::Writer)
+                .read_only(role == Role::Reader)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
@@ -385,9 +407,10 @@ async fn connect(path: &Path, connections: u32, read_only: bool) -> Result<Datab
                 // and statement journals stay off disk.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory")
-                // Checkpoint every ~32 MiB of WAL rather than every 4 MiB: pages
-                // rewritten by consecutive batches are copied back once.
-                .pragma("wal_autocheckpoint", "8192")
+                // Checkpoints are the checkpointer's job (see
+                // `Store::checkpoint`); a commit checkpoints only if the WAL
+                // has grown past ~256 MiB, as a safety net.
+                .pragma("wal_autocheckpoint", "65536")
         });
     Ok(Database::connect(options).await?)
 }
@@ -403,12 +426,7 @@ async fn trim_runs(db: &impl ConnectionTrait, id: VigyId, keep: usize) -> Result
     Ok(db.execute_raw(stmt).await?.rows_affected())
 }
 
-async fn record_event(
-    db: &impl ConnectionTrait,
-    id: VigyId,
-    kind: &str,
-    at: &Timestamp,
-) -> Result<(), StoreError> {
+async fn record_event(db: &impl ConnectionTrait, id: VigyId, kind: &str, at: &Timestamp) -> Result<(), StoreError> {
     let row = event::ActiveModel {
         id: ActiveValue::NotSet,
         vigy_id: ActiveValue::Set(id.to_string()),

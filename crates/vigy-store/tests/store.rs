@@ -38,10 +38,7 @@ fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecor
             logs_truncated: false,
         },
         kv_changes: kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        reported: Some((
-            json!({"n": n}).as_object().unwrap().clone(),
-            serde_json::Map::new(),
-        )),
+        reported: Some((json!({"n": n}).as_object().unwrap().clone(), serde_json::Map::new())),
     }
 }
 
@@ -145,10 +142,8 @@ async fn the_seeds_operator_queries_should_work_verbatim() {
     let path = dir.path().join("nested/dir/vigy.db");
     let db = Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
     let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_string(backend, "SELECT id, name, enabled FROM vigies;"))
-        .await
-        .unwrap();
+    let rows =
+        db.query_all_raw(Statement::from_string(backend, "SELECT id, name, enabled FROM vigies;")).await.unwrap();
     assert_eq!(rows[0].try_get::<String>("", "name").unwrap(), "hello");
     assert_eq!(rows[0].try_get::<String>("", "id").unwrap(), v.id.to_string());
     let rows = db

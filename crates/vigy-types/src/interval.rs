@@ -57,16 +57,10 @@ mod tests {
 
     #[test]
     fn interval_should_refuse_anything_under_100_ms() {
-        assert_eq!(
-            TickInterval::from_millis(99),
-            Err(VigyError::IntervalTooShort { millis: 99 })
-        );
+        assert_eq!(TickInterval::from_millis(99), Err(VigyError::IntervalTooShort { millis: 99 }));
         assert_eq!(TickInterval::from_millis(0), Err(VigyError::IntervalTooShort { millis: 0 }));
         assert_eq!(TickInterval::from_millis(100).unwrap().as_millis(), 100);
-        assert_eq!(
-            TickInterval::from_millis(500).unwrap().as_duration(),
-            Duration::from_millis(500)
-        );
+        assert_eq!(TickInterval::from_millis(500).unwrap().as_duration(), Duration::from_millis(500));
         assert!(TickInterval::from_millis(TickInterval::MAX_MILLIS + 1).is_err());
         assert!(serde_json::from_str::<TickInterval>("50").is_err());
     }

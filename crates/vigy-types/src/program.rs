@@ -38,12 +38,7 @@ impl ProgramError {
         let caret = tatara_lisp::caret_run(text, column, 1);
         let gutter = line.to_string();
         let pad = " ".repeat(gutter.len());
-        Self {
-            message: message.into(),
-            line,
-            column,
-            excerpt: format!("{gutter} | {text}\n{pad} | {caret}"),
-        }
+        Self { message: message.into(), line, column, excerpt: format!("{gutter} | {text}\n{pad} | {caret}") }
     }
 }
 

@@ -128,11 +128,7 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, token: &str) -> Result<(), String> {
-        if self.eat(token) {
-            Ok(())
-        } else {
-            Err(format!("expected `{token}` at `{}`", self.rest))
-        }
+        if self.eat(token) { Ok(()) } else { Err(format!("expected `{token}` at `{}`", self.rest)) }
     }
 
     /// A key or value: a run of label characters (possibly empty).

@@ -23,7 +23,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     for run in runtime.recent_runs(id, 10).await? {
-        println!("tick {} {} {:?}", run.tick, run.result, run.actions.iter().map(|a| a.kind.to_string()).collect::<Vec<_>>());
+        println!(
+            "tick {} {} {:?}",
+            run.tick,
+            run.result,
+            run.actions.iter().map(|a| a.kind.to_string()).collect::<Vec<_>>()
+        );
     }
     runtime.shutdown().await;
     Ok(())

@@ -85,4 +85,3 @@ pub(crate) fn eventually(within: Duration, what: &str, mut check: impl FnMut() -
 pub(crate) fn runs(db: &Path, vigy: &str) -> Vec<Value> {
     json(db, &["inspect", vigy, "--runs", "1000"])["runs"].as_array().unwrap().clone()
 }
-

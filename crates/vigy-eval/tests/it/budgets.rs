@@ -8,7 +8,8 @@ use crate::support::{compile, input, run, run_err};
 fn an_endless_loop_should_fail_on_its_budget() {
     // A generous deadline: a debug build spends 10 M steps slowly.
     let limits = EvalLimits { deadline: Duration::from_secs(60), ..EvalLimits::default() };
-    let outcome = Evaluator::new(limits, &[]).run(&compile("(define (spin n) (spin (+ n 1))) (spin 0)"), input(1, Default::default()));
+    let outcome = Evaluator::new(limits, &[])
+        .run(&compile("(define (spin n) (spin (+ n 1))) (spin 0)"), input(1, Default::default()));
     match outcome.result {
         Err(TickError::Budget(m)) => assert!(m.contains("fuel"), "{m}"),
         other => panic!("expected a fuel failure, got {other:?}"),
@@ -47,7 +48,9 @@ fn millions_of_log_lines_should_be_capped_and_marked() {
     let limits = EvalLimits { deadline: Duration::from_secs(30), ..EvalLimits::default() };
     let mut ev = Evaluator::new(limits, &[]);
     let outcome = ev.run(
-        &compile(r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "spam") (spam (- n 1))) '())) (spam 1000000)"#),
+        &compile(
+            r#"(define (spam n) (if (> n 0) (begin (vigy-log "info" "spam") (spam (- n 1))) '())) (spam 1000000)"#,
+        ),
         input(1, Default::default()),
     );
     // Whether the tick completes or runs out of fuel, the log is capped.

@@ -58,7 +58,8 @@ fn vigy_log_should_check_its_level() {
 #[test]
 fn vigy_tick_and_tick_count_should_report_the_input() {
     let mut ev = evaluator();
-    let program = compile(r#"(vigy-set "t" (vigy-tick)) (vigy-set "n" (vigy-tick-count)) (vigy-set "who" (vigy-name))"#);
+    let program =
+        compile(r#"(vigy-set "t" (vigy-tick)) (vigy-set "n" (vigy-tick-count)) (vigy-set "who" (vigy-name))"#);
     let outcome = ev.run(&program, input(7, BTreeMap::new()));
     assert_eq!(outcome.kv_changes["t"], Some(json!(1_764_000_000_000i64)));
     assert_eq!(outcome.kv_changes["n"], Some(json!(7)));

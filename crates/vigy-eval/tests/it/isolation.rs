@@ -35,9 +35,7 @@ fn eval_of_a_define_should_stay_inside_the_tick() {
 
 #[test]
 fn a_program_with_top_level_macros_should_get_a_fork_per_tick_and_work() {
-    let program = compile(
-        "(defmacro twice (x) `(begin ,x ,x))\n(define n 0)\n(twice (vigy-noop))",
-    );
+    let program = compile("(defmacro twice (x) `(begin ,x ,x))\n(define n 0)\n(twice (vigy-noop))");
     assert!(program.needs_fork_per_tick());
     let mut ev = evaluator();
     for tick in 1..=2 {

@@ -1,0 +1,150 @@
+//! The one model every spec lowers into: operations and the types they
+//! use. Names are normalised here — fields and enum values in snake_case,
+//! operations by their OpenAPI `operationId` — so the checker compares
+//! like with like and renderers have no special cases.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A field's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    /// Text.
+    String,
+    /// `true` / `false`.
+    Bool,
+    /// An unsigned 32-bit integer.
+    U32,
+    /// An unsigned 64-bit integer.
+    U64,
+    /// An RFC 3339 instant.
+    Timestamp,
+    /// Any JSON value.
+    Json,
+    /// A JSON object.
+    JsonObject,
+    /// String keys to string values.
+    StringMap,
+    /// A list.
+    List(Box<Ty>),
+    /// A model of the spec, by name.
+    Named(String),
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::String => f.write_str("string"),
+            Self::Bool => f.write_str("bool"),
+            Self::U32 => f.write_str("u32"),
+            Self::U64 => f.write_str("u64"),
+            Self::Timestamp => f.write_str("timestamp"),
+            Self::Json => f.write_str("json"),
+            Self::JsonObject => f.write_str("json object"),
+            Self::StringMap => f.write_str("map<string, string>"),
+            Self::List(item) => write!(f, "list<{item}>"),
+            Self::Named(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A field of a model, or a parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// snake_case.
+    pub name: String,
+    /// Its type.
+    pub ty: Ty,
+    /// Whether it may be absent or null; `None` where the spec cannot say
+    /// (a proto3 message field always has presence).
+    pub optional: Option<bool>,
+    /// Its description.
+    pub doc: Option<String>,
+}
+
+/// A model's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// Named fields, in spec order.
+    Struct(Vec<Field>),
+    /// String values, snake_case, in spec order.
+    Enum(Vec<String>),
+}
+
+/// A named type of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    /// PascalCase.
+    pub name: String,
+    /// Fields or values.
+    pub shape: Shape,
+    /// Its description.
+    pub doc: Option<String>,
+}
+
+/// What an operation does, which decides its place in each transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Reads (HTTP GET, GraphQL Query).
+    Read,
+    /// Changes (HTTP POST/PATCH/DELETE, GraphQL Mutation).
+    Change,
+    /// A stream of events (SSE, server stream, Subscription).
+    Stream,
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Change => "change",
+            Self::Stream => "stream",
+        })
+    }
+}
+
+/// Where an operation lives in HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    /// Lowercase method.
+    pub method: String,
+    /// Path template, e.g. `/v1/vigies/{id}`.
+    pub path: String,
+}
+
+/// One operation of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// camelCase `operationId`.
+    pub id: String,
+    /// `None` where the spec cannot say (proto has no read/change split).
+    pub kind: Option<OpKind>,
+    /// Path and query parameters, by name.
+    pub params: Vec<Field>,
+    /// The request body's model, if any.
+    pub body: Option<String>,
+    /// The response's model (each event's, for a stream).
+    pub output: String,
+    /// Its summary.
+    pub doc: Option<String>,
+    /// Its HTTP binding (OpenAPI only).
+    pub http: Option<Http>,
+}
+
+/// Everything one spec says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// The spec file it was read from, e.g. `spec/vigy.proto`.
+    pub source: String,
+    /// Operations by id (sorted, so output is deterministic).
+    pub operations: BTreeMap<String, Operation>,
+    /// Models by name.
+    pub models: BTreeMap<String, Model>,
+}
+
+impl Api {
+    /// An empty API read from `source`.
+    pub fn new(source: impl Into<String>) -> Self {
+        Self { source: source.into(), operations: BTreeMap::new(), models: BTreeMap::new() }
+    }
+}

@@ -1,0 +1,195 @@
+//! `RuntimeHandle` as the generated core service: every transport adapter
+//! and the conformance suite drive the runtime through this one mapping.
+//!
+//! Ids in requests accept a vigy's id or its name, as the CLI does.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use vigy_api as api;
+use vigy_api::{ServiceError, VigyService};
+use vigy_types::{LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyRun, VigyState};
+
+use crate::{RuntimeError, RuntimeHandle};
+
+/// Runs returned by `listVigyRuns` when the request does not say.
+const DEFAULT_RUNS: u32 = 20;
+/// The most runs one `listVigyRuns` returns.
+const MAX_RUNS: u32 = 1_000;
+
+impl From<RuntimeError> for ServiceError {
+    fn from(error: RuntimeError) -> Self {
+        match error {
+            RuntimeError::Invalid(e) => Self::InvalidArgument(e.to_string()),
+            RuntimeError::NotFound(what) => Self::NotFound(format!("no vigy `{what}`")),
+            RuntimeError::Unavailable(why) => Self::Unavailable(why),
+            // The store's detail stays in the server's log.
+            RuntimeError::Store(e) => {
+                tracing::error!(error = %e, "store failure behind a service call");
+                Self::Internal("the store failed; see the server log".into())
+            }
+        }
+    }
+}
+
+fn invalid(e: vigy_types::VigyError) -> ServiceError {
+    ServiceError::InvalidArgument(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl VigyService for RuntimeHandle {
+    async fn register_vigy(&self, request: api::RegisterVigyRequest) -> Result<api::Vigy, ServiceError> {
+        let body = request.body;
+        let interval = TickInterval::from_millis(body.tick_interval_ms).map_err(invalid)?;
+        let labels = labels(body.labels.unwrap_or_default())?;
+        let vigy = Vigy::new(body.name, body.program, interval).map_err(invalid)?.with_labels(labels);
+        Ok(to_api_vigy(&self.register_or_update(vigy).await?))
+    }
+
+    async fn update_vigy(&self, request: api::UpdateVigyRequest) -> Result<api::Vigy, ServiceError> {
+        let current = self.resolve(&request.id).await?;
+        let change = request.body;
+        let interval = match change.tick_interval_ms {
+            Some(ms) => TickInterval::from_millis(ms).map_err(invalid)?,
+            None => current.tick_interval,
+        };
+        let program = change.program.unwrap_or_else(|| current.program.source().to_owned());
+        let labels = match change.labels {
+            Some(map) => labels(map)?,
+            None => current.labels.clone(),
+        };
+        let updated = Vigy::new(current.name.as_str(), program, interval).map_err(invalid)?.with_labels(labels);
+        Ok(to_api_vigy(&self.register_or_update(updated).await?))
+    }
+
+    async fn get_vigy(&self, request: api::GetVigyRequest) -> Result<api::Vigy, ServiceError> {
+        Ok(to_api_vigy(&self.resolve(&request.id).await?))
+    }
+
+    async fn list_vigies(&self, request: api::ListVigiesRequest) -> Result<api::VigyList, ServiceError> {
+        let selector: LabelSelector = request.selector.as_deref().unwrap_or("").parse().map_err(invalid)?;
+        let limit = request.limit.map_or(usize::MAX, |n| n as usize);
+        if limit == 0 {
+            return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
+        }
+        let items = self.list(&selector).await?.iter().take(limit).map(to_api_vigy).collect();
+        Ok(api::VigyList { items })
+    }
+
+    async fn enable_vigy(&self, request: api::EnableVigyRequest) -> Result<api::Vigy, ServiceError> {
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_vigy(&self.enable(id).await?))
+    }
+
+    async fn disable_vigy(&self, request: api::DisableVigyRequest) -> Result<api::Vigy, ServiceError> {
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_vigy(&self.disable(id).await?))
+    }
+
+    async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> Result<api::Vigy, ServiceError> {
+        let vigy = self.resolve(&request.id).await?;
+        self.delete(vigy.id).await?;
+        Ok(to_api_vigy(&vigy))
+    }
+
+    async fn get_vigy_state(&self, request: api::GetVigyStateRequest) -> Result<api::VigyState, ServiceError> {
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_state(&self.state(id).await?))
+    }
+
+    async fn tick_vigy(&self, request: api::TickVigyRequest) -> Result<api::VigyRun, ServiceError> {
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_run(&self.tick_now(id).await?))
+    }
+
+    async fn list_vigy_runs(&self, request: api::ListVigyRunsRequest) -> Result<api::VigyRunList, ServiceError> {
+        let limit = request.limit.unwrap_or(DEFAULT_RUNS);
+        if !(1..=MAX_RUNS).contains(&limit) {
+            return Err(ServiceError::InvalidArgument(format!("limit must be 1 to {MAX_RUNS}, got {limit}")));
+        }
+        let id = self.resolve(&request.id).await?.id;
+        let items = self.recent_runs(id, u64::from(limit)).await?.iter().map(to_api_run).collect();
+        Ok(api::VigyRunList { items })
+    }
+
+    async fn stream_events(
+        &self,
+        request: api::StreamEventsRequest,
+    ) -> Result<api::EventStream<api::VigyRun>, ServiceError> {
+        let only = match &request.vigy_id {
+            Some(id) => Some(self.resolve(id).await?.id),
+            None => None,
+        };
+        let runs = self.subscribe().filter_map(move |item| {
+            let event = match item {
+                Ok(run) if only.is_none_or(|id| id == run.vigy_id) => Some(Ok(to_api_run(&run))),
+                Ok(_) => None,
+                Err(missed) => Some(Err(ServiceError::Unavailable(missed.to_string()))),
+            };
+            std::future::ready(event)
+        });
+        Ok(runs.boxed())
+    }
+}
+
+fn labels(map: BTreeMap<String, String>) -> Result<Labels, ServiceError> {
+    Labels::try_from(map).map_err(invalid)
+}
+
+/// A domain vigy on the wire.
+pub fn to_api_vigy(v: &Vigy) -> api::Vigy {
+    api::Vigy {
+        id: v.id.to_string(),
+        name: v.name.to_string(),
+        program: v.program.source().to_owned(),
+        tick_interval_ms: v.tick_interval.as_millis(),
+        enabled: v.enabled,
+        labels: v.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+    }
+}
+
+fn to_api_action(a: &ReconcileAction) -> api::ReconcileAction {
+    api::ReconcileAction {
+        kind: a.kind.to_string(),
+        payload: (!a.payload.is_null()).then(|| a.payload.clone()),
+        result: match a.result {
+            vigy_types::ActionResult::Ok => api::ActionResult::Ok,
+            vigy_types::ActionResult::Failed => api::ActionResult::Failed,
+            vigy_types::ActionResult::Skipped => api::ActionResult::Skipped,
+        },
+        message: a.message.clone(),
+    }
+}
+
+/// A domain run on the wire.
+pub fn to_api_run(r: &VigyRun) -> api::VigyRun {
+    api::VigyRun {
+        id: r.id.clone(),
+        vigy_id: r.vigy_id.to_string(),
+        tick: r.tick,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        result: match r.result {
+            vigy_types::RunResult::Ok => api::RunResult::Ok,
+            vigy_types::RunResult::Failed => api::RunResult::Failed,
+            vigy_types::RunResult::Skipped => api::RunResult::Skipped,
+        },
+        error: r.error.clone(),
+        actions: r.actions.iter().map(to_api_action).collect(),
+        logs: r.logs.iter().map(|l| api::LogLine { level: l.level.clone(), message: l.message.clone() }).collect(),
+        logs_truncated: r.logs_truncated,
+    }
+}
+
+fn to_api_state(s: &VigyState) -> api::VigyState {
+    api::VigyState {
+        vigy_id: s.vigy_id.to_string(),
+        desired: s.desired.clone(),
+        observed: s.observed.clone(),
+        pending: s.pending.iter().map(to_api_action).collect(),
+        tick_count: s.tick_count,
+        captured_at: s.captured_at,
+    }
+}

@@ -1,6 +1,7 @@
 //! One renderer per target. Every file starts with the same header and is
 //! formatted by prettyplease, so output depends only on the IR.
 
+mod mcp;
 mod service;
 
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ pub fn all(api: &Api) -> Vec<GeneratedFile> {
     vec![
         GeneratedFile { path: PathBuf::from("generated/vigy-api/Cargo.toml"), contents: service::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api/src/lib.rs"), contents: rust(service::render(api)) },
+        GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/Cargo.toml"), contents: mcp::manifest() },
+        GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/src/lib.rs"), contents: rust(mcp::render(api)) },
     ]
 }
 

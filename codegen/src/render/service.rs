@@ -26,7 +26,8 @@ pub(super) fn manifest() -> String {
         "{}[package]\nname = \"vigy-api\"\ndescription = \"vigy's core service trait and models, generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
          async-trait.workspace = true\nchrono.workspace = true\nfutures.workspace = true\nserde.workspace = true\n\
-         serde_json.workspace = true\nthiserror.workspace = true\n",
+         serde_json.workspace = true\nthiserror.workspace = true\nschemars = {{ workspace = true, optional = true }}\n\n\
+         [features]\n# JSON Schemas of the models and requests (for the MCP catalog).\nschemars = [\"dep:schemars\"]\n",
         super::HEADER.replace("// ", "# ")
     )
 }
@@ -44,6 +45,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
             pub struct #name { #(#params)* #body }
         }
     });
@@ -135,6 +137,7 @@ fn model(m: &Model) -> TokenStream {
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
                 pub struct #name { #(#fields)* }
             }
         }
@@ -151,6 +154,7 @@ fn model(m: &Model) -> TokenStream {
                 #doc
                 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
                 #[serde(rename_all = "snake_case")]
+                #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
                 pub enum #name { #(#variants)* }
 
                 impl #name {

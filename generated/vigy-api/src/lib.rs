@@ -8,6 +8,7 @@
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub enum ActionResult {
     Ok,
     Failed,
@@ -25,12 +26,14 @@ impl ActionResult {
 }
 /// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct Error {
     pub code: ErrorCode,
     pub message: ::std::string::String,
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub enum ErrorCode {
     InvalidArgument,
     NotFound,
@@ -53,11 +56,13 @@ impl ErrorCode {
     }
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct LogLine {
     pub level: ::std::string::String,
     pub message: ::std::string::String,
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct ReconcileAction {
     /// `pull`, `push`, `noop`, or a custom kind's own name.
     pub kind: ::std::string::String,
@@ -70,6 +75,7 @@ pub struct ReconcileAction {
 }
 /// A vigy to register (or update, if its name exists).
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct RegisterVigy {
     pub name: ::std::string::String,
     pub program: ::std::string::String,
@@ -79,6 +85,7 @@ pub struct RegisterVigy {
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub enum RunResult {
     Ok,
     Failed,
@@ -96,6 +103,7 @@ impl RunResult {
 }
 /// The fields to change; absent ones are kept.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct UpdateVigy {
     #[serde(default)]
     pub program: ::std::option::Option<::std::string::String>,
@@ -106,6 +114,7 @@ pub struct UpdateVigy {
 }
 /// A registered reconciler.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct Vigy {
     /// Derived from the name (BLAKE3, 32 hex characters).
     pub id: ::std::string::String,
@@ -119,11 +128,13 @@ pub struct Vigy {
     pub updated_at: ::chrono::DateTime<::chrono::Utc>,
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct VigyList {
     pub items: ::std::vec::Vec<Vigy>,
 }
 /// One tick of one vigy.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct VigyRun {
     pub id: ::std::string::String,
     pub vigy_id: ::std::string::String,
@@ -138,11 +149,13 @@ pub struct VigyRun {
     pub logs_truncated: bool,
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct VigyRunList {
     pub items: ::std::vec::Vec<VigyRun>,
 }
 /// What a vigy last reported.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct VigyState {
     pub vigy_id: ::std::string::String,
     pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -153,36 +166,42 @@ pub struct VigyState {
 }
 /// The input of `delete_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct DeleteVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `disable_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct DisableVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `enable_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct EnableVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `get_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct GetVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `get_vigy_state`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct GetVigyStateRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `list_vigies`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct ListVigiesRequest {
     /// Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
     #[serde(default)]
@@ -193,6 +212,7 @@ pub struct ListVigiesRequest {
 }
 /// The input of `list_vigy_runs`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct ListVigyRunsRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
@@ -202,12 +222,14 @@ pub struct ListVigyRunsRequest {
 }
 /// The input of `register_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct RegisterVigyRequest {
     /// The request body.
     pub body: RegisterVigy,
 }
 /// The input of `stream_events`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct StreamEventsRequest {
     /// Only the runs of this vigy.
     #[serde(default)]
@@ -215,12 +237,14 @@ pub struct StreamEventsRequest {
 }
 /// The input of `tick_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct TickVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
 /// The input of `update_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct UpdateVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,

@@ -2,6 +2,7 @@
 //! formatted by prettyplease, so output depends only on the IR.
 
 mod mcp;
+mod rest;
 mod service;
 
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub fn all(api: &Api) -> Vec<GeneratedFile> {
         GeneratedFile { path: PathBuf::from("generated/vigy-api/src/lib.rs"), contents: rust(service::render(api)) },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/Cargo.toml"), contents: mcp::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/src/lib.rs"), contents: rust(mcp::render(api)) },
+        GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/Cargo.toml"), contents: rest::manifest() },
+        GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/src/lib.rs"), contents: rust(rest::render(api)) },
     ]
 }
 

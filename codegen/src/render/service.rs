@@ -26,8 +26,10 @@ pub(super) fn manifest() -> String {
         "{}[package]\nname = \"vigy-api\"\ndescription = \"vigy's core service trait and models, generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
          async-trait.workspace = true\nchrono.workspace = true\nfutures.workspace = true\nserde.workspace = true\n\
-         serde_json.workspace = true\nthiserror.workspace = true\nschemars = {{ workspace = true, optional = true }}\n\n\
-         [features]\n# JSON Schemas of the models and requests (for the MCP catalog).\nschemars = [\"dep:schemars\"]\n",
+         serde_json.workspace = true\nthiserror.workspace = true\nschemars = {{ workspace = true, optional = true }}\n\
+         utoipa = {{ workspace = true, optional = true }}\n\n\
+         [features]\n# JSON Schemas of the models and requests (for the MCP catalog).\nschemars = [\"dep:schemars\"]\n\
+         # OpenAPI schemas of the models (for the REST adapter).\nutoipa = [\"dep:utoipa\"]\n",
         super::HEADER.replace("// ", "# ")
     )
 }
@@ -138,6 +140,7 @@ fn model(m: &Model) -> TokenStream {
                 #doc
                 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
                 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+                #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
                 pub struct #name { #(#fields)* }
             }
         }
@@ -155,6 +158,7 @@ fn model(m: &Model) -> TokenStream {
                 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
                 #[serde(rename_all = "snake_case")]
                 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+                #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
                 pub enum #name { #(#variants)* }
 
                 impl #name {

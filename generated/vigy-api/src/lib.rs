@@ -9,6 +9,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub enum ActionResult {
     Ok,
     Failed,
@@ -27,6 +28,7 @@ impl ActionResult {
 /// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct Error {
     pub code: ErrorCode,
     pub message: ::std::string::String,
@@ -34,6 +36,7 @@ pub struct Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub enum ErrorCode {
     InvalidArgument,
     NotFound,
@@ -57,16 +60,18 @@ impl ErrorCode {
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct LogLine {
     pub level: ::std::string::String,
     pub message: ::std::string::String,
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct ReconcileAction {
     /// `pull`, `push`, `noop`, or a custom kind's own name.
     pub kind: ::std::string::String,
-    /// Any JSON value.
+    /// Any JSON value; absent or null when the action has none.
     #[serde(default)]
     pub payload: ::std::option::Option<::serde_json::Value>,
     pub result: ActionResult,
@@ -76,6 +81,7 @@ pub struct ReconcileAction {
 /// A vigy to register (or update, if its name exists).
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct RegisterVigy {
     pub name: ::std::string::String,
     pub program: ::std::string::String,
@@ -86,6 +92,7 @@ pub struct RegisterVigy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub enum RunResult {
     Ok,
     Failed,
@@ -104,6 +111,7 @@ impl RunResult {
 /// The fields to change; absent ones are kept.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct UpdateVigy {
     #[serde(default)]
     pub program: ::std::option::Option<::std::string::String>,
@@ -115,6 +123,7 @@ pub struct UpdateVigy {
 /// A registered reconciler.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct Vigy {
     /// Derived from the name (BLAKE3, 32 hex characters).
     pub id: ::std::string::String,
@@ -129,12 +138,14 @@ pub struct Vigy {
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyList {
     pub items: ::std::vec::Vec<Vigy>,
 }
 /// One tick of one vigy.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyRun {
     pub id: ::std::string::String,
     pub vigy_id: ::std::string::String,
@@ -150,12 +161,14 @@ pub struct VigyRun {
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyRunList {
     pub items: ::std::vec::Vec<VigyRun>,
 }
 /// What a vigy last reported.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyState {
     pub vigy_id: ::std::string::String,
     pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,

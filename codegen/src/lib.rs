@@ -95,5 +95,6 @@ pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, Error> {
     if !problems.is_empty() {
         return Err(Error::Disagree(problems));
     }
-    Ok(render::all(&specs.openapi))
+    let fds = parse::proto::descriptor_set(PROTO, &root.join(PROTO)).map_err(Error::Read)?;
+    Ok(render::all(&specs.openapi, &specs.proto, fds))
 }

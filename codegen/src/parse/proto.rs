@@ -134,7 +134,10 @@ fn field(source: &str, owner: &DescriptorProto, f: &FieldDescriptorProto) -> Res
                 ".google.protobuf.Timestamp" => Ty::Timestamp,
                 ".google.protobuf.Struct" => Ty::JsonObject,
                 ".google.protobuf.Value" => Ty::Json,
-                name if short(name) == STRING_MAP => Ty::StringMap,
+                // The wrapper exists to give a map presence.
+                name if short(name) == STRING_MAP => {
+                    return Ok(Field { name: f.name().to_owned(), ty: Ty::StringMap, optional: Some(true), doc: None });
+                }
                 name => Ty::Named(short(name)),
             },
             other => return Err(fail(source, format!("field `{}`: unsupported type {other:?}", f.name()))),

@@ -96,5 +96,6 @@ pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, Error> {
         return Err(Error::Disagree(problems));
     }
     let fds = parse::proto::descriptor_set(PROTO, &root.join(PROTO)).map_err(Error::Read)?;
-    Ok(render::all(&specs.openapi, &specs.proto, fds))
+    let openapi_text = std::fs::read_to_string(root.join(OPENAPI)).map_err(|e| Error::Io(format!("{OPENAPI}: {e}")))?;
+    Ok(render::all(&specs.openapi, &specs.proto, fds, &openapi_text))
 }

@@ -4,6 +4,7 @@
 mod grpc;
 mod mcp;
 mod rest;
+mod rest_client;
 mod service;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ spec/vigy.graphql; DO NOT EDIT.\n// Change the specs or the generator (codegen/)
 /// Every generated file, from the OpenAPI IR `api`. `proto` (the proto's
 /// IR) tells how fields travel in protobuf, and `fds` (its descriptor set)
 /// is what tonic-prost-build turns into tonic's code.
-pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet) -> Vec<GeneratedFile> {
+pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_text: &str) -> Vec<GeneratedFile> {
     vec![
         GeneratedFile { path: PathBuf::from("generated/vigy-api/Cargo.toml"), contents: service::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api/src/lib.rs"), contents: rust(service::render(api)) },
@@ -26,6 +27,18 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet) -> Vec<G
         GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/src/lib.rs"), contents: rust(mcp::render(api)) },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/Cargo.toml"), contents: rest::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/src/lib.rs"), contents: rust(rest::render(api)) },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-rest-client/Cargo.toml"),
+            contents: rest_client::manifest(),
+        },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-rest-client/src/lib.rs"),
+            contents: rust(rest_client::render(api)),
+        },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-rest-client/src/progenitor.rs"),
+            contents: rest_client::progenitor_code(api, openapi_text),
+        },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-grpc/Cargo.toml"), contents: grpc::manifest() },
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-grpc/src/lib.rs"),

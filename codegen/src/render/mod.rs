@@ -1,6 +1,7 @@
 //! One renderer per target. Every file starts with the same header and is
 //! formatted by prettyplease, so output depends only on the IR.
 
+mod graphql;
 mod grpc;
 mod mcp;
 mod rest;
@@ -38,6 +39,11 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-rest-client/src/progenitor.rs"),
             contents: rest_client::progenitor_code(api, openapi_text),
+        },
+        GeneratedFile { path: PathBuf::from("generated/vigy-api-graphql/Cargo.toml"), contents: graphql::manifest() },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-graphql/src/lib.rs"),
+            contents: rust(graphql::render(api)),
         },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-grpc/Cargo.toml"), contents: grpc::manifest() },
         GeneratedFile {

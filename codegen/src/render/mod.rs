@@ -2,6 +2,7 @@
 //! formatted by prettyplease, so output depends only on the IR.
 
 mod graphql;
+mod graphql_client;
 mod grpc;
 mod mcp;
 mod rest;
@@ -44,6 +45,18 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-graphql/src/lib.rs"),
             contents: rust(graphql::render(api)),
+        },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-graphql-client/Cargo.toml"),
+            contents: graphql_client::manifest(),
+        },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-graphql-client/build.rs"),
+            contents: graphql_client::build_script(),
+        },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-graphql-client/src/lib.rs"),
+            contents: rust(graphql_client::render(api)),
         },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-grpc/Cargo.toml"), contents: grpc::manifest() },
         GeneratedFile {

@@ -7,7 +7,8 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Map as JsonMap, Value as Json};
@@ -125,7 +126,7 @@ impl Store {
     /// belongs to enable/disable, so an app re-registering at start-up does
     /// not undo an operator's disable). Returns the stored vigy.
     pub async fn register(&self, v: &Vigy) -> Result<(Registered, Vigy), StoreError> {
-        let txn = self.writer.begin().await?;
+        let txn = self.begin_write().await?;
         let existing = vigy::Entity::find_by_id(v.id.to_string()).one(&txn).await?;
         let (outcome, stored) = match existing {
             None => {
@@ -164,7 +165,7 @@ impl Store {
 
     /// Enable or disable; `None` if there is no such vigy.
     pub async fn set_enabled(&self, id: VigyId, enabled: bool, at: Timestamp) -> Result<Option<Vigy>, StoreError> {
-        let txn = self.writer.begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
             return Ok(None);
         };
@@ -187,7 +188,7 @@ impl Store {
     /// Delete a vigy with its runs, kv and state; `false` if there was none.
     pub async fn delete(&self, id: VigyId, at: Timestamp) -> Result<bool, StoreError> {
         let key = id.to_string();
-        let txn = self.writer.begin().await?;
+        let txn = self.begin_write().await?;
         let deleted = vigy::Entity::delete_by_id(key.clone()).exec(&txn).await?.rows_affected > 0;
         if deleted {
             run::Entity::delete_many().filter(run::Column::VigyId.eq(key.clone())).exec(&txn).await?;
@@ -208,7 +209,7 @@ impl Store {
         if ticks.is_empty() && trim.is_empty() {
             return Ok(());
         }
-        let txn = self.writer.begin().await?;
+        let txn = self.begin_write().await?;
         for chunk in ticks.chunks(CHUNK) {
             let rows = chunk.iter().map(|t| run_to_row(&t.run).into_active_model());
             run::Entity::insert_many(rows).exec_without_returning(&txn).await?;
@@ -231,7 +232,7 @@ impl Store {
     /// tick that finished in one process after another deleted its vigy),
     /// and keep the newest `keep_events` lifecycle events.
     pub async fn collect_garbage(&self, keep_events: usize) -> Result<u64, StoreError> {
-        let txn = self.writer.begin().await?;
+        let txn = self.begin_write().await?;
         let mut removed = 0;
         for table in ["vigy_runs", "vigy_kv", "vigy_state"] {
             let sql = format!("DELETE FROM {table} WHERE vigy_id NOT IN (SELECT id FROM vigies)");
@@ -367,6 +368,19 @@ impl Store {
         let stmt = Statement::from_string(self.reader.get_database_backend(), "PRAGMA integrity_check");
         let row = self.reader.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no result".into()))?;
         Ok(row.try_get_by_index(0)?)
+    }
+
+    /// A write transaction that takes SQLite's write lock at `BEGIN`
+    /// (`BEGIN IMMEDIATE`). A deferred one that reads first and writes later
+    /// fails with `SQLITE_BUSY_SNAPSHOT` when another process committed in
+    /// between, which no busy timeout can wait out; an immediate one waits
+    /// its turn instead.
+    async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.writer.begin_with_options(options).await
     }
 
     async fn scalar(&self, sql: &str) -> Result<i64, StoreError> {

@@ -33,6 +33,26 @@ pub use vigy_types::{
     TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState, format_timestamp, now,
 };
 
+/// The core service every transport speaks: the runtime implements it, and
+/// so does each client, so an app switches between the embedded runtime and
+/// a remote `vigy serve` without changing code.
+pub use vigy_api as api;
+pub use vigy_api::{ServiceError, VigyService};
+
+/// The MCP tool catalog and dispatch over any [`VigyService`].
+pub use vigy_mcp as mcp;
+
+/// Typed clients of a remote `vigy serve` (features `rest-client`,
+/// `grpc-client`, `graphql-client`, or all with `clients`).
+pub mod clients {
+    #[cfg(feature = "graphql-client")]
+    pub use vigy_api_graphql_client::GraphqlClient;
+    #[cfg(feature = "grpc-client")]
+    pub use vigy_api_grpc::GrpcClient;
+    #[cfg(feature = "rest-client")]
+    pub use vigy_api_rest_client::RestClient;
+}
+
 /// The crates behind the facade, for what it does not re-export.
 pub mod crates {
     pub use vigy_eval as eval;

@@ -1,0 +1,60 @@
+//! A real axum server on 127.0.0.1 and the generated cynic client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use vigy_api::{self as api, ErrorCode, VigyService};
+use vigy_api_graphql_client::GraphqlClient;
+use vigy_runtime::{RuntimeHandle, Scope};
+
+async fn serve(rt: &RuntimeHandle) -> GraphqlClient {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = vigy_graphql::router(Arc::new(rt.clone())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    GraphqlClient::new(format!("http://{addr}/graphql"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
+    let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
+    let client = serve(&rt).await;
+    let service: &dyn VigyService = &client;
+
+    let body = api::RegisterVigy {
+        name: "dash".into(),
+        program: r#"(vigy-pull (list 1 2)) (vigy-desired "x" "y")"#.into(),
+        tick_interval_ms: 500,
+        labels: Some([("host".to_owned(), "vitrine".to_owned())].into()),
+    };
+    let vigy = service.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
+    assert_eq!(vigy, rt.get_vigy(api::GetVigyRequest { id: "dash".into() }).await.unwrap(), "same answer in process");
+
+    let mut events = service.stream_events(api::StreamEventsRequest { vigy_id: Some("dash".into()) }).await.unwrap();
+    // The stream drives its connection: keep it polled while the server
+    // starts the subscription and the tick happens.
+    let first = tokio::spawn(async move { events.next().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = service.tick_vigy(api::TickVigyRequest { id: "dash".into() }).await.unwrap();
+    assert_eq!(run.actions[0].payload, Some(json!([1, 2])));
+    let event = tokio::time::timeout(Duration::from_secs(3), first).await.unwrap().unwrap().unwrap().unwrap();
+    assert_eq!(event, run);
+
+    let state = service.get_vigy_state(api::GetVigyStateRequest { id: "dash".into() }).await.unwrap();
+    assert_eq!(state.desired["x"], json!("y"));
+    let list = service.list_vigies(api::ListVigiesRequest { selector: Some("host=vitrine".into()), limit: Some(3) });
+    assert_eq!(list.await.unwrap().items, std::slice::from_ref(&vigy));
+    let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "dash".into(), limit: Some(5) }).await.unwrap();
+    assert_eq!(runs.items, [run]);
+
+    let err = service.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();
+    assert_eq!((err.code(), err.message()), (ErrorCode::NotFound, "no vigy `nope`"));
+    let update = api::UpdateVigy { program: Some("(".into()), tick_interval_ms: None, labels: None };
+    let err = service.update_vigy(api::UpdateVigyRequest { id: "dash".into(), body: update }).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(!service.disable_vigy(api::DisableVigyRequest { id: "dash".into() }).await.unwrap().enabled);
+    assert_eq!(service.delete_vigy(api::DeleteVigyRequest { id: "dash".into() }).await.unwrap().id, vigy.id);
+    rt.shutdown().await;
+}

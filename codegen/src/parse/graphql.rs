@@ -32,26 +32,16 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
                 }
             }
             (TypeKind::Object(object), None) => {
-                let fields = object
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let f = &f.node;
-                        field(source, &f.name.node, &f.ty.node, f.description.as_ref().map(|d| d.node.clone()))
-                    })
-                    .collect::<Result<_, _>>()?;
-                api.models.insert(name.clone(), Model { name, shape: Shape::Struct(fields), doc });
+                let fields =
+                    object.fields.iter().map(|f| (f.node.name.node.as_str(), &f.node.ty.node, &f.node.description));
+                let shape = Shape::Struct(struct_fields(source, fields)?);
+                api.models.insert(name.clone(), Model { name, shape, doc });
             }
             (TypeKind::InputObject(object), _) => {
-                let fields = object
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let f = &f.node;
-                        field(source, &f.name.node, &f.ty.node, f.description.as_ref().map(|d| d.node.clone()))
-                    })
-                    .collect::<Result<_, _>>()?;
-                api.models.insert(name.clone(), Model { name, shape: Shape::Struct(fields), doc });
+                let fields =
+                    object.fields.iter().map(|f| (f.node.name.node.as_str(), &f.node.ty.node, &f.node.description));
+                let shape = Shape::Struct(struct_fields(source, fields)?);
+                api.models.insert(name.clone(), Model { name, shape, doc });
             }
             (TypeKind::Enum(e), _) => {
                 let values = e.values.iter().map(|v| snake(&v.node.value.node)).collect();
@@ -62,6 +52,14 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
         }
     }
     Ok(api)
+}
+
+/// The fields of an object or input object type.
+fn struct_fields<'a>(
+    source: &str,
+    fields: impl Iterator<Item = (&'a str, &'a Type, &'a Option<async_graphql_parser::Positioned<String>>)>,
+) -> Result<Vec<Field>, ReadError> {
+    fields.map(|(name, ty, doc)| field(source, name, ty, doc.as_ref().map(|d| d.node.clone()))).collect()
 }
 
 fn operation(source: &str, def: &FieldDefinition, kind: OpKind) -> Result<Operation, ReadError> {

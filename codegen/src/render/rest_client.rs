@@ -12,7 +12,8 @@ pub(super) fn manifest() -> String {
     format!(
         "{}[package]\nname = \"vigy-api-rest-client\"\n\
          description = \"vigy's typed REST client (progenitor), generated from spec/.\"\n\
-         version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
+         version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n\
+         # progenitor's doc comments show usage, not tests.\n[lib]\ndoctest = false\n\n[dependencies]\n\
          vigy-api.workspace = true\nprogenitor-client.workspace = true\nreqwest.workspace = true\n\
          serde.workspace = true\nserde_json.workspace = true\nfutures.workspace = true\nbytes.workspace = true\n\
          eventsource-stream.workspace = true\nasync-trait.workspace = true\n",

@@ -77,10 +77,12 @@ pub(crate) enum Command {
         /// Id or name.
         vigy: String,
     },
-    /// Run the runtime in the foreground: tick every enabled vigy (in scope)
-    /// until SIGINT or SIGTERM.
+    /// Run the runtime in the foreground, ticking every enabled vigy (in
+    /// scope), and serve REST (/v1, /openapi.json), GraphQL (/graphql) and
+    /// gRPC (pleme.vigy.v1.VigyService) on one address until SIGINT or
+    /// SIGTERM.
     Serve {
-        /// Address the API surfaces will listen on.
+        /// Address to listen on (loopback only for now).
         #[arg(long, default_value = "127.0.0.1:38821")]
         bind: std::net::SocketAddr,
         /// Tick only vigies matching this label selector.

@@ -162,12 +162,25 @@ async fn tail(rt: &RuntimeHandle, vigy: Option<String>, all: bool) -> anyhow::Re
 }
 
 async fn serve(db: &std::path::Path, bind: std::net::SocketAddr, selector: &str) -> anyhow::Result<ExitCode> {
+    // Until bearer tokens exist, the API is only offered on loopback.
+    anyhow::ensure!(
+        bind.ip().is_loopback(),
+        "refusing to serve on {bind}: only loopback addresses are allowed (no authentication yet)"
+    );
     let scope = if selector.trim().is_empty() { Scope::All } else { Scope::Selector(selector.parse()?) };
     let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
+    let service: std::sync::Arc<dyn vigy::VigyService> = std::sync::Arc::new(rt.clone());
+    let app = vigy_rest::router(service.clone())
+        .merge(vigy_graphql::router(service.clone())?)
+        .merge(vigy_rpc::router(service))
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot bind {bind}"))?;
+    let addr = listener.local_addr()?;
     let count = rt.list(&LabelSelector::everything()).await?.len();
-    tracing::info!(db = %db.display(), vigies = count, %bind, "vigy runtime started");
-    tracing::warn!(%bind, "the API surfaces (gRPC, REST, GraphQL, MCP) are not served yet: only the runtime runs");
-    shutdown_signal().await;
+    tracing::info!(db = %db.display(), vigies = count, %addr, "vigy runtime started");
+    // One line on stdout says where to connect (the port may be ephemeral).
+    println!("listening on http://{addr}");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: finishing ticks in flight");
     rt.shutdown().await;
     Ok(ExitCode::SUCCESS)

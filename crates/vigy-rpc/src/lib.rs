@@ -4,3 +4,9 @@
 //! in-process runtime and a remote one without changing code.
 
 pub use vigy_api_grpc::{GrpcClient, GrpcService, pb, service_error, status};
+
+/// `pleme.vigy.v1.VigyService` as axum routes, to serve gRPC on the same
+/// port as the HTTP surfaces (HTTP/2 cleartext).
+pub fn router(service: std::sync::Arc<dyn vigy_api::VigyService>) -> axum::Router {
+    tonic::service::Routes::new(GrpcService::new(service).into_server()).into_axum_router()
+}

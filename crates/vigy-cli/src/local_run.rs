@@ -31,12 +31,7 @@ pub(crate) fn run(program: &Program, name: &str, ticks: u64) -> (Json, bool) {
             kv: Arc::new(kv.clone()),
         };
         let outcome = evaluator.run(&compiled, input);
-        for (key, change) in &outcome.kv_changes {
-            match change {
-                Some(value) => kv.insert(key.clone(), value.clone()),
-                None => kv.remove(key),
-            };
-        }
+        outcome.apply_kv_changes(&mut kv);
         all_ok &= outcome.result.is_ok();
         reports.push(json!({
             "tick": tick,

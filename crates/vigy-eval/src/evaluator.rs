@@ -159,6 +159,19 @@ pub struct TickOutcome {
     pub elapsed: Duration,
 }
 
+impl TickOutcome {
+    /// Apply this tick's key/value writes and deletes to `kv`, as the store
+    /// commits them.
+    pub fn apply_kv_changes(&self, kv: &mut BTreeMap<String, Json>) {
+        for (key, change) in &self.kv_changes {
+            match change {
+                Some(value) => kv.insert(key.clone(), value.clone()),
+                None => kv.remove(key),
+            };
+        }
+    }
+}
+
 /// Runs ticks, one at a time, on the thread that owns it.
 pub struct Evaluator {
     base: Interpreter<TickHost>,

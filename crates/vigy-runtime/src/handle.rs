@@ -164,6 +164,15 @@ impl RuntimeBuilder {
     }
 }
 
+/// What a vigy carries from one tick to the next, as stored: its kv store
+/// and how many ticks it has run.
+pub(crate) async fn carried_state(
+    store: &Store,
+    id: vigy_types::VigyId,
+) -> Result<(BTreeMap<String, Json>, u64), StoreError> {
+    Ok((store.kv(id).await?, store.tick_count(id).await?))
+}
+
 /// Schedule every stored vigy in scope, spread over its first interval.
 async fn resume(store: &Store, scope: &Scope, commands: &mpsc::UnboundedSender<Command>) -> Result<(), RuntimeError> {
     let tick_counts = store.tick_counts().await?;
@@ -293,8 +302,7 @@ impl RuntimeHandle {
     /// runtime's scope, and return its run once committed.
     pub async fn tick_now(&self, id: VigyId) -> Result<VigyRun, RuntimeError> {
         let vigy = self.get(id).await?;
-        let kv = self.store.kv(id).await?;
-        let tick_count = self.store.state(id).await?.map_or(0, |s| s.tick_count);
+        let (kv, tick_count) = carried_state(&self.store, id).await?;
         let (reply, run) = oneshot::channel();
         self.send(Command::TickNow { vigy, kv, tick_count, reply })?;
         run.await.map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))?
@@ -359,8 +367,7 @@ impl RuntimeHandle {
     }
 
     async fn schedule(&self, vigy: Vigy, first: FirstTick) -> Result<(), RuntimeError> {
-        let kv = self.store.kv(vigy.id).await?;
-        let tick_count = self.store.state(vigy.id).await?.map_or(0, |s| s.tick_count);
+        let (kv, tick_count) = carried_state(&self.store, vigy.id).await?;
         self.send(Command::Upsert { vigy, kv, tick_count, first })
     }
 

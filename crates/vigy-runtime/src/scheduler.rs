@@ -304,13 +304,7 @@ impl Scheduler {
         } else {
             entry.failures = 0;
             if !outcome.kv_changes.is_empty() {
-                let kv = Arc::make_mut(&mut entry.kv);
-                for (key, change) in &outcome.kv_changes {
-                    match change {
-                        Some(value) => kv.insert(key.clone(), value.clone()),
-                        None => kv.remove(key),
-                    };
-                }
+                outcome.apply_kv_changes(Arc::make_mut(&mut entry.kv));
             }
         }
         let run = to_run(&input, &outcome);

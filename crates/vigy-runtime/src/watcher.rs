@@ -46,8 +46,7 @@ async fn apply(
     let command = match store.get(id).await? {
         None => Command::Remove(id),
         Some(vigy) => {
-            let kv = store.kv(id).await?;
-            let tick_count = store.state(id).await?.map_or(0, |s| s.tick_count);
+            let (kv, tick_count) = crate::handle::carried_state(store, id).await?;
             Command::Upsert { vigy, kv, tick_count, first: FirstTick::Now }
         }
     };

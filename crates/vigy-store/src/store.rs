@@ -301,6 +301,12 @@ impl Store {
         state_from_rows(id, report, newest)
     }
 
+    /// Ticks run so far by `id`: the tick number of its newest run (0 before
+    /// its first tick).
+    pub async fn tick_count(&self, id: VigyId) -> Result<u64, StoreError> {
+        Ok(self.recent_runs(id, 1).await?.first().map_or(0, |run| run.tick))
+    }
+
     /// Ticks run so far by every vigy that has ticked: the tick number of
     /// its newest run.
     pub async fn tick_counts(&self) -> Result<HashMap<VigyId, u64>, StoreError> {

@@ -47,10 +47,5 @@ pub(crate) fn run_err(source: &str) -> String {
 
 /// Apply a tick's kv changes to `kv`, as the runtime does.
 pub(crate) fn apply(kv: &mut BTreeMap<String, Json>, outcome: &TickOutcome) {
-    for (k, v) in &outcome.kv_changes {
-        match v {
-            Some(v) => kv.insert(k.clone(), v.clone()),
-            None => kv.remove(k),
-        };
-    }
+    outcome.apply_kv_changes(kv);
 }

@@ -193,12 +193,21 @@ pub(super) fn render(api: &Api) -> TokenStream {
             http: ::reqwest::Client,
             /// e.g. `http://127.0.0.1:38821/graphql`
             url: ::std::string::String,
+            /// Sent as `Authorization: Bearer` on every request and on the
+            /// WebSocket handshake.
+            token: ::std::option::Option<::std::string::String>,
         }
 
         impl GraphqlClient {
             /// A client of the GraphQL endpoint at `url`.
             pub fn new(url: impl Into<::std::string::String>) -> Self {
-                Self { http: ::reqwest::Client::new(), url: url.into() }
+                Self { http: ::reqwest::Client::new(), url: url.into(), token: None }
+            }
+
+            /// The same client, authenticating with a bearer token.
+            pub fn with_token(mut self, token: impl Into<::std::string::String>) -> Self {
+                self.token = Some(token.into());
+                self
             }
 
             async fn run<Data, Vars>(&self, op: ::cynic::Operation<Data, Vars>) -> ::std::result::Result<Data, ServiceError>
@@ -207,9 +216,11 @@ pub(super) fn render(api: &Api) -> TokenStream {
                 Vars: ::serde::Serialize,
             {
                 use ::cynic::http::ReqwestExt;
-                let response = self
-                    .http
-                    .post(&self.url)
+                let mut request = self.http.post(&self.url);
+                if let Some(token) = &self.token {
+                    request = request.bearer_auth(token);
+                }
+                let response = request
                     .run_graphql(op)
                     .retain_extensions::<Extensions>()
                     .await
@@ -314,6 +325,10 @@ fn method(op: &Operation) -> TokenStream {
                 use ::cynic::SubscriptionBuilder;
                 let mut ws = self.ws_url().into_client_request().map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
                 ws.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("a valid header"));
+                if let Some(token) = &self.token {
+                    let value = format!("Bearer {token}").parse().map_err(|_| ServiceError::InvalidArgument("the token is not a valid header value".into()))?;
+                    ws.headers_mut().insert("Authorization", value);
+                }
                 let (connection, _) = ::async_tungstenite::tokio::connect_async(ws)
                     .await
                     .map_err(|e| ServiceError::Unavailable(e.to_string()))?;

@@ -21,8 +21,10 @@ pub(super) fn manifest() -> String {
     )
 }
 
-/// tonic's and prost's code for the proto package, from its descriptor set.
+/// tonic's and prost's code for the proto package, from its descriptor set,
+/// and the encoded descriptor set itself (what gRPC reflection serves).
 pub(super) fn tonic_code(fds: prost_types::FileDescriptorSet) -> String {
+    let encoded = proc_macro2::Literal::byte_string(&prost::Message::encode_to_vec(&fds));
     let out = tempfile::tempdir().expect("a temporary directory");
     tonic_prost_build::configure()
         .out_dir(out.path())
@@ -34,7 +36,11 @@ pub(super) fn tonic_code(fds: prost_types::FileDescriptorSet) -> String {
         .expect("tonic-prost-build compiles the checked descriptor set");
     let code = std::fs::read_to_string(out.path().join(format!("{}.rs", crate::parse::proto::PACKAGE)))
         .expect("tonic-prost-build wrote the package");
-    super::rustfmt(&format!("{}{code}", super::HEADER))
+    let descriptor = format!(
+        "/// The encoded `FileDescriptorSet` of `spec/vigy.proto`, for gRPC server reflection.\n\
+         pub const FILE_DESCRIPTOR_SET: &[u8] = {encoded};\n"
+    );
+    super::rustfmt(&format!("{}{code}{descriptor}", super::HEADER))
 }
 
 pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
@@ -78,6 +84,7 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
                 ErrorCode::FailedPrecondition => ::tonic::Code::FailedPrecondition,
                 ErrorCode::Unavailable => ::tonic::Code::Unavailable,
                 ErrorCode::Internal => ::tonic::Code::Internal,
+                ErrorCode::Unauthenticated => ::tonic::Code::Unauthenticated,
             };
             ::tonic::Status::new(code, e.message())
         }
@@ -90,6 +97,7 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
                 ::tonic::Code::NotFound => ErrorCode::NotFound,
                 ::tonic::Code::AlreadyExists | ::tonic::Code::Aborted => ErrorCode::Conflict,
                 ::tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+                ::tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
                 ::tonic::Code::Unavailable | ::tonic::Code::DeadlineExceeded | ::tonic::Code::Cancelled => ErrorCode::Unavailable,
                 _ => ErrorCode::Internal,
             };

@@ -66,6 +66,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
                 ErrorCode::Conflict => StatusCode::CONFLICT,
                 ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             }
         }
 

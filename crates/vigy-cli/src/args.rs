@@ -13,6 +13,14 @@ pub(crate) struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Talk to a running `vigy serve` at this URL (e.g.
+    /// http://127.0.0.1:38821) instead of the database.
+    #[arg(long, global = true, env = "VIGY_SERVER", value_name = "URL")]
+    pub(crate) server: Option<String>,
+    /// Bearer token: required by `serve` off loopback, and sent with
+    /// `--server`.
+    #[arg(long, global = true, env = "VIGY_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -78,17 +86,28 @@ pub(crate) enum Command {
         vigy: String,
     },
     /// Run the runtime in the foreground, ticking every enabled vigy (in
-    /// scope), and serve REST (/v1, /openapi.json), GraphQL (/graphql) and
-    /// gRPC (pleme.vigy.v1.VigyService) on one address until SIGINT or
-    /// SIGTERM.
+    /// scope), and serve on one address until SIGINT or SIGTERM: REST
+    /// (/v1, /openapi.json, Swagger UI at /swagger), GraphQL (/graphql,
+    /// GraphiQL on GET), gRPC (pleme.vigy.v1.VigyService, reflection,
+    /// health), MCP (/mcp), /healthz, /readyz and /metrics.
     Serve {
-        /// Address to listen on (loopback only for now).
+        /// Address to listen on; off loopback a --token is required.
         #[arg(long, default_value = "127.0.0.1:38821")]
         bind: std::net::SocketAddr,
         /// Tick only vigies matching this label selector.
         #[arg(long, default_value = "")]
         selector: String,
+        /// Also serve gRPC on this Unix socket.
+        #[arg(long, value_name = "PATH")]
+        grpc_socket: Option<PathBuf>,
+        /// A host name clients use to reach this server, accepted by MCP
+        /// besides loopback names; repeat for more.
+        #[arg(long = "public-host", value_name = "HOST")]
+        public_hosts: Vec<String>,
     },
+    /// Serve MCP over stdin/stdout (for clients such as Claude Desktop),
+    /// on the database, or on the server given by --server.
+    Mcp,
     /// Check a program: parse it and report diagnostics (exit 1 on error).
     Check {
         /// The tatara-lisp program.

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -7,7 +8,7 @@ use serde_json::json;
 use vigy::{LabelSelector, Labels, RuntimeHandle, Scope, TickInterval, Vigy, VigyId, default_db_path};
 
 use crate::args::{Cli, Command};
-use crate::{local_run, output};
+use crate::{local_run, output, remote, serve};
 
 /// How often `vigy tail` reads new runs.
 const TAIL_POLL: Duration = Duration::from_millis(200);
@@ -24,7 +25,33 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output::json(&report);
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Serve { bind, selector } => serve(&db, bind, &selector).await,
+        Command::Serve { .. } if cli.server.is_some() => {
+            anyhow::bail!("`serve` runs a runtime of its own; drop --server / $VIGY_SERVER")
+        }
+        Command::Serve { bind, selector, grpc_socket, public_hosts } => {
+            let token = cli.token;
+            serve::serve(serve::Serve { db, bind, selector, token, grpc_socket, public_hosts }).await
+        }
+        Command::Mcp => match &cli.server {
+            Some(url) => serve::mcp(Arc::new(remote::client(url, cli.token.as_deref())?)).await,
+            None => {
+                let rt = RuntimeHandle::builder()
+                    .path(&db)
+                    .scope(Scope::Nothing)
+                    .open()
+                    .await
+                    .context(db.display().to_string())?;
+                let result = serve::mcp(Arc::new(rt.clone())).await;
+                rt.shutdown().await;
+                result
+            }
+        },
+        command if cli.server.is_some() => {
+            let url = cli.server.as_deref().unwrap_or_default();
+            let server = remote::client(url, cli.token.as_deref())?;
+            remote::manage(&server, command, json).await.with_context(|| format!("server {url}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         command => {
             let rt = RuntimeHandle::builder()
                 .path(&db)
@@ -107,7 +134,9 @@ async fn manage(rt: &RuntimeHandle, command: Command, json: bool) -> anyhow::Res
             if json { output::json(&json!({ "deleted": v.id })) } else { println!("deleted {} ({})", v.name, v.id) }
         }
         Command::Tail { vigy, all } => tail(rt, vigy, all).await?,
-        Command::Check { .. } | Command::Run { .. } | Command::Serve { .. } => unreachable!("handled in run"),
+        Command::Check { .. } | Command::Run { .. } | Command::Serve { .. } | Command::Mcp => {
+            unreachable!("handled in run")
+        }
     }
     Ok(())
 }
@@ -158,38 +187,5 @@ async fn tail(rt: &RuntimeHandle, vigy: Option<String>, all: bool) -> anyhow::Re
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             }
         }
-    }
-}
-
-async fn serve(db: &std::path::Path, bind: std::net::SocketAddr, selector: &str) -> anyhow::Result<ExitCode> {
-    // Until bearer tokens exist, the API is only offered on loopback.
-    anyhow::ensure!(
-        bind.ip().is_loopback(),
-        "refusing to serve on {bind}: only loopback addresses are allowed (no authentication yet)"
-    );
-    let scope = if selector.trim().is_empty() { Scope::All } else { Scope::Selector(selector.parse()?) };
-    let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
-    let service: std::sync::Arc<dyn vigy::VigyService> = std::sync::Arc::new(rt.clone());
-    let app = vigy_rest::router(service.clone())
-        .merge(vigy_graphql::router(service.clone())?)
-        .merge(vigy_rpc::router(service))
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot bind {bind}"))?;
-    let addr = listener.local_addr()?;
-    let count = rt.list(&LabelSelector::everything()).await?.len();
-    tracing::info!(db = %db.display(), vigies = count, %addr, "vigy runtime started");
-    // One line on stdout says where to connect (the port may be ephemeral).
-    println!("listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shutting down: finishing ticks in flight");
-    rt.shutdown().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

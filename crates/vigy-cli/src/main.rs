@@ -4,6 +4,8 @@ mod args;
 mod commands;
 mod local_run;
 mod output;
+mod remote;
+mod serve;
 
 use clap::Parser;
 

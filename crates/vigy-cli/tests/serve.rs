@@ -41,7 +41,7 @@ async fn serve_should_answer_rest_and_grpc_on_one_port() {
 }
 
 #[test]
-fn serve_should_refuse_a_non_loopback_address() {
+fn serve_should_refuse_a_non_loopback_address_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vigy"))
         .arg("--db")
@@ -50,5 +50,5 @@ fn serve_should_refuse_a_non_loopback_address() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("only loopback addresses are allowed"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without a bearer token"));
 }

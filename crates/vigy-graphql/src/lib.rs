@@ -1,16 +1,45 @@
 //! vigy over GraphQL: the generated schema (queries, mutations, the event
 //! subscription) over any [`VigyService`](vigy_api::VigyService), served at
-//! `/graphql`: POST for queries and mutations, a WebSocket upgrade on GET
-//! for subscriptions (graphql-ws). Errors carry their code in
-//! `extensions.code`.
+//! `/graphql`: POST for queries and mutations; on GET, a WebSocket upgrade
+//! for subscriptions (graphql-ws) and GraphiQL for a browser. Errors carry
+//! their code in `extensions.code`.
 
-use axum::routing::post_service;
+use async_graphql::http::GraphiQLSource;
+use axum::extract::Request;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post_service};
+use tower::ServiceExt;
+use tower_http::limit::RequestBodyLimitLayer;
 pub use vigy_api_graphql::{SharedService, graphql_error, schema};
+
+/// The largest request body accepted (a program is at most 256 KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The GraphQL surface over `service` at `/graphql`.
 pub fn router(service: SharedService) -> Result<axum::Router, async_graphql::dynamic::SchemaError> {
     let schema = schema(service)?;
-    let endpoint = post_service(async_graphql_axum::GraphQL::new(schema.clone()))
-        .get_service(async_graphql_axum::GraphQLSubscription::new(schema));
+    let subscriptions = async_graphql_axum::GraphQLSubscription::new(schema.clone());
+    let endpoint = post_service(async_graphql_axum::GraphQL::new(schema))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(get(move |request: Request| upgrade_or_graphiql(subscriptions.clone(), request)));
     Ok(axum::Router::new().route("/graphql", endpoint))
+}
+
+/// A GET on `/graphql`: a graphql-ws client asks for a WebSocket, a
+/// browser gets GraphiQL.
+async fn upgrade_or_graphiql(
+    subscriptions: async_graphql_axum::GraphQLSubscription<async_graphql::dynamic::Schema>,
+    request: Request,
+) -> Response {
+    let wants_websocket =
+        request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if wants_websocket {
+        match subscriptions.oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        }
+    } else {
+        Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish()).into_response()
+    }
 }

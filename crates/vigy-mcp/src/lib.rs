@@ -3,8 +3,18 @@
 //! [`VigyService`](vigy_api::VigyService) (the runtime, or a client of a
 //! remote `vigy serve`).
 //!
-//! The catalog and the dispatch are generated from `spec/`
-//! (`generated/vigy-api-mcp`); this crate is where the MCP transports are
-//! wired.
+//! The catalog, the dispatch and the client side are generated from `spec/`
+//! (`generated/vigy-api-mcp`); this crate wires them to rmcp: [`VigyMcp`]
+//! is the server handler, served over stdio ([`serve_stdio`]) or streamable
+//! HTTP ([`router`]), and with the `client` feature [`connect`] gives a
+//! `VigyService` over a remote `/mcp` endpoint.
 
-pub use vigy_api_mcp::{DispatchError, Tool, dispatch, tool_catalog};
+mod server;
+
+#[cfg(feature = "client")]
+mod client;
+
+#[cfg(feature = "client")]
+pub use client::{RmcpCaller, connect};
+pub use server::{VigyMcp, router, serve_stdio};
+pub use vigy_api_mcp::{DispatchError, McpClient, Tool, ToolCaller, ToolResult, dispatch, error_content, tool_catalog};

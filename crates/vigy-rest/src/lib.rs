@@ -1,17 +1,22 @@
-//! vigy over REST: the generated adapter mounted under `/v1`, and the
-//! OpenAPI document derived from its handlers at `/openapi.json`.
+//! vigy over REST: the generated adapter mounted under `/v1`, the OpenAPI
+//! document derived from its handlers at `/openapi.json`, and Swagger UI
+//! (vendored, no CDN) at `/swagger` to read and try it.
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use utoipa_swagger_ui::SwaggerUi;
 pub use vigy_api_rest::{RestError, SharedService, status_of};
+
+/// The largest request body accepted: a program (at most 256 KiB) with
+/// room for JSON escaping and labels. A larger body is refused as
+/// `invalid_argument`, like any malformed body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The REST surface over `service`.
 pub fn router(service: Arc<dyn vigy_api::VigyService>) -> axum::Router {
     let (api, document) = vigy_api_rest::router(service);
-    let document = Arc::new(document);
-    api.route("/openapi.json", get(move || async move { Json(document.as_ref().clone()) }))
+    api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).merge(SwaggerUi::new("/swagger").url("/openapi.json", document))
 }
 
 /// The OpenAPI document the REST surface serves.

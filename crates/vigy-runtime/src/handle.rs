@@ -6,6 +6,7 @@ use futures::{Stream, StreamExt};
 use serde_json::Value as Json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::BroadcastStream;
+use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
 use vigy_store::{Registered, Store, StoreError};
 use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
@@ -160,7 +161,7 @@ impl RuntimeBuilder {
             tokio::spawn(watcher::follow(store.clone(), cursor, commands.clone()));
         }
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
-        Ok(RuntimeHandle { store, commands, runs, metrics, tasks })
+        Ok(RuntimeHandle { store, commands, runs, metrics, tasks, closed: CancellationToken::new() })
     }
 }
 
@@ -213,6 +214,9 @@ pub struct RuntimeHandle {
     runs: broadcast::Sender<VigyRun>,
     metrics: Arc<Metrics>,
     tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+    /// Cancelled once shut down: ends every subscription, so a server's
+    /// event streams close instead of holding its shutdown open.
+    closed: CancellationToken,
 }
 
 impl RuntimeHandle {
@@ -335,10 +339,13 @@ impl RuntimeHandle {
 
     /// Every run this runtime commits from now on. A subscriber that falls
     /// behind is told how many it missed; it never slows the runtime.
-    pub fn subscribe(&self) -> impl Stream<Item = Result<VigyRun, RunsMissed>> + Send + 'static {
-        BroadcastStream::new(self.runs.subscribe()).map(|item| {
-            item.map_err(|tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)| RunsMissed(n))
-        })
+    pub fn subscribe(&self) -> impl Stream<Item = Result<VigyRun, RunsMissed>> + Send + Unpin + 'static {
+        BroadcastStream::new(self.runs.subscribe())
+            .map(|item| {
+                item.map_err(|tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)| RunsMissed(n))
+            })
+            .take_until(self.closed.clone().cancelled_owned())
+            .boxed()
     }
 
     /// Counters and histograms since the runtime opened.
@@ -352,8 +359,14 @@ impl RuntimeHandle {
     }
 
     /// Stop dispatching, let in-flight ticks finish, commit everything
-    /// pending. Other clones of this handle fail with `Unavailable` after.
+    /// pending, then end every subscription. Other clones of this handle
+    /// fail with `Unavailable` after.
     pub async fn shutdown(&self) {
+        self.drain().await;
+        self.closed.cancel();
+    }
+
+    async fn drain(&self) {
         let (reply, drained) = oneshot::channel();
         if self.commands.send(Command::Drain(reply)).is_ok() {
             let _ = drained.await;

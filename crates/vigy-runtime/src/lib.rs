@@ -24,6 +24,6 @@ mod writer;
 
 pub use backoff::Backoff;
 pub use handle::{RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
-pub use metrics::{Histogram, Metrics};
+pub use metrics::{Histogram, Metrics, VigyTicks};
 pub use service::{to_api_run, to_api_vigy};
 pub use vigy_eval::{EvalLimits, Extension, Intrinsics};

@@ -1,6 +1,8 @@
 //! Counters and a lateness histogram, cheap enough to update on every tick
 //! from any thread.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -13,11 +15,12 @@ const BUCKETS: usize = 128;
 #[derive(Debug)]
 pub struct Histogram {
     counts: Box<[AtomicU64; BUCKETS]>,
+    sum_micros: AtomicU64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        Self { counts: Box::new(std::array::from_fn(|_| AtomicU64::new(0))) }
+        Self { counts: Box::new(std::array::from_fn(|_| AtomicU64::new(0))), sum_micros: AtomicU64::new(0) }
     }
 }
 
@@ -27,6 +30,31 @@ impl Histogram {
         let micros = value.as_micros().max(1) as f64;
         let bucket = ((micros.log2() * PER_OCTAVE).ceil() as usize).min(BUCKETS - 1);
         self.counts[bucket].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(micros as u64, Relaxed);
+    }
+
+    /// The sum of every sample.
+    pub fn sum(&self) -> Duration {
+        Duration::from_micros(self.sum_micros.load(Relaxed))
+    }
+
+    /// Samples per doubling, as (upper bound, count) pairs: bounds 1 µs,
+    /// 2 µs, 4 µs, ..., so an exporter is not flooded with 128 series.
+    pub fn doubling_buckets(&self) -> Vec<(Duration, u64)> {
+        let per_octave = PER_OCTAVE as usize;
+        let mut doublings = Vec::with_capacity(BUCKETS / per_octave + 1);
+        let mut first = 0;
+        // Bucket b ends at 2^(b/4) µs, so bucket 4k ends the doubling at 2^k µs.
+        for octave in 0u32.. {
+            if first >= BUCKETS {
+                break;
+            }
+            let last = (octave as usize * per_octave).min(BUCKETS - 1);
+            let count = self.counts[first..=last].iter().map(|c| c.load(Relaxed)).sum();
+            doublings.push((Duration::from_micros(1u64 << octave), count));
+            first = last + 1;
+        }
+        doublings
     }
 
     /// Samples counted.
@@ -57,6 +85,7 @@ impl Histogram {
         for c in self.counts.iter() {
             c.store(0, Relaxed);
         }
+        self.sum_micros.store(0, Relaxed);
     }
 }
 
@@ -77,6 +106,43 @@ pub struct Metrics {
     pub lateness: Histogram,
     /// How long evaluation took.
     pub tick_duration: Histogram,
+    /// Ticks and failures of each vigy, by name, kept for the life of the
+    /// runtime (like any Prometheus counter) even if the vigy goes away.
+    per_vigy: Mutex<HashMap<String, VigyTicks>>,
+}
+
+/// What one vigy has done since the runtime opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct VigyTicks {
+    /// Ticks evaluated.
+    pub ticks: u64,
+    /// Ticks that failed.
+    pub failures: u64,
+}
+
+impl Metrics {
+    /// Count one tick of the vigy `name`.
+    pub(crate) fn count_tick(&self, name: &str, failed: bool) {
+        self.ticks.fetch_add(1, Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Relaxed);
+        }
+        let mut per_vigy = self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = match per_vigy.get_mut(name) {
+            Some(counts) => counts,
+            None => per_vigy.entry(name.to_owned()).or_default(),
+        };
+        counts.ticks += 1;
+        counts.failures += u64::from(failed);
+    }
+
+    /// Ticks and failures of every vigy that ticked, sorted by name.
+    pub fn per_vigy(&self) -> Vec<(String, VigyTicks)> {
+        let per_vigy = self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all: Vec<_> = per_vigy.iter().map(|(name, counts)| (name.clone(), *counts)).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +160,27 @@ mod tests {
         assert!((50..=60).contains(&p50), "{p50}");
         assert!((99..=118).contains(&p99), "{p99}");
         assert_eq!(h.count(), 100);
+        assert_eq!(h.sum(), Duration::from_millis(5050));
+        let buckets = h.doubling_buckets();
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 100);
+        // 1 ms = 1000 µs falls in the doubling ending at 2^10 µs.
+        assert_eq!(buckets[10], (Duration::from_micros(1024), 1));
+        assert_eq!(buckets[0].0, Duration::from_micros(1));
+    }
+
+    #[test]
+    fn per_vigy_counts_should_follow_ticks() {
+        let m = Metrics::default();
+        m.count_tick("b", false);
+        m.count_tick("a", true);
+        m.count_tick("b", true);
+        assert_eq!(
+            m.per_vigy(),
+            [
+                ("a".to_owned(), VigyTicks { ticks: 1, failures: 1 }),
+                ("b".to_owned(), VigyTicks { ticks: 2, failures: 1 }),
+            ]
+        );
+        assert_eq!((m.ticks.load(Relaxed), m.failures.load(Relaxed)), (3, 2));
     }
 }

@@ -292,14 +292,13 @@ impl Scheduler {
             return;
         };
         entry.running = false;
-        self.metrics.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.metrics.tick_duration.record(outcome.elapsed);
         if let Some(due) = due {
             self.metrics.lateness.record(started.saturating_duration_since(due));
         }
         let failed = outcome.result.is_err();
+        self.metrics.count_tick(entry.vigy.name.as_str(), failed);
         if failed {
-            self.metrics.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             entry.failures = entry.failures.saturating_add(1);
         } else {
             entry.failures = 0;

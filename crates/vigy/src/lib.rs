@@ -39,11 +39,17 @@ pub use vigy_types::{
 pub use vigy_api as api;
 pub use vigy_api::{ServiceError, VigyService};
 
-/// The MCP tool catalog and dispatch over any [`VigyService`].
+/// MCP over any [`VigyService`]: the tool catalog, dispatch, and the rmcp
+/// server (stdio, streamable HTTP).
 pub use vigy_mcp as mcp;
 
+/// `vigy serve` as a library (feature `server`): every transport over one
+/// runtime as one axum router, to serve or to mount in an app's own server.
+#[cfg(feature = "server")]
+pub use vigy_server as server;
+
 /// Typed clients of a remote `vigy serve` (features `rest-client`,
-/// `grpc-client`, `graphql-client`, or all with `clients`).
+/// `grpc-client`, `graphql-client`, `mcp-client`, or all with `clients`).
 pub mod clients {
     #[cfg(feature = "graphql-client")]
     pub use vigy_api_graphql_client::GraphqlClient;
@@ -51,6 +57,8 @@ pub mod clients {
     pub use vigy_api_grpc::GrpcClient;
     #[cfg(feature = "rest-client")]
     pub use vigy_api_rest_client::RestClient;
+    #[cfg(feature = "mcp-client")]
+    pub use vigy_mcp::{McpClient, RmcpCaller, connect as connect_mcp};
 }
 
 /// The crates behind the facade, for what it does not re-export.

@@ -256,7 +256,8 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
                 .item("CONFLICT")
                 .item("FAILED_PRECONDITION")
                 .item("UNAVAILABLE")
-                .item("INTERNAL"),
+                .item("INTERNAL")
+                .item("UNAUTHENTICATED"),
         )
         .register(
             Object::new("LogLine")

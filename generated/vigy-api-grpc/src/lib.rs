@@ -20,6 +20,7 @@ pub fn status(e: ServiceError) -> ::tonic::Status {
         ErrorCode::FailedPrecondition => ::tonic::Code::FailedPrecondition,
         ErrorCode::Unavailable => ::tonic::Code::Unavailable,
         ErrorCode::Internal => ::tonic::Code::Internal,
+        ErrorCode::Unauthenticated => ::tonic::Code::Unauthenticated,
     };
     ::tonic::Status::new(code, e.message())
 }
@@ -31,6 +32,7 @@ pub fn service_error(s: ::tonic::Status) -> ServiceError {
         ::tonic::Code::NotFound => ErrorCode::NotFound,
         ::tonic::Code::AlreadyExists | ::tonic::Code::Aborted => ErrorCode::Conflict,
         ::tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+        ::tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
         ::tonic::Code::Unavailable | ::tonic::Code::DeadlineExceeded | ::tonic::Code::Cancelled => {
             ErrorCode::Unavailable
         }
@@ -130,6 +132,7 @@ impl From<api::ErrorCode> for pb::ErrorCode {
             api::ErrorCode::FailedPrecondition => pb::ErrorCode::FailedPrecondition,
             api::ErrorCode::Unavailable => pb::ErrorCode::Unavailable,
             api::ErrorCode::Internal => pb::ErrorCode::Internal,
+            api::ErrorCode::Unauthenticated => pb::ErrorCode::Unauthenticated,
         }
     }
 }
@@ -142,6 +145,7 @@ impl PbEnum for api::ErrorCode {
             Ok(pb::ErrorCode::FailedPrecondition) => Ok(api::ErrorCode::FailedPrecondition),
             Ok(pb::ErrorCode::Unavailable) => Ok(api::ErrorCode::Unavailable),
             Ok(pb::ErrorCode::Internal) => Ok(api::ErrorCode::Internal),
+            Ok(pb::ErrorCode::Unauthenticated) => Ok(api::ErrorCode::Unauthenticated),
             _ => Err(ServiceError::InvalidArgument(format!("unknown ErrorCode value {v}"))),
         }
     }

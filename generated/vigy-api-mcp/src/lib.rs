@@ -145,6 +145,129 @@ pub async fn dispatch(
         other => Err(DispatchError::UnknownTool(other.to_owned())),
     }
 }
+/// The structured content of the error result a failed tool call
+/// returns: the `Error` model every transport uses.
+pub fn error_content(error: &::vigy_api::ServiceError) -> ::serde_json::Value {
+    ::serde_json::to_value(::vigy_api::Error::from(error.clone())).expect("an Error serializes")
+}
+/// What a server answered to one tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The result was an error result (`isError`).
+    pub is_error: bool,
+    /// Its structured content.
+    pub content: ::serde_json::Value,
+}
+/// One `tools/call` to an MCP server, whatever carries it.
+#[::async_trait::async_trait]
+pub trait ToolCaller: Send + Sync + 'static {
+    /// Call the tool `name` with `arguments`. `Err` is a failure
+    /// to get any answer (transport, protocol).
+    async fn call_tool(
+        &self,
+        name: &'static str,
+        arguments: ::serde_json::Value,
+    ) -> ::std::result::Result<ToolResult, ::vigy_api::ServiceError>;
+}
+/// [`VigyService`](::vigy_api::VigyService) over MCP tool calls.
+#[derive(Debug, Clone)]
+pub struct McpClient<C> {
+    caller: C,
+}
+impl<C: ToolCaller> McpClient<C> {
+    /// A client calling tools through `caller`.
+    pub fn new(caller: C) -> Self {
+        Self { caller }
+    }
+    async fn call<Req: ::serde::Serialize, Resp: ::serde::de::DeserializeOwned>(
+        &self,
+        name: &'static str,
+        request: Req,
+    ) -> ::std::result::Result<Resp, ::vigy_api::ServiceError> {
+        let arguments = ::serde_json::to_value(request)
+            .map_err(|e| ::vigy_api::ServiceError::Internal(format!("cannot encode the arguments: {e}")))?;
+        let result = self.caller.call_tool(name, arguments).await?;
+        if result.is_error {
+            let error: ::vigy_api::Error = ::serde_json::from_value(result.content)
+                .map_err(|e| ::vigy_api::ServiceError::Internal(format!("malformed error result of {name}: {e}")))?;
+            return Err(error.into());
+        }
+        ::serde_json::from_value(result.content)
+            .map_err(|e| ::vigy_api::ServiceError::Internal(format!("malformed result of {name}: {e}")))
+    }
+}
+#[::async_trait::async_trait]
+impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
+    async fn delete_vigy(
+        &self,
+        request: ::vigy_api::DeleteVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("delete_vigy", request).await
+    }
+    async fn disable_vigy(
+        &self,
+        request: ::vigy_api::DisableVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("disable_vigy", request).await
+    }
+    async fn enable_vigy(
+        &self,
+        request: ::vigy_api::EnableVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("enable_vigy", request).await
+    }
+    async fn get_vigy(
+        &self,
+        request: ::vigy_api::GetVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("get_vigy", request).await
+    }
+    async fn get_vigy_state(
+        &self,
+        request: ::vigy_api::GetVigyStateRequest,
+    ) -> ::std::result::Result<::vigy_api::VigyState, ::vigy_api::ServiceError> {
+        self.call("get_vigy_state", request).await
+    }
+    async fn list_vigies(
+        &self,
+        request: ::vigy_api::ListVigiesRequest,
+    ) -> ::std::result::Result<::vigy_api::VigyList, ::vigy_api::ServiceError> {
+        self.call("list_vigies", request).await
+    }
+    async fn list_vigy_runs(
+        &self,
+        request: ::vigy_api::ListVigyRunsRequest,
+    ) -> ::std::result::Result<::vigy_api::VigyRunList, ::vigy_api::ServiceError> {
+        self.call("list_vigy_runs", request).await
+    }
+    async fn register_vigy(
+        &self,
+        request: ::vigy_api::RegisterVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("register_vigy", request).await
+    }
+    async fn stream_events(
+        &self,
+        _request: ::vigy_api::StreamEventsRequest,
+    ) -> ::std::result::Result<::vigy_api::EventStream<::vigy_api::VigyRun>, ::vigy_api::ServiceError> {
+        Err(::vigy_api::ServiceError::FailedPrecondition(
+            "streamEvents is an event stream, which MCP tools do not offer; follow it over REST, gRPC or GraphQL"
+                .to_owned(),
+        ))
+    }
+    async fn tick_vigy(
+        &self,
+        request: ::vigy_api::TickVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::VigyRun, ::vigy_api::ServiceError> {
+        self.call("tick_vigy", request).await
+    }
+    async fn update_vigy(
+        &self,
+        request: ::vigy_api::UpdateVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("update_vigy", request).await
+    }
+}
 fn parse<T: ::serde::de::DeserializeOwned>(arguments: ::serde_json::Value) -> ::std::result::Result<T, DispatchError> {
     ::serde_json::from_value(arguments)
         .map_err(|e| ::vigy_api::ServiceError::InvalidArgument(format!("invalid arguments: {e}")).into())

@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> ::axum::http::StatusCode {
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
     }
 }
 fn bad_json(rejection: JsonRejection) -> RestError {

@@ -44,6 +44,7 @@ pub enum ErrorCode {
     FailedPrecondition,
     Unavailable,
     Internal,
+    Unauthenticated,
 }
 impl ErrorCode {
     /// The value as the specs spell it.
@@ -55,6 +56,7 @@ impl ErrorCode {
             Self::FailedPrecondition => "failed_precondition",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -281,6 +283,8 @@ pub enum ServiceError {
     Unavailable(::std::string::String),
     #[error("internal: {0}")]
     Internal(::std::string::String),
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(::std::string::String),
 }
 impl ServiceError {
     /// The error's code.
@@ -292,6 +296,7 @@ impl ServiceError {
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
         }
     }
     /// The message for the client.
@@ -303,6 +308,7 @@ impl ServiceError {
             Self::FailedPrecondition(m) => m,
             Self::Unavailable(m) => m,
             Self::Internal(m) => m,
+            Self::Unauthenticated(m) => m,
         }
     }
     /// An error of `code` saying `message`.
@@ -315,6 +321,7 @@ impl ServiceError {
             ErrorCode::FailedPrecondition => Self::FailedPrecondition(message),
             ErrorCode::Unavailable => Self::Unavailable(message),
             ErrorCode::Internal => Self::Internal(message),
+            ErrorCode::Unauthenticated => Self::Unauthenticated(message),
         }
     }
 }

@@ -1,0 +1,103 @@
+//! `vigy serve` and `vigy mcp`: the runtime behind every transport.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use vigy::{LabelSelector, RuntimeHandle, Scope, VigyService};
+use vigy_server::{Readiness, ServeOptions};
+
+/// What `vigy serve` was asked for.
+#[derive(Debug)]
+pub(crate) struct Serve {
+    pub(crate) db: PathBuf,
+    pub(crate) bind: SocketAddr,
+    pub(crate) selector: String,
+    pub(crate) token: Option<String>,
+    pub(crate) grpc_socket: Option<PathBuf>,
+    pub(crate) public_hosts: Vec<String>,
+}
+
+pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
+    let mut public_hosts = args.public_hosts;
+    if !args.bind.ip().is_loopback() && !args.bind.ip().is_unspecified() {
+        public_hosts.push(args.bind.ip().to_string());
+    }
+    let options = ServeOptions { token: args.token, public_hosts };
+    vigy_server::check_bind(args.bind, &options)?;
+    let scope = if args.selector.trim().is_empty() { Scope::All } else { Scope::Selector(args.selector.parse()?) };
+    let db = &args.db;
+    let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
+    let readiness = Readiness::default();
+    let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot bind {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let count = rt.list(&LabelSelector::everything()).await?.len();
+    tracing::info!(db = %db.display(), vigies = count, %addr, "vigy runtime started");
+
+    // On SIGINT/SIGTERM: stop answering ready, finish and record the ticks
+    // in flight (which also ends every event stream), then let the
+    // listeners drain their connections.
+    let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
+    let stop = {
+        let rt = rt.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing ticks in flight");
+            readiness.draining();
+            rt.shutdown().await;
+            let _ = stopped_tx.send(true);
+        }
+    };
+    let unix = match &args.grpc_socket {
+        Some(path) => Some(serve_grpc_socket(rt.clone(), path, stopped.clone()).await?),
+        None => None,
+    };
+    // One line on stdout says where to connect (the port may be ephemeral).
+    println!("listening on http://{addr}");
+    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    if let Some(unix) = unix {
+        unix.await.context("the gRPC socket task")??;
+    }
+    rt.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// gRPC on a Unix socket until `stopped` turns true; the socket file is
+/// removed after.
+async fn serve_grpc_socket(
+    rt: RuntimeHandle,
+    path: &Path,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    // Bound before the address is printed, so clients may connect at once.
+    let listener = vigy_rpc::bind_unix(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    let service: Arc<dyn VigyService> = Arc::new(rt);
+    let path = path.to_owned();
+    Ok(tokio::spawn(async move {
+        let until = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let served = vigy_rpc::serve_unix(service, listener, until).await;
+        let _ = std::fs::remove_file(&path);
+        served.context("gRPC on the Unix socket")
+    }))
+}
+
+/// `vigy mcp`: MCP over stdio, on the database (vigies are managed, not
+/// ticked: a `vigy serve` ticks them) or on a remote server.
+pub(crate) async fn mcp(service: Arc<dyn VigyService>) -> anyhow::Result<ExitCode> {
+    vigy::mcp::serve_stdio(service).await.context("MCP over stdio")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

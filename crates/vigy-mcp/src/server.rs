@@ -1,0 +1,106 @@
+//! The MCP server: the generated catalog as `tools/list`, the generated
+//! dispatch as `tools/call`. A failed operation is a tool result with
+//! `isError: true` whose structured content is the `Error` model (so an AI
+//! client reads the same code as every other transport); an unknown tool
+//! is a protocol error.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use vigy_api::VigyService;
+use vigy_api_mcp::{DispatchError, dispatch, error_content, tool_catalog};
+
+/// What the server tells a client when it connects.
+const INSTRUCTIONS: &str = "vigy runs small tatara-lisp reconcile programs (vigies) on their own \
+    intervals. Register one with register_vigy, look at it with get_vigy, get_vigy_state and \
+    list_vigy_runs, run a tick at once with tick_vigy. A failed call returns the error's code \
+    (invalid_argument, not_found, ...) and message as its structured content.";
+
+/// vigy's MCP server over one [`VigyService`].
+#[derive(Clone)]
+pub struct VigyMcp {
+    service: Arc<dyn VigyService>,
+    tools: Arc<Vec<rmcp::model::Tool>>,
+}
+
+impl std::fmt::Debug for VigyMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VigyMcp").field("tools", &self.tools.len()).finish_non_exhaustive()
+    }
+}
+
+impl VigyMcp {
+    /// A server whose tools call `service`.
+    pub fn new(service: Arc<dyn VigyService>) -> Self {
+        let tools = tool_catalog()
+            .into_iter()
+            .map(|tool| {
+                let serde_json::Value::Object(schema) = tool.input_schema else {
+                    unreachable!("schemars writes an object schema for a struct")
+                };
+                rmcp::model::Tool::new(tool.name, tool.description, Arc::new(schema))
+            })
+            .collect();
+        Self { service, tools: Arc::new(tools) }
+    }
+}
+
+impl ServerHandler for VigyMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("vigy", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        match dispatch(self.service.as_ref(), &request.name, arguments).await {
+            Ok(result) => Ok(CallToolResult::structured(result).into()),
+            Err(DispatchError::Service(error)) => Ok(CallToolResult::structured_error(error_content(&error)).into()),
+            Err(DispatchError::UnknownTool(name)) => {
+                Err(ErrorData::invalid_params(format!("no tool is named {name:?}"), None))
+            }
+        }
+    }
+}
+
+/// Serve MCP over this process's stdin and stdout until the client closes
+/// stdin. Nothing else may write to stdout meanwhile.
+pub async fn serve_stdio(service: Arc<dyn VigyService>) -> std::io::Result<()> {
+    let running = VigyMcp::new(service).serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+    running.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// MCP over streamable HTTP at `/mcp`. `allowed_hosts` are the `Host`
+/// values accepted besides loopback ones (rmcp refuses others, against DNS
+/// rebinding); a server bound to a public address passes its own name.
+pub fn router(service: Arc<dyn VigyService>, allowed_hosts: &[String]) -> axum::Router {
+    let mut config = StreamableHttpServerConfig::default();
+    if !allowed_hosts.is_empty() {
+        let loopback = ["localhost", "127.0.0.1", "::1"].map(String::from);
+        config = config.with_allowed_hosts(loopback.into_iter().chain(allowed_hosts.iter().cloned()));
+    }
+    let handler = VigyMcp::new(service);
+    let mcp = StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(LocalSessionManager::default()), config);
+    axum::Router::new().nest_service("/mcp", mcp)
+}

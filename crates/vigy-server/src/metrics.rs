@@ -1,0 +1,85 @@
+//! `/metrics`: the runtime's counters and histograms in the OpenMetrics
+//! text format Prometheus scrapes, read from the runtime at scrape time
+//! (nothing is copied on the tick path).
+
+use std::time::Duration;
+
+use axum::http::header;
+use axum::routing::get;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::registry::Registry;
+use vigy_runtime::{Histogram, RuntimeHandle};
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub(crate) fn router(runtime: RuntimeHandle) -> axum::Router {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(RuntimeCollector(runtime)));
+    let registry = std::sync::Arc::new(registry);
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut text = String::new();
+                prometheus_client::encoding::text::encode(&mut text, &registry).expect("writing to a String");
+                ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+            }
+        }),
+    )
+}
+
+#[derive(Debug)]
+struct RuntimeCollector(RuntimeHandle);
+
+impl prometheus_client::collector::Collector for RuntimeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let m = self.0.metrics();
+        let per_vigy = m.per_vigy();
+        let mut ticks =
+            encoder.encode_descriptor("vigy_ticks", "Ticks evaluated, by vigy.", None, MetricType::Counter)?;
+        for (name, counts) in &per_vigy {
+            ConstCounter::new(counts.ticks).encode(ticks.encode_family(&[("vigy", name.as_str())])?)?;
+        }
+        let mut failures = encoder.encode_descriptor(
+            "vigy_tick_failures",
+            "Ticks that failed, by vigy.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, counts) in &per_vigy {
+            ConstCounter::new(counts.failures).encode(failures.encode_family(&[("vigy", name.as_str())])?)?;
+        }
+        histogram(&mut encoder, "vigy_tick_duration_seconds", "How long evaluating a tick took.", &m.tick_duration)?;
+        histogram(
+            &mut encoder,
+            "vigy_tick_lateness_seconds",
+            "How late scheduled ticks started, against their due time.",
+            &m.lateness,
+        )?;
+        let counters = [
+            ("vigy_store_write_batches", "Write transactions committed.", &m.write_batches),
+            ("vigy_store_runs_written", "Runs committed to the store.", &m.runs_written),
+            ("vigy_store_runs_lost", "Runs that could not be committed.", &m.runs_lost),
+        ];
+        for (name, help, value) in counters {
+            let value = value.load(std::sync::atomic::Ordering::Relaxed);
+            ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histogram) -> std::fmt::Result {
+    let buckets: Vec<(f64, u64)> =
+        h.doubling_buckets().into_iter().map(|(bound, count)| (bound.as_secs_f64(), count)).collect();
+    let count = buckets.iter().map(|b| b.1).sum();
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(secs(h.sum()), count, &buckets, None)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

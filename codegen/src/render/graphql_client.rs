@@ -163,6 +163,23 @@ pub(super) fn render(api: &Api) -> TokenStream {
             ServiceError::InvalidArgument("a count is too large for GraphQL's Int".into())
         }
 
+        /// A subscription whose events keep their errors' `extensions`
+        /// (graphql-ws-client's own cynic binding drops them).
+        #[derive(::serde::Serialize)]
+        #[serde(transparent, bound(serialize = "Vars: ::serde::Serialize"))]
+        struct Subscription<Data, Vars>(::cynic::StreamingOperation<Data, Vars>);
+
+        impl<Data: ::serde::de::DeserializeOwned, Vars: ::serde::Serialize> ::graphql_ws_client::graphql::GraphqlOperation
+            for Subscription<Data, Vars>
+        {
+            type Response = ::cynic::GraphQlResponse<Data, Extensions>;
+            type Error = ::serde_json::Error;
+
+            fn decode(&self, response: ::serde_json::Value) -> ::std::result::Result<Self::Response, Self::Error> {
+                ::serde_json::from_value(response)
+            }
+        }
+
         /// The error a GraphQL response carries, by its `extensions.code`.
         #[derive(::serde::Deserialize, Debug)]
         struct Extensions {
@@ -332,7 +349,7 @@ fn method(op: &Operation) -> TokenStream {
                 let (connection, _) = ::async_tungstenite::tokio::connect_async(ws)
                     .await
                     .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-                let operation = #fragment::build(#vars { #(#fields),* });
+                let operation = Subscription(#fragment::build(#vars { #(#fields),* }));
                 let events = ::graphql_ws_client::Client::build(connection)
                     .subscribe(operation)
                     .await
@@ -340,11 +357,9 @@ fn method(op: &Operation) -> TokenStream {
                 Ok(events
                     .map(|item| match item {
                         Ok(response) => match (response.data, response.errors) {
+                            (_, Some(errors)) if !errors.is_empty() => Err(graphql_error(errors)),
                             (Some(data), _) => Ok(data.#method.into()),
-                            (None, Some(errors)) => Err(ServiceError::Internal(
-                                errors.into_iter().next().map(|e| e.message).unwrap_or_default(),
-                            )),
-                            (None, None) => Err(ServiceError::Internal("an empty event".into())),
+                            (None, _) => Err(ServiceError::Internal("an empty event".into())),
                         },
                         Err(e) => Err(ServiceError::Unavailable(e.to_string())),
                     })

@@ -14,6 +14,7 @@ use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use tokio_util::sync::CancellationToken;
 use vigy_api::VigyService;
 use vigy_api_mcp::{DispatchError, dispatch, error_content, tool_catalog};
 
@@ -94,8 +95,11 @@ pub async fn serve_stdio(service: Arc<dyn VigyService>) -> std::io::Result<()> {
 /// MCP over streamable HTTP at `/mcp`. `allowed_hosts` are the `Host`
 /// values accepted besides loopback ones (rmcp refuses others, against DNS
 /// rebinding); a server bound to a public address passes its own name.
-pub fn router(service: Arc<dyn VigyService>, allowed_hosts: &[String]) -> axum::Router {
+/// Cancelling `shutdown` ends every session, so a server draining its
+/// connections is not held open by a client's event stream.
+pub fn router(service: Arc<dyn VigyService>, allowed_hosts: &[String], shutdown: CancellationToken) -> axum::Router {
     let mut config = StreamableHttpServerConfig::default();
+    config.cancellation_token = shutdown;
     if !allowed_hosts.is_empty() {
         let loopback = ["localhost", "127.0.0.1", "::1"].map(String::from);
         config = config.with_allowed_hosts(loopback.into_iter().chain(allowed_hosts.iter().cloned()));

@@ -383,9 +383,9 @@ fn spread(vigy: &Vigy) -> Duration {
 
 fn to_run(input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
     let started_at = chrono::DateTime::from_timestamp_millis(input.started_at_ms).unwrap_or_else(vigy_types::now);
-    let ended_at = started_at + chrono::Duration::milliseconds(outcome.elapsed.as_millis() as i64);
+    let ended_at = vigy_types::ended_at(started_at, outcome.elapsed);
     VigyRun {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: vigy_types::new_run_id(),
         vigy_id: input.vigy_id,
         tick: input.tick,
         started_at,

@@ -104,8 +104,12 @@ impl VigyService for RuntimeHandle {
 
     async fn list_vigy_runs(&self, request: api::ListVigyRunsRequest) -> Result<api::VigyRunList, ServiceError> {
         let limit = request.limit.unwrap_or(DEFAULT_RUNS);
-        if !(1..=MAX_RUNS).contains(&limit) {
-            return Err(ServiceError::InvalidArgument(format!("limit must be 1 to {MAX_RUNS}, got {limit}")));
+        // Worded as the generated REST client words a zero it refuses itself.
+        if limit == 0 {
+            return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
+        }
+        if limit > MAX_RUNS {
+            return Err(ServiceError::InvalidArgument(format!("limit must be at most {MAX_RUNS}, got {limit}")));
         }
         let id = self.resolve(&request.id).await?.id;
         let items = self.recent_runs(id, u64::from(limit)).await?.iter().map(to_api_run).collect();

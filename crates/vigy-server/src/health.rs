@@ -6,27 +6,39 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
 use vigy_runtime::RuntimeHandle;
 
 /// Whether the server takes work: cleared when it starts shutting down, so
-/// a load balancer stops sending requests while in-flight ones finish.
+/// a load balancer stops sending requests while in-flight ones finish, and
+/// long-lived sessions (MCP) are told to end.
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+}
 
 impl Default for Readiness {
     fn default() -> Self {
-        Self(Arc::new(AtomicBool::new(true)))
+        Self { ready: Arc::new(AtomicBool::new(true)), shutdown: CancellationToken::new() }
     }
 }
 
 impl Readiness {
-    /// From now on, `/readyz` says the server is going away.
+    /// From now on, `/readyz` says the server is going away, and MCP
+    /// sessions end.
     pub fn draining(&self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.ready.store(false, Ordering::Relaxed);
+        self.shutdown.cancel();
     }
 
     fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Cancelled once draining.
+    pub(crate) fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn app(
     let api = vigy_rest::router(service.clone())
         .merge(vigy_graphql::router(service.clone())?)
         .merge(vigy_rpc::router(service.clone()).await)
-        .merge(vigy_mcp::router(service, &options.public_hosts))
+        .merge(vigy_mcp::router(service, &options.public_hosts, readiness.shutdown()))
         .merge(metrics::router(runtime.clone()));
     let api = match &options.token {
         Some(token) => auth::require_bearer(api, token),

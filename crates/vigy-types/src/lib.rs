@@ -27,5 +27,5 @@ pub use program::{Program, ProgramError};
 pub use run::{LogLine, RunResult, VigyRun};
 pub use selector::{LabelSelector, Requirement};
 pub use state::VigyState;
-pub use time::{Timestamp, format_timestamp, now, parse_timestamp};
+pub use time::{TEST_CLOCK_VAR, Timestamp, ended_at, format_timestamp, new_run_id, now, parse_timestamp};
 pub use vigy::Vigy;

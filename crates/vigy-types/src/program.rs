@@ -34,12 +34,31 @@ impl ProgramError {
     pub fn at(source: &str, offset: usize, message: impl Into<String>) -> Self {
         let offset = offset.min(source.len());
         let tatara_lisp::LineCol { line, column } = tatara_lisp::line_col(source, offset);
-        let text = tatara_lisp::line_at(source, offset);
-        let caret = tatara_lisp::caret_run(text, column, 1);
+        let (text, excerpt_column) = window(tatara_lisp::line_at(source, offset), column);
+        let caret = tatara_lisp::caret_run(&text, excerpt_column, 1);
         let gutter = line.to_string();
         let pad = " ".repeat(gutter.len());
         Self { message: message.into(), line, column, excerpt: format!("{gutter} | {text}\n{pad} | {caret}") }
     }
+}
+
+/// At most this many characters of the line are shown on each side of the
+/// offending one, so an error about a huge one-line program stays short.
+const EXCERPT_CONTEXT: usize = 40;
+
+/// The part of `line` around 1-based `column`, cut ends marked with `…`,
+/// and the column within it.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(EXCERPT_CONTEXT);
+    let end = (at + EXCERPT_CONTEXT + 1).min(chars.len());
+    let mut text: String = if start > 0 { "…".into() } else { String::new() };
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push('…');
+    }
+    (text, at - start + 1 + usize::from(start > 0))
 }
 
 /// Program source that is within limits and parses.
@@ -182,5 +201,6 @@ mod tests {
         let big = format!("(vigy-log \"info\" \"{}\")", "x".repeat(MAX_PROGRAM_BYTES));
         let err = Program::parse(big).unwrap_err();
         assert!(err.message.contains("the limit is 262144"), "{}", err.message);
+        assert!(err.to_string().len() < 300, "the excerpt of a huge line is cut: {}", err.to_string().len());
     }
 }

@@ -30,7 +30,8 @@ pub use vigy_runtime::{Backoff, Metrics, RunsMissed, RuntimeBuilder, RuntimeErro
 pub use vigy_store::default_db_path;
 pub use vigy_types::{
     ActionKind, ActionResult, LabelSelector, Labels, LogLine, Program, ProgramError, ReconcileAction, RunResult,
-    TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState, format_timestamp, now,
+    TEST_CLOCK_VAR, TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState, format_timestamp,
+    now,
 };
 
 /// The core service every transport speaks: the runtime implements it, and

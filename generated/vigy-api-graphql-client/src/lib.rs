@@ -23,6 +23,20 @@ mod schema {}
 fn too_big() -> ServiceError {
     ServiceError::InvalidArgument("a count is too large for GraphQL's Int".into())
 }
+/// A subscription whose events keep their errors' `extensions`
+/// (graphql-ws-client's own cynic binding drops them).
+#[derive(::serde::Serialize)]
+#[serde(transparent, bound(serialize = "Vars: ::serde::Serialize"))]
+struct Subscription<Data, Vars>(::cynic::StreamingOperation<Data, Vars>);
+impl<Data: ::serde::de::DeserializeOwned, Vars: ::serde::Serialize> ::graphql_ws_client::graphql::GraphqlOperation
+    for Subscription<Data, Vars>
+{
+    type Response = ::cynic::GraphQlResponse<Data, Extensions>;
+    type Error = ::serde_json::Error;
+    fn decode(&self, response: ::serde_json::Value) -> ::std::result::Result<Self::Response, Self::Error> {
+        ::serde_json::from_value(response)
+    }
+}
 /// The error a GraphQL response carries, by its `extensions.code`.
 #[derive(::serde::Deserialize, Debug)]
 struct Extensions {
@@ -496,7 +510,7 @@ impl api::VigyService for GraphqlClient {
         let (connection, _) = ::async_tungstenite::tokio::connect_async(ws)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-        let operation = StreamEventsOp::build(StreamEventsVariables { vigy_id: request.vigy_id });
+        let operation = Subscription(StreamEventsOp::build(StreamEventsVariables { vigy_id: request.vigy_id }));
         let events = ::graphql_ws_client::Client::build(connection)
             .subscribe(operation)
             .await
@@ -504,11 +518,9 @@ impl api::VigyService for GraphqlClient {
         Ok(events
             .map(|item| match item {
                 Ok(response) => match (response.data, response.errors) {
+                    (_, Some(errors)) if !errors.is_empty() => Err(graphql_error(errors)),
                     (Some(data), _) => Ok(data.stream_events.into()),
-                    (None, Some(errors)) => {
-                        Err(ServiceError::Internal(errors.into_iter().next().map(|e| e.message).unwrap_or_default()))
-                    }
-                    (None, None) => Err(ServiceError::Internal("an empty event".into())),
+                    (None, _) => Err(ServiceError::Internal("an empty event".into())),
                 },
                 Err(e) => Err(ServiceError::Unavailable(e.to_string())),
             })

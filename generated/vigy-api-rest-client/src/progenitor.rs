@@ -424,7 +424,7 @@ impl Client {
 
     Arguments:
     - `id`: The vigy's id (32 hex characters) or its name.
-    - `limit`: At most this many runs (default 20).
+    - `limit`: At most this many runs (default 20, at most 1000).
     */
     pub async fn list_vigy_runs<'a>(
         &'a self,

@@ -234,7 +234,7 @@ async fn list_vigies(
 #[derive(Debug, ::serde::Deserialize, ::utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListVigyRunsQuery {
-    /// At most this many runs (default 20).
+    /// At most this many runs (default 20, at most 1000).
     #[param(required = false)]
     pub limit: ::std::option::Option<u32>,
 }

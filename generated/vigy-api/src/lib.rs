@@ -231,7 +231,7 @@ pub struct ListVigiesRequest {
 pub struct ListVigyRunsRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
-    /// At most this many runs (default 20).
+    /// At most this many runs (default 20, at most 1000).
     #[serde(default)]
     pub limit: ::std::option::Option<u32>,
 }

@@ -85,3 +85,46 @@ pub(crate) fn eventually(within: Duration, what: &str, mut check: impl FnMut() -
 pub(crate) fn runs(db: &Path, vigy: &str) -> Vec<Value> {
     json(db, &["inspect", vigy, "--runs", "1000"])["runs"].as_array().unwrap().clone()
 }
+
+/// A `vigy serve` on an ephemeral loopback port, with the URL it printed.
+pub(crate) struct Served {
+    pub(crate) url: String,
+    child: Child,
+}
+
+impl Served {
+    /// `vigy --db DB serve --bind 127.0.0.1:0 ARGS...` with `env` set.
+    pub(crate) fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigy"))
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
+        Self { url, child }
+    }
+
+    /// SIGTERM, and the exit status once it has drained.
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,193 @@
+//! The transports are one API: one scenario, covering every operation in
+//! success and failure, runs through each generated client (REST, gRPC,
+//! GraphQL, MCP) against its own fresh `vigy serve` on the deterministic
+//! clock, and every transcript must equal the same insta snapshot. Any
+//! divergence in a result or an error code between transports fails here.
+//!
+//! The scenario's vigies are outside the server's scope (`--selector`), so
+//! nothing ticks but what the scenario asks for and the clock readings,
+//! timestamps and run ids come out the same on every run.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::Served;
+use vigy::api::{self, ErrorCode, ServiceError, VigyService};
+use vigy::clients::{GraphqlClient, GrpcClient, RestClient, connect_mcp};
+
+const CLOCK: &str = "2026-01-01T00:00:00Z";
+
+/// A server that ticks only vigies labelled `conformance=scheduled` (none
+/// of the scenario's), on the deterministic clock.
+fn server(dir: &tempfile::TempDir, transport: &str) -> Served {
+    let db = dir.path().join(format!("{transport}.db"));
+    Served::start(&db, &["--selector", "conformance=scheduled"], &[(vigy::TEST_CLOCK_VAR, CLOCK)])
+}
+
+/// One step's outcome as JSON: the result, or the error's code and message.
+fn outcome<T: serde::Serialize>(result: Result<T, ServiceError>) -> Value {
+    match result {
+        Ok(value) => json!({ "ok": value }),
+        Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
+    }
+}
+
+fn register(name: &str, program: &str, every_ms: u64, labels: &[(&str, &str)]) -> api::RegisterVigyRequest {
+    let labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    api::RegisterVigyRequest {
+        body: api::RegisterVigy {
+            name: name.into(),
+            program: program.into(),
+            tick_interval_ms: every_ms,
+            labels: Some(labels),
+        },
+    }
+}
+
+const HELLO: &str = "(vigy-log \"info\" \"hello\")\n(vigy-noop)\n";
+const COUNTER: &str = "(define n (+ 1 (vigy-get \"n\" 0)))\n(vigy-set \"n\" n)\n\
+    (vigy-desired \"n\" n)\n(vigy-observed \"seen\" (vigy-tick))\n(vigy-push (hash-map \"n\" n))\n";
+
+/// Every request/response operation, in success and failure.
+async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
+    let id = |s: &str| s.to_owned();
+    let mut steps = Vec::new();
+    let mut step = |name: &'static str, outcome: Value| steps.push((name, outcome));
+
+    step("register", outcome(client.register_vigy(register("hello", HELLO, 1000, &[("tier", "edge")])).await));
+    step("register_other", outcome(client.register_vigy(register("other", HELLO, 5000, &[("tier", "core")])).await));
+    let unbalanced = register("broken", "(vigy-noop", 1000, &[]);
+    step("register_invalid_program", outcome(client.register_vigy(unbalanced).await));
+    step("register_interval_under_100ms", outcome(client.register_vigy(register("fast", HELLO, 50, &[])).await));
+    let huge = format!("(vigy-log \"info\" \"{}\")", "x".repeat(300 * 1024));
+    step("register_program_too_large", outcome(client.register_vigy(register("huge", &huge, 1000, &[])).await));
+    step("register_bad_name", outcome(client.register_vigy(register("", HELLO, 1000, &[])).await));
+    step("get", outcome(client.get_vigy(api::GetVigyRequest { id: id("hello") }).await));
+    step("get_unknown", outcome(client.get_vigy(api::GetVigyRequest { id: id("nope") }).await));
+    let select = |selector: &str| api::ListVigiesRequest { selector: Some(selector.into()), limit: None };
+    step("list_all", outcome(client.list_vigies(api::ListVigiesRequest { selector: None, limit: None }).await));
+    step("list_selector", outcome(client.list_vigies(select("tier=edge")).await));
+    step("list_selector_notin", outcome(client.list_vigies(select("tier notin (edge)")).await));
+    step("list_malformed_selector", outcome(client.list_vigies(select("tier in (")).await));
+    let update = api::UpdateVigyRequest {
+        id: id("hello"),
+        body: api::UpdateVigy {
+            program: Some(COUNTER.into()),
+            tick_interval_ms: Some(2000),
+            labels: Some([("tier".to_owned(), "edge".to_owned()), ("team".to_owned(), "a".to_owned())].into()),
+        },
+    };
+    step("update", outcome(client.update_vigy(update).await));
+    let bad_update = api::UpdateVigyRequest {
+        id: id("hello"),
+        body: api::UpdateVigy { program: None, tick_interval_ms: Some(10), labels: None },
+    };
+    step("update_interval_under_100ms", outcome(client.update_vigy(bad_update).await));
+    step("disable", outcome(client.disable_vigy(api::DisableVigyRequest { id: id("hello") }).await));
+    step("tick_disabled", outcome(client.tick_vigy(api::TickVigyRequest { id: id("hello") }).await));
+    step("enable", outcome(client.enable_vigy(api::EnableVigyRequest { id: id("hello") }).await));
+    step("tick", outcome(client.tick_vigy(api::TickVigyRequest { id: id("hello") }).await));
+    step("tick_unknown", outcome(client.tick_vigy(api::TickVigyRequest { id: id("nope") }).await));
+    step("state", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("hello") }).await));
+    step("state_unknown", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("nope") }).await));
+    let runs = |limit| api::ListVigyRunsRequest { id: id("hello"), limit };
+    step("runs", outcome(client.list_vigy_runs(runs(None)).await));
+    step("runs_limit_1", outcome(client.list_vigy_runs(runs(Some(1))).await));
+    step("runs_limit_0", outcome(client.list_vigy_runs(runs(Some(0))).await));
+    step("runs_limit_over_1000", outcome(client.list_vigy_runs(runs(Some(5000))).await));
+    let none = api::ListVigiesRequest { selector: None, limit: Some(0) };
+    step("list_limit_0", outcome(client.list_vigies(none).await));
+    step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
+    step("get_deleted", outcome(client.get_vigy(api::GetVigyRequest { id: id("other") }).await));
+    step("delete_unknown", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
+    steps
+}
+
+/// The event stream: subscribe to `hello`'s runs, force a tick, and the
+/// stream carries exactly that run.
+async fn events(client: &dyn VigyService) -> Value {
+    // A stream of an unknown vigy fails with `not_found`: at the call, or
+    // (GraphQL, whose subscription starts when polled) as its only item.
+    let unknown: Result<(), ServiceError> = match client
+        .stream_events(api::StreamEventsRequest { vigy_id: Some("nope".into()) })
+        .await
+    {
+        Err(e) => Err(e),
+        Ok(mut stream) => match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Err(e))) => Err(e),
+            other => panic!("an unknown vigy's stream should fail, got {:?}", other.map(|o| o.map(|r| r.map(|_| ())))),
+        },
+    };
+    let unknown = outcome(unknown);
+    let mut stream = client.stream_events(api::StreamEventsRequest { vigy_id: Some("hello".into()) }).await.unwrap();
+    // The GraphQL subscription starts when polled: poll it in the
+    // background, and give every transport time to be subscribed.
+    let first = tokio::spawn(async move { stream.next().await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ticked = client.tick_vigy(api::TickVigyRequest { id: "hello".into() }).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), first).await.expect("an event within 10 s").unwrap();
+    let event = event.expect("the stream is open").expect("an event, not an error");
+    assert_eq!(event, ticked, "the stream carries the forced tick's run");
+    json!({ "unknown_vigy": unknown, "event": event })
+}
+
+fn check(transport: &str, transcript: &[(&'static str, Value)]) {
+    let transcript: Vec<Value> =
+        transcript.iter().map(|(step, outcome)| json!({ "step": step, "outcome": outcome })).collect();
+    insta::with_settings!({ description => format!("the scenario over {transport}"), omit_expression => true }, {
+        insta::assert_json_snapshot!("scenario", transcript);
+    });
+}
+
+fn check_events(transport: &str, events: &Value) {
+    insta::with_settings!({ description => format!("the event stream over {transport}"), omit_expression => true }, {
+        insta::assert_json_snapshot!("events", events);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_should_match_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = server(&dir, "rest");
+    let client = RestClient::new(&served.url);
+    check("REST", &scenario(&client).await);
+    check_events("REST (SSE)", &events(&client).await);
+    assert!(served.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_should_match_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = server(&dir, "grpc");
+    let client = GrpcClient::connect(served.url.clone()).await.unwrap();
+    check("gRPC", &scenario(&client).await);
+    check_events("gRPC (server stream)", &events(&client).await);
+    assert!(served.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphql_should_match_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = server(&dir, "graphql");
+    let client = GraphqlClient::new(format!("{}/graphql", served.url));
+    check("GraphQL", &scenario(&client).await);
+    check_events("GraphQL (subscription)", &events(&client).await);
+    assert!(served.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_should_match_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = server(&dir, "mcp");
+    let client = connect_mcp(&format!("{}/mcp", served.url), None).await.unwrap();
+    check("MCP", &scenario(&client).await);
+    // MCP tools are request/response: the stream is refused, clearly.
+    let refused = client.stream_events(api::StreamEventsRequest { vigy_id: None }).await.map(|_| ()).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::FailedPrecondition);
+    assert!(refused.message().contains("REST, gRPC or GraphQL"), "{refused}");
+    drop(client);
+    assert!(served.stop().success());
+}

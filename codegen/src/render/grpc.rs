@@ -194,17 +194,36 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
         #[derive(Debug, Clone)]
         pub struct GrpcClient {
             inner: pb::vigy_service_client::VigyServiceClient<::tonic::transport::Channel>,
+            /// `authorization` metadata sent with every call.
+            authorization: ::std::option::Option<::tonic::metadata::MetadataValue<::tonic::metadata::Ascii>>,
         }
 
         impl GrpcClient {
             /// Connect to `url` (e.g. `http://127.0.0.1:38821`).
             pub async fn connect(url: ::std::string::String) -> ::std::result::Result<Self, ::tonic::transport::Error> {
-                Ok(Self { inner: pb::vigy_service_client::VigyServiceClient::connect(url).await? })
+                Ok(Self::new(::tonic::transport::Endpoint::from_shared(url)?.connect().await?))
             }
 
-            /// Over an existing channel.
+            /// Over an existing channel (a Unix socket, say).
             pub fn new(channel: ::tonic::transport::Channel) -> Self {
-                Self { inner: pb::vigy_service_client::VigyServiceClient::new(channel) }
+                Self { inner: pb::vigy_service_client::VigyServiceClient::new(channel), authorization: None }
+            }
+
+            /// The same client, authenticating with a bearer token.
+            pub fn with_token(mut self, token: &str) -> ::std::result::Result<Self, ServiceError> {
+                let value = format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| ServiceError::InvalidArgument("the token is not a valid header value".into()))?;
+                self.authorization = Some(value);
+                Ok(self)
+            }
+
+            fn request<T>(&self, message: T) -> ::tonic::Request<T> {
+                let mut request = ::tonic::Request::new(message);
+                if let Some(value) = &self.authorization {
+                    request.metadata_mut().insert("authorization", value.clone());
+                }
+                request
             }
         }
 
@@ -381,7 +400,7 @@ fn client_method(op: &Operation) -> TokenStream {
         quote! {
             async fn #method(&self, request: api::#request) -> ::std::result::Result<api::EventStream<api::#output>, ServiceError> {
                 let mut client = self.inner.clone();
-                let events = client.#method(pb::#request::from(request)).await.map_err(service_error)?.into_inner();
+                let events = client.#method(self.request(pb::#request::from(request))).await.map_err(service_error)?.into_inner();
                 Ok(events.map(|item| item.map_err(service_error).and_then(api::#output::try_from)).boxed())
             }
         }
@@ -389,7 +408,7 @@ fn client_method(op: &Operation) -> TokenStream {
         quote! {
             async fn #method(&self, request: api::#request) -> ::std::result::Result<api::#output, ServiceError> {
                 let mut client = self.inner.clone();
-                let response = client.#method(pb::#request::from(request)).await.map_err(service_error)?;
+                let response = client.#method(self.request(pb::#request::from(request))).await.map_err(service_error)?;
                 api::#output::try_from(response.into_inner())
             }
         }

@@ -28,6 +28,14 @@ pub async fn connect(url: &str, token: Option<&str>) -> Result<McpClient<RmcpCal
     Ok(McpClient::new(RmcpCaller { client }))
 }
 
+impl RmcpCaller {
+    /// Over an rmcp client connected by any transport (the stdio of a
+    /// `vigy mcp` child process, say).
+    pub fn new(client: RunningService<RoleClient, ()>) -> Self {
+        Self { client }
+    }
+}
+
 #[async_trait::async_trait]
 impl ToolCaller for RmcpCaller {
     async fn call_tool(&self, name: &'static str, arguments: serde_json::Value) -> Result<ToolResult, ServiceError> {

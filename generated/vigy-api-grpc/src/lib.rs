@@ -575,37 +575,57 @@ impl pb::vigy_service_server::VigyService for GrpcService {
 #[derive(Debug, Clone)]
 pub struct GrpcClient {
     inner: pb::vigy_service_client::VigyServiceClient<::tonic::transport::Channel>,
+    /// `authorization` metadata sent with every call.
+    authorization: ::std::option::Option<::tonic::metadata::MetadataValue<::tonic::metadata::Ascii>>,
 }
 impl GrpcClient {
     /// Connect to `url` (e.g. `http://127.0.0.1:38821`).
     pub async fn connect(url: ::std::string::String) -> ::std::result::Result<Self, ::tonic::transport::Error> {
-        Ok(Self { inner: pb::vigy_service_client::VigyServiceClient::connect(url).await? })
+        Ok(Self::new(::tonic::transport::Endpoint::from_shared(url)?.connect().await?))
     }
-    /// Over an existing channel.
+    /// Over an existing channel (a Unix socket, say).
     pub fn new(channel: ::tonic::transport::Channel) -> Self {
-        Self { inner: pb::vigy_service_client::VigyServiceClient::new(channel) }
+        Self { inner: pb::vigy_service_client::VigyServiceClient::new(channel), authorization: None }
+    }
+    /// The same client, authenticating with a bearer token.
+    pub fn with_token(mut self, token: &str) -> ::std::result::Result<Self, ServiceError> {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| ServiceError::InvalidArgument("the token is not a valid header value".into()))?;
+        self.authorization = Some(value);
+        Ok(self)
+    }
+    fn request<T>(&self, message: T) -> ::tonic::Request<T> {
+        let mut request = ::tonic::Request::new(message);
+        if let Some(value) = &self.authorization {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        request
     }
 }
 #[::tonic::async_trait]
 impl api::VigyService for GrpcClient {
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.delete_vigy(pb::DeleteVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.delete_vigy(self.request(pb::DeleteVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn disable_vigy(&self, request: api::DisableVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.disable_vigy(pb::DisableVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.disable_vigy(self.request(pb::DisableVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn enable_vigy(&self, request: api::EnableVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.enable_vigy(pb::EnableVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.enable_vigy(self.request(pb::EnableVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn get_vigy(&self, request: api::GetVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.get_vigy(pb::GetVigyRequest::from(request)).await.map_err(service_error)?;
+        let response = client.get_vigy(self.request(pb::GetVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn get_vigy_state(
@@ -613,12 +633,14 @@ impl api::VigyService for GrpcClient {
         request: api::GetVigyStateRequest,
     ) -> ::std::result::Result<api::VigyState, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.get_vigy_state(pb::GetVigyStateRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.get_vigy_state(self.request(pb::GetVigyStateRequest::from(request))).await.map_err(service_error)?;
         api::VigyState::try_from(response.into_inner())
     }
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> ::std::result::Result<api::VigyList, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.list_vigies(pb::ListVigiesRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.list_vigies(self.request(pb::ListVigiesRequest::from(request))).await.map_err(service_error)?;
         api::VigyList::try_from(response.into_inner())
     }
     async fn list_vigy_runs(
@@ -626,12 +648,14 @@ impl api::VigyService for GrpcClient {
         request: api::ListVigyRunsRequest,
     ) -> ::std::result::Result<api::VigyRunList, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.list_vigy_runs(pb::ListVigyRunsRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.list_vigy_runs(self.request(pb::ListVigyRunsRequest::from(request))).await.map_err(service_error)?;
         api::VigyRunList::try_from(response.into_inner())
     }
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.register_vigy(pb::RegisterVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.register_vigy(self.request(pb::RegisterVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn stream_events(
@@ -639,18 +663,23 @@ impl api::VigyService for GrpcClient {
         request: api::StreamEventsRequest,
     ) -> ::std::result::Result<api::EventStream<api::VigyRun>, ServiceError> {
         let mut client = self.inner.clone();
-        let events =
-            client.stream_events(pb::StreamEventsRequest::from(request)).await.map_err(service_error)?.into_inner();
+        let events = client
+            .stream_events(self.request(pb::StreamEventsRequest::from(request)))
+            .await
+            .map_err(service_error)?
+            .into_inner();
         Ok(events.map(|item| item.map_err(service_error).and_then(api::VigyRun::try_from)).boxed())
     }
     async fn tick_vigy(&self, request: api::TickVigyRequest) -> ::std::result::Result<api::VigyRun, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.tick_vigy(pb::TickVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.tick_vigy(self.request(pb::TickVigyRequest::from(request))).await.map_err(service_error)?;
         api::VigyRun::try_from(response.into_inner())
     }
     async fn update_vigy(&self, request: api::UpdateVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
-        let response = client.update_vigy(pb::UpdateVigyRequest::from(request)).await.map_err(service_error)?;
+        let response =
+            client.update_vigy(self.request(pb::UpdateVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
 }

@@ -93,13 +93,16 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    /// `vigy --db DB serve --bind 127.0.0.1:0 ARGS...` with `env` set.
+    /// `vigy --db DB serve ARGS...` (on `--bind 127.0.0.1:0` unless ARGS
+    /// bind elsewhere) with `env` set.
     pub(crate) fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
+        let bind: &[&str] = if args.contains(&"--bind") { &[] } else { &["--bind", "127.0.0.1:0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigy"))
             .arg("--db")
             .arg(db)
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .arg("serve")
+            .args(bind)
             .args(args)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())

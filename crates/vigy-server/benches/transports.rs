@@ -1,0 +1,496 @@
+//! What each transport of `vigy serve` costs over the framework it runs on:
+//! `cargo bench -p vigy-server --bench transports`.
+//!
+//! The full vigy app (every surface on one address, as `vigy serve` runs
+//! it) is served over a runtime holding 100 vigies, and two reads are
+//! timed through REST, GraphQL and gRPC: `get` (one vigy by id) and `list`
+//! (all 100), at 1 and at 64 concurrent connections.
+//!
+//! Each figure is set against a bare server on the same framework that
+//! answers the same read with the same payload, kept in memory:
+//! - REST and GraphQL against a plain axum router returning the bytes the
+//!   real REST surface returned for that read (GraphQL is served by axum
+//!   too, so this is the floor for both);
+//! - gRPC against a plain tonic server returning clones of the messages the
+//!   real gRPC surface returned (tonic still encodes them per request).
+//!
+//! Baseline and target share the framework, the client, the connection
+//! handling and the size of the response, so their ratio is what vigy adds
+//! on top: its routing, decoding the request, the store read, converting
+//! and encoding the answer. Targets: p50 and p99 within 1.3x of the
+//! baseline, throughput at least 70% of it.
+//!
+//! Nothing asserts on timings (a slow run still reports); the real
+//! server's answers are checked once before measuring. Clients and servers
+//! share one multi-threaded tokio runtime in this process, so client-side
+//! work is in every figure, the baseline's included. `VIGY_BENCH_SECS`
+//! sets the measured seconds per figure (default 3).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+use tonic::{Response, Status};
+use vigy_rpc::pb;
+use vigy_rpc::pb::vigy_service_client::VigyServiceClient;
+use vigy_rpc::pb::vigy_service_server::{VigyService, VigyServiceServer};
+use vigy_runtime::{RuntimeHandle, Scope};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Result<T, E = BoxError> = std::result::Result<T, E>;
+
+const VIGIES: usize = 100;
+const CONCURRENCY: [usize; 2] = [1, 64];
+const WARM_UP: Duration = Duration::from_millis(500);
+/// Target p50 and p99 over the baseline's, at most.
+const LATENCY_TARGET: f64 = 1.3;
+/// Target requests/s over the baseline's, at least.
+const THROUGHPUT_TARGET: f64 = 0.7;
+
+/// The same fields the REST and gRPC answers carry.
+const FIELDS: &str = "id name program tickIntervalMs enabled labels createdAt updatedAt";
+
+fn main() -> Result<()> {
+    let window = window()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    tokio.block_on(bench(window))
+}
+
+/// How long each figure is measured for, after its warm-up.
+fn window() -> Result<Duration> {
+    match std::env::var("VIGY_BENCH_SECS") {
+        Ok(secs) => Ok(Duration::try_from_secs_f64(secs.parse()?)?),
+        Err(_) => Ok(Duration::from_secs(3)),
+    }
+}
+
+async fn bench(window: Duration) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = open_runtime(&dir.path().join("vigy.db")).await?;
+    // The vigy every `get` reads.
+    let id = runtime.list(&vigy_types::LabelSelector::everything()).await?[0].id.to_string();
+
+    let options = vigy_server::ServeOptions::default();
+    let app = vigy_server::app(&runtime, &options, vigy_server::Readiness::default()).await?;
+    let real = serve_http(app).await?;
+    let answers = Answers::fetch(real, &id).await?;
+    answers.check(&id);
+    check_graphql(real, &id).await?;
+    let bare_http = serve_http(bare_router(&answers)).await?;
+    let bare_grpc = serve_bare_grpc(&answers).await?;
+
+    println!(
+        "{VIGIES} vigies; {:?} measured per figure after {WARM_UP:?} of warm-up; {} cores",
+        window,
+        std::thread::available_parallelism()?,
+    );
+    println!(
+        "targets: latency <= {LATENCY_TARGET}x the bare server's, throughput >= {:.0}% of it\n",
+        THROUGHPUT_TARGET * 100.0
+    );
+    println!("{}", Row::HEADER);
+    for (transport, op) in ROWS {
+        for concurrency in CONCURRENCY {
+            let target = transport.call(real, op, &id);
+            let baseline = transport.baseline(bare_http, bare_grpc, op, &id);
+            // The baseline right after its target: whatever else loads the
+            // machine meanwhile weighs on both alike.
+            let target = measure(&target, concurrency, window).await?;
+            let baseline = measure(&baseline, concurrency, window).await?;
+            println!("{}", Row { transport, op, concurrency, target, baseline });
+        }
+    }
+    runtime.shutdown().await;
+    Ok(())
+}
+
+/// A runtime that ticks nothing (ticks would compete with the servers for
+/// the CPU) holding `VIGIES` vigies.
+async fn open_runtime(path: &Path) -> Result<RuntimeHandle> {
+    let runtime = RuntimeHandle::builder().path(path).scope(Scope::Nothing).open().await?;
+    for i in 0..VIGIES {
+        let interval = vigy_types::TickInterval::from_millis(1000)?;
+        let vigy = vigy_types::Vigy::new(format!("bench-{i:03}"), "(vigy-noop)", interval)?;
+        runtime.register_or_update(vigy).await?;
+    }
+    Ok(runtime)
+}
+
+/// Serve `app` on a port of its own, as `vigy serve` does: plain
+/// `axum::serve`, so accepted sockets keep Nagle's algorithm. Where a
+/// response leaves in more than one write (gRPC `list`), the last one waits
+/// for the client's delayed ACK, about 40 ms, on the real and the bare
+/// server alike (tonic's `TcpListenerStream` leaves it on too).
+async fn serve_http(app: axum::Router) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serving HTTP") });
+    Ok(addr)
+}
+
+/// The real server's answers to both reads, once over REST and once over
+/// gRPC: what the bare servers repeat.
+#[derive(Debug)]
+struct Answers {
+    vigy_json: Bytes,
+    list_json: Bytes,
+    vigy_pb: pb::Vigy,
+    list_pb: pb::VigyList,
+}
+
+impl Answers {
+    async fn fetch(server: SocketAddr, id: &str) -> Result<Self> {
+        let http = reqwest::Client::new();
+        let get = |path: String| {
+            let request = http.get(format!("http://{server}{path}"));
+            async move { request.send().await?.error_for_status()?.bytes().await }
+        };
+        let mut grpc = VigyServiceClient::connect(format!("http://{server}")).await?;
+        Ok(Self {
+            vigy_json: get(format!("/v1/vigies/{id}")).await?,
+            list_json: get("/v1/vigies".into()).await?,
+            vigy_pb: grpc.get_vigy(pb::GetVigyRequest { id: id.into() }).await?.into_inner(),
+            list_pb: grpc.list_vigies(pb::ListVigiesRequest::default()).await?.into_inner(),
+        })
+    }
+
+    /// The real server read what was asked: a faster wrong answer would
+    /// make the figures meaningless.
+    fn check(&self, id: &str) {
+        let vigy: Value = serde_json::from_slice(&self.vigy_json).expect("REST get answers JSON");
+        assert_eq!(vigy["id"], id, "REST get");
+        let list: Value = serde_json::from_slice(&self.list_json).expect("REST list answers JSON");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(VIGIES), "REST list");
+        assert_eq!(self.vigy_pb.id, id, "gRPC GetVigy");
+        assert_eq!(self.list_pb.items.len(), VIGIES, "gRPC ListVigies");
+    }
+}
+
+/// Both GraphQL reads answer data, not errors.
+async fn check_graphql(server: SocketAddr, id: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    for op in [Op::Get, Op::List] {
+        let response = client.post(format!("http://{server}/graphql")).json(&graphql_query(op, id)).send().await?;
+        assert_eq!(response.status(), 200, "GraphQL {op:?}");
+        let body: Value = response.json().await?;
+        assert!(body.get("errors").is_none(), "GraphQL {op:?}: {body}");
+        match op {
+            Op::Get => assert_eq!(body["data"]["getVigy"]["id"], id, "GraphQL get"),
+            Op::List => assert_eq!(body["data"]["listVigies"]["items"].as_array().map(Vec::len), Some(VIGIES)),
+        }
+    }
+    Ok(())
+}
+
+fn graphql_query(op: Op, id: &str) -> Value {
+    match op {
+        Op::Get => json!({
+            "query": format!("query($id: String!) {{ getVigy(id: $id) {{ {FIELDS} }} }}"),
+            "variables": { "id": id },
+        }),
+        Op::List => json!({ "query": format!("query {{ listVigies {{ items {{ {FIELDS} }} }} }}") }),
+    }
+}
+
+/// The bare HTTP baseline: routes shaped like the real ones, answering the
+/// real server's bytes from memory.
+fn bare_router(answers: &Answers) -> axum::Router {
+    use axum::extract::Path;
+    use axum::routing::get;
+    let json = |body: Bytes| ([(CONTENT_TYPE, "application/json")], body);
+    let (vigy, list) = (answers.vigy_json.clone(), answers.list_json.clone());
+    axum::Router::new()
+        .route("/v1/vigies/{id}", get(move |Path(_id): Path<String>| async move { json(vigy) }))
+        .route("/v1/vigies", get(move || async move { json(list) }))
+}
+
+/// The bare gRPC baseline: the generated service, answering the real
+/// server's messages from memory.
+#[derive(Debug)]
+struct FixedVigies {
+    vigy: pb::Vigy,
+    list: pb::VigyList,
+}
+
+async fn serve_bare_grpc(answers: &Answers) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let service = VigyServiceServer::new(FixedVigies { vigy: answers.vigy_pb.clone(), list: answers.list_pb.clone() });
+    let serve = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    tokio::spawn(async move { serve.await.expect("serving gRPC") });
+    Ok(addr)
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn not_measured<T>() -> Reply<T> {
+    Err(Status::unimplemented("not part of the baseline"))
+}
+
+#[tonic::async_trait]
+impl VigyService for FixedVigies {
+    type StreamEventsStream = tokio_stream::Empty<Result<pb::VigyRun, Status>>;
+
+    async fn get_vigy(&self, _: tonic::Request<pb::GetVigyRequest>) -> Reply<pb::Vigy> {
+        Ok(Response::new(self.vigy.clone()))
+    }
+    async fn list_vigies(&self, _: tonic::Request<pb::ListVigiesRequest>) -> Reply<pb::VigyList> {
+        Ok(Response::new(self.list.clone()))
+    }
+    async fn register_vigy(&self, _: tonic::Request<pb::RegisterVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn update_vigy(&self, _: tonic::Request<pb::UpdateVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn delete_vigy(&self, _: tonic::Request<pb::DeleteVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn enable_vigy(&self, _: tonic::Request<pb::EnableVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn disable_vigy(&self, _: tonic::Request<pb::DisableVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn get_vigy_state(&self, _: tonic::Request<pb::GetVigyStateRequest>) -> Reply<pb::VigyState> {
+        not_measured()
+    }
+    async fn tick_vigy(&self, _: tonic::Request<pb::TickVigyRequest>) -> Reply<pb::VigyRun> {
+        not_measured()
+    }
+    async fn list_vigy_runs(&self, _: tonic::Request<pb::ListVigyRunsRequest>) -> Reply<pb::VigyRunList> {
+        not_measured()
+    }
+    async fn stream_events(&self, _: tonic::Request<pb::StreamEventsRequest>) -> Reply<Self::StreamEventsStream> {
+        not_measured()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Rest,
+    Graphql,
+    Grpc,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Get,
+    List,
+}
+
+const ROWS: [(Transport, Op); 6] = [
+    (Transport::Rest, Op::Get),
+    (Transport::Rest, Op::List),
+    (Transport::Graphql, Op::Get),
+    (Transport::Graphql, Op::List),
+    (Transport::Grpc, Op::Get),
+    (Transport::Grpc, Op::List),
+];
+
+impl Transport {
+    /// `op` against the real server at `server`.
+    fn call(self, server: SocketAddr, op: Op, id: &str) -> Call {
+        let url = format!("http://{server}");
+        match self {
+            Self::Rest => Call::Get { url: rest_url(server, op, id) },
+            Self::Graphql => {
+                Call::Post { url: format!("{url}/graphql"), body: Bytes::from(graphql_query(op, id).to_string()) }
+            }
+            Self::Grpc => Call::Grpc { url, op, id: id.into() },
+        }
+    }
+
+    /// `op` against the bare server on the same framework.
+    fn baseline(self, bare_http: SocketAddr, bare_grpc: SocketAddr, op: Op, id: &str) -> Call {
+        match self {
+            Self::Rest | Self::Graphql => Call::Get { url: rest_url(bare_http, op, id) },
+            Self::Grpc => Call::Grpc { url: format!("http://{bare_grpc}"), op, id: id.into() },
+        }
+    }
+}
+
+fn rest_url(server: SocketAddr, op: Op, id: &str) -> String {
+    match op {
+        Op::Get => format!("http://{server}/v1/vigies/{id}"),
+        Op::List => format!("http://{server}/v1/vigies"),
+    }
+}
+
+/// One request to repeat: enough for each worker to open a connection of
+/// its own and send it again and again.
+#[derive(Debug, Clone)]
+enum Call {
+    /// `GET url` (REST, and the bare HTTP server).
+    Get { url: String },
+    /// `POST url` with a JSON body (GraphQL).
+    Post { url: String, body: Bytes },
+    /// A unary gRPC call to the server at `url`.
+    Grpc { url: String, op: Op, id: String },
+}
+
+impl Call {
+    async fn connect(&self) -> Result<Caller> {
+        // One idle connection per client: each worker reuses its own
+        // connection, as one client of a server would.
+        let http = || reqwest::Client::builder().pool_max_idle_per_host(1).build();
+        Ok(match self {
+            Self::Get { url } => {
+                let client = http()?;
+                Caller::Http { request: client.get(url).build()?, client }
+            }
+            Self::Post { url, body } => {
+                let client = http()?;
+                let request = client.post(url).header(CONTENT_TYPE, "application/json").body(body.clone()).build()?;
+                Caller::Http { client, request }
+            }
+            Self::Grpc { url, op, id } => {
+                let channel = Channel::from_shared(url.clone())?.connect().await?;
+                Caller::Grpc { client: VigyServiceClient::new(channel), op: *op, id: id.clone() }
+            }
+        })
+    }
+}
+
+/// A [`Call`] on its own connection.
+enum Caller {
+    Http { client: reqwest::Client, request: reqwest::Request },
+    Grpc { client: VigyServiceClient<Channel>, op: Op, id: String },
+}
+
+impl Caller {
+    async fn call(&mut self) -> Result<()> {
+        match self {
+            Self::Http { client, request } => {
+                let request = request.try_clone().expect("a request with an in-memory body clones");
+                // Read the whole body: the answer has not arrived before.
+                client.execute(request).await?.error_for_status()?.bytes().await?;
+            }
+            Self::Grpc { client, op: Op::Get, id } => {
+                client.get_vigy(pb::GetVigyRequest { id: id.clone() }).await?;
+            }
+            Self::Grpc { client, op: Op::List, .. } => {
+                client.list_vigies(pb::ListVigiesRequest::default()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The latencies of the requests begun in the measured window, sorted, and
+/// how long the window lasted until the last of them ended.
+#[derive(Debug)]
+struct Sample {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Sample {
+    /// Nearest-rank percentile.
+    fn percentile(&self, p: f64) -> Duration {
+        let rank = (p * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `call` from `concurrency` workers, each on its own connection, for
+/// `window` after a warm-up.
+async fn measure(call: &Call, concurrency: usize, window: Duration) -> Result<Sample> {
+    // Connect first: setting up connections is not what is measured.
+    let mut callers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        callers.push(call.connect().await?);
+    }
+    let from = Instant::now() + WARM_UP;
+    let until = from + window;
+    let workers: Vec<_> = callers.into_iter().map(|caller| tokio::spawn(work(caller, from, until))).collect();
+    let mut latencies = Vec::new();
+    let mut last_end = from;
+    for worker in workers {
+        let (own, ended) = worker.await??;
+        latencies.extend(own);
+        last_end = last_end.max(ended);
+    }
+    assert!(!latencies.is_empty(), "no request completed in {window:?}");
+    latencies.sort_unstable();
+    Ok(Sample { latencies, elapsed: last_end - from })
+}
+
+/// Repeat the call until `until`, keeping the latencies of calls begun at
+/// or after `from`; returns them with when the last call ended.
+async fn work(mut caller: Caller, from: Instant, until: Instant) -> Result<(Vec<Duration>, Instant)> {
+    let mut latencies = Vec::new();
+    let mut now = Instant::now();
+    while now < until {
+        let began = now;
+        caller.call().await?;
+        now = Instant::now();
+        if began >= from {
+            latencies.push(now - began);
+        }
+    }
+    Ok((latencies, now))
+}
+
+/// One line of the table: a transport's figures beside its baseline's.
+struct Row {
+    transport: Transport,
+    op: Op,
+    concurrency: usize,
+    target: Sample,
+    baseline: Sample,
+}
+
+impl Row {
+    const HEADER: &'static str =
+        "transport op   conc |  p50 µs   base  ratio |  p99 µs   base  ratio |    req/s     base  ratio | verdict";
+
+    fn misses(&self) -> Vec<&'static str> {
+        let latency = |p| ratio(self.target.percentile(p), self.baseline.percentile(p));
+        let mut misses = Vec::new();
+        if latency(0.50) > LATENCY_TARGET {
+            misses.push("p50");
+        }
+        if latency(0.99) > LATENCY_TARGET {
+            misses.push("p99");
+        }
+        if self.target.per_second() / self.baseline.per_second() < THROUGHPUT_TARGET {
+            misses.push("req/s");
+        }
+        misses
+    }
+}
+
+fn ratio(target: Duration, baseline: Duration) -> f64 {
+    target.as_secs_f64() / baseline.as_secs_f64()
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (t, b) = (&self.target, &self.baseline);
+        let transport = format!("{:?}", self.transport);
+        let op = format!("{:?}", self.op).to_lowercase();
+        write!(f, "{transport:<9} {op:<4} {:>4} |", self.concurrency)?;
+        for p in [0.50, 0.99] {
+            let (tp, bp) = (t.percentile(p), b.percentile(p));
+            write!(f, " {:>7} {:>6} {:>5.2}x |", tp.as_micros(), bp.as_micros(), ratio(tp, bp))?;
+        }
+        let (tr, br) = (t.per_second(), b.per_second());
+        write!(f, " {tr:>8.0} {br:>8.0} {:>5.0}% |", 100.0 * tr / br)?;
+        match self.misses().as_slice() {
+            [] => write!(f, " meets"),
+            misses => write!(f, " MISSES {}", misses.join(", ")),
+        }
+    }
+}

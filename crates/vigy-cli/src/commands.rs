@@ -35,12 +35,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mcp => match &cli.server {
             Some(url) => serve::mcp(Arc::new(remote::client(url, cli.token.as_deref())?)).await,
             None => {
-                let rt = RuntimeHandle::builder()
-                    .path(&db)
-                    .scope(Scope::Nothing)
-                    .open()
-                    .await
-                    .context(db.display().to_string())?;
+                let rt = open_for_management(&db).await?;
                 let result = serve::mcp(Arc::new(rt.clone())).await;
                 rt.shutdown().await;
                 result
@@ -53,17 +48,17 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         command => {
-            let rt = RuntimeHandle::builder()
-                .path(&db)
-                .scope(Scope::Nothing)
-                .open()
-                .await
-                .context(db.display().to_string())?;
+            let rt = open_for_management(&db).await?;
             let result = manage(&rt, command, json).await;
             rt.shutdown().await;
             result.map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// The runtime over `db` without ticking anything: a `vigy serve` ticks.
+async fn open_for_management(db: &std::path::Path) -> anyhow::Result<RuntimeHandle> {
+    RuntimeHandle::builder().path(db).scope(Scope::Nothing).open().await.context(db.display().to_string())
 }
 
 fn check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -165,18 +160,7 @@ async fn tail(rt: &RuntimeHandle, vigy: Option<String>, all: bool) -> anyhow::Re
                     names.insert(v.id, v.name.to_string());
                 }
             }
-            let event = json!({
-                "run_id": run.id,
-                "vigy_id": run.vigy_id,
-                "vigy": names.get(&run.vigy_id),
-                "tick": run.tick,
-                "started_at": run.started_at,
-                "ended_at": run.ended_at,
-                "result": run.result,
-                "error": run.error,
-                "actions": run.actions,
-                "logs_truncated": run.logs_truncated,
-            });
+            let event = output::tail_event(run, names.get(&run.vigy_id).map(String::as_str));
             if writeln!(stdout, "{event}").and_then(|()| stdout.flush()).is_err() {
                 return Ok(()); // the reader went away (e.g. `| head`)
             }

@@ -21,6 +21,24 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// One line of `vigy tail`: a run (the domain's or the API's, which
+/// serialize alike) with its vigy's name.
+pub(crate) fn tail_event(run: &impl Serialize, vigy_name: Option<&str>) -> serde_json::Value {
+    let run = serde_json::to_value(run).expect("serializable");
+    serde_json::json!({
+        "run_id": run["id"],
+        "vigy_id": run["vigy_id"],
+        "vigy": vigy_name,
+        "tick": run["tick"],
+        "started_at": run["started_at"],
+        "ended_at": run["ended_at"],
+        "result": run["result"],
+        "error": run["error"],
+        "actions": run["actions"],
+        "logs_truncated": run["logs_truncated"],
+    })
+}
+
 pub(crate) fn json(value: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }

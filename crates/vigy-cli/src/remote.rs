@@ -117,18 +117,7 @@ async fn tail(server: &dyn VigyService, vigy: Option<String>) -> anyhow::Result<
                     let all = server.list_vigies(api::ListVigiesRequest { selector: None, limit: None }).await?;
                     names.extend(all.items.into_iter().map(|v| (v.id, v.name)));
                 }
-                json!({
-                    "run_id": run.id,
-                    "vigy_id": run.vigy_id,
-                    "vigy": names.get(&run.vigy_id),
-                    "tick": run.tick,
-                    "started_at": run.started_at,
-                    "ended_at": run.ended_at,
-                    "result": run.result,
-                    "error": run.error,
-                    "actions": run.actions,
-                    "logs_truncated": run.logs_truncated,
-                })
+                output::tail_event(&run, names.get(&run.vigy_id).map(String::as_str))
             }
         };
         if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {

@@ -2,8 +2,6 @@
 //! text format Prometheus scrapes, read from the runtime at scrape time
 //! (nothing is copied on the tick path).
 
-use std::time::Duration;
-
 use axum::http::header;
 use axum::routing::get;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -77,9 +75,5 @@ fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histog
         h.doubling_buckets().into_iter().map(|(bound, count)| (bound.as_secs_f64(), count)).collect();
     let count = buckets.iter().map(|b| b.1).sum();
     let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
-    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(secs(h.sum()), count, &buckets, None)
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(h.sum().as_secs_f64(), count, &buckets, None)
 }

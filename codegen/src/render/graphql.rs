@@ -90,7 +90,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
                     let key = &f.name;
                     let ty = type_ref(&f.ty, optional(f));
                     let kind = kind(&f.ty, api);
-                    quote! { .field(Field::new(#gql, #ty, |ctx| FieldFuture::new(async move { from_parent(&ctx, #key, #kind) }))) }
+                    quote! { .field(Field::new(#gql, #ty, |ctx| from_parent(ctx, #key, #kind))) }
                 });
                 quote! { .register(Object::new(#name)#(#fields)*) }
             }
@@ -145,14 +145,16 @@ pub(super) fn render(api: &Api) -> TokenStream {
             ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
         }
 
-        fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+        /// `json` as a GraphQL value. Objects (and lists of them) borrow
+        /// from `json`: only the scalars a query selects are copied out.
+        fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'_>>> {
             if json.is_null() {
                 return Ok(None);
             }
             Ok(Some(match kind {
                 Kind::Scalar => FieldValue::value(Value::from_json(json.clone())?),
                 Kind::Enum => FieldValue::value(Value::Enum(Name::new(json.as_str().unwrap_or_default().to_ascii_uppercase()))),
-                Kind::Object => FieldValue::owned_any(json.clone()),
+                Kind::Object => FieldValue::borrowed_any(json),
                 Kind::List(item) => {
                     let items = json.as_array().map(|a| a.as_slice()).unwrap_or_default();
                     let mut values = Vec::with_capacity(items.len());
@@ -164,9 +166,14 @@ pub(super) fn render(api: &Api) -> TokenStream {
             }))
         }
 
-        fn from_parent(ctx: &ResolverContext<'_>, key: &str, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
-            let parent = ctx.parent_value.try_downcast_ref::<::serde_json::Value>()?;
-            value(&parent[key], kind)
+        /// A field of an object, read from its parent's JSON at once: no
+        /// future to box, no copy of what it nests.
+        fn from_parent<'a>(ctx: ResolverContext<'a>, key: &str, kind: Kind) -> FieldFuture<'a> {
+            let parent: &'a FieldValue<'a> = ctx.parent_value;
+            match parent.try_downcast_ref::<::serde_json::Value>().and_then(|json| value(&json[key], kind)) {
+                Ok(field) => FieldFuture::Value(field),
+                Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, _>(e) }),
+            }
         }
 
         /// Input object field names (camelCase) to the models' (snake_case).

@@ -12,6 +12,7 @@ use vigy_store::{Registered, Store, StoreError};
 use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
 use crate::backoff::Backoff;
+use crate::catalog::{Catalog, Entry};
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick, Scheduler};
 use crate::watcher;
@@ -155,13 +156,18 @@ impl RuntimeBuilder {
         let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));
 
         tokio::spawn(checkpoint(store.clone(), commands.clone()));
+        // The cursor first: a change landing while the catalog loads is
+        // then applied again by the watcher, never missed.
         let cursor = store.last_event_id().await?;
-        if !matches!(self.scope, Scope::Nothing) {
-            resume(&store, &self.scope, &commands).await?;
-            tokio::spawn(watcher::follow(store.clone(), cursor, commands.clone()));
+        let catalog = Arc::new(Catalog::new(store.list().await?));
+        let schedules = !matches!(self.scope, Scope::Nothing);
+        if schedules {
+            resume(&store, &self.scope, &catalog, &commands).await?;
         }
+        let follower = watcher::Follower { store: store.clone(), catalog: catalog.clone(), commands: commands.clone() };
+        tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
-        Ok(RuntimeHandle { store, commands, runs, metrics, tasks, closed: CancellationToken::new() })
+        Ok(RuntimeHandle { store, catalog, commands, runs, metrics, tasks, closed: CancellationToken::new() })
     }
 }
 
@@ -175,9 +181,14 @@ pub(crate) async fn carried_state(
 }
 
 /// Schedule every stored vigy in scope, spread over its first interval.
-async fn resume(store: &Store, scope: &Scope, commands: &mpsc::UnboundedSender<Command>) -> Result<(), RuntimeError> {
+async fn resume(
+    store: &Store,
+    scope: &Scope,
+    catalog: &Catalog,
+    commands: &mpsc::UnboundedSender<Command>,
+) -> Result<(), RuntimeError> {
     let tick_counts = store.tick_counts().await?;
-    for vigy in store.list().await? {
+    for vigy in catalog.list(&LabelSelector::everything()).into_iter().map(|entry| entry.vigy.clone()) {
         if !(vigy.enabled && scope.includes(&vigy)) {
             continue;
         }
@@ -210,6 +221,8 @@ type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
 #[derive(Debug, Clone)]
 pub struct RuntimeHandle {
     store: Store,
+    /// Every vigy, in memory: what reads are served from.
+    catalog: Arc<Catalog>,
     commands: mpsc::UnboundedSender<Command>,
     runs: broadcast::Sender<VigyRun>,
     metrics: Arc<Metrics>,
@@ -241,36 +254,42 @@ impl RuntimeHandle {
     /// existing vigy keeps its enabled flag and creation time. Returns the
     /// vigy as stored.
     pub async fn register_or_update(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
+        let _writing = self.catalog.write_lock().await;
         let (outcome, stored) = self.store.register(&vigy).await?;
+        self.catalog.put(stored.clone());
         if outcome != Registered::Unchanged {
             self.schedule(stored.clone(), FirstTick::Now).await?;
         }
         Ok(stored)
     }
 
-    /// The vigy with this id.
+    /// The vigy with this id. Reads are served from memory; a change made
+    /// by another process shows within one poll of the change feed (250 ms).
     pub async fn get(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
-        self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+        let entry = self.catalog.get(id).ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        Ok(entry.vigy.clone())
     }
 
     /// The vigy named, or with the id, `id_or_name`.
     pub async fn resolve(&self, id_or_name: &str) -> Result<Vigy, RuntimeError> {
-        if let Ok(id) = id_or_name.parse::<VigyId>()
-            && let Some(vigy) = self.store.get(id).await?
-        {
-            return Ok(vigy);
-        }
-        let by_name = VigyName::new(id_or_name).map(|name| VigyId::for_name(&name));
-        match by_name {
-            Ok(id) => self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id_or_name.to_owned())),
-            Err(_) => Err(RuntimeError::NotFound(id_or_name.to_owned())),
-        }
+        Ok(self.entry(id_or_name)?.vigy.clone())
     }
 
     /// Every vigy whose labels match `selector`, by name.
     pub async fn list(&self, selector: &LabelSelector) -> Result<Vec<Vigy>, RuntimeError> {
-        let all = self.store.list().await?;
-        Ok(all.into_iter().filter(|v| selector.matches(&v.labels)).collect())
+        Ok(self.catalog.list(selector).iter().map(|entry| entry.vigy.clone()).collect())
+    }
+
+    /// The catalog's entry of the vigy named, or with the id, `id_or_name`.
+    pub(crate) fn entry(&self, id_or_name: &str) -> Result<Arc<Entry>, RuntimeError> {
+        let by_id = id_or_name.parse::<VigyId>().ok().and_then(|id| self.catalog.get(id));
+        let by_name = || VigyName::new(id_or_name).ok().and_then(|name| self.catalog.get(VigyId::for_name(&name)));
+        by_id.or_else(by_name).ok_or_else(|| RuntimeError::NotFound(id_or_name.to_owned()))
+    }
+
+    /// The catalog's entries of every vigy whose labels match `selector`.
+    pub(crate) fn entries(&self, selector: &LabelSelector) -> Vec<Arc<Entry>> {
+        self.catalog.list(selector)
     }
 
     /// Start ticking `id` again; it ticks at once.
@@ -284,20 +303,24 @@ impl RuntimeHandle {
     }
 
     async fn set_enabled(&self, id: VigyId, enabled: bool) -> Result<Vigy, RuntimeError> {
+        let _writing = self.catalog.write_lock().await;
         let vigy = self
             .store
             .set_enabled(id, enabled, vigy_types::now())
             .await?
             .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        self.catalog.put(vigy.clone());
         self.schedule(vigy.clone(), FirstTick::Now).await?;
         Ok(vigy)
     }
 
     /// Delete `id` with its runs, kv and state.
     pub async fn delete(&self, id: VigyId) -> Result<(), RuntimeError> {
+        let _writing = self.catalog.write_lock().await;
         if !self.store.delete(id, vigy_types::now()).await? {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
+        self.catalog.remove(id);
         let _ = self.commands.send(Command::Remove(id));
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! retention in `writer.rs`.
 
 mod backoff;
+mod catalog;
 mod handle;
 mod metrics;
 mod scheduler;

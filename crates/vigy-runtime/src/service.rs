@@ -63,7 +63,7 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn get_vigy(&self, request: api::GetVigyRequest) -> Result<api::Vigy, ServiceError> {
-        Ok(to_api_vigy(&self.resolve(&request.id).await?))
+        Ok(self.entry(&request.id)?.wire.clone())
     }
 
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> Result<api::VigyList, ServiceError> {
@@ -72,7 +72,7 @@ impl VigyService for RuntimeHandle {
         if limit == 0 {
             return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
         }
-        let items = self.list(&selector).await?.iter().take(limit).map(to_api_vigy).collect();
+        let items = self.entries(&selector).iter().take(limit).map(|entry| entry.wire.clone()).collect();
         Ok(api::VigyList { items })
     }
 

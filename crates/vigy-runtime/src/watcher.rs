@@ -1,55 +1,71 @@
 //! Follows the store's lifecycle change feed, so a vigy registered,
 //! changed or deleted by another process (the CLI, another app) is picked
-//! up here within one poll.
+//! up here within one poll: in the catalog, and by the scheduler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use vigy_store::Store;
+use vigy_store::{Store, StoreError};
+use vigy_types::VigyId;
 
+use crate::catalog::Catalog;
 use crate::scheduler::{Command, FirstTick};
 
 /// How often the feed is read.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
 
-pub(crate) async fn follow(store: Store, mut cursor: i64, commands: mpsc::UnboundedSender<Command>) {
-    let mut ticker = tokio::time::interval(POLL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        if commands.is_closed() {
-            return;
-        }
-        let events = match store.events_after(cursor).await {
-            Ok(events) => events,
-            Err(error) => {
-                tracing::warn!(%error, "could not read the change feed");
-                continue;
+/// What a followed change is applied to.
+pub(crate) struct Follower {
+    pub(crate) store: Store,
+    pub(crate) catalog: Arc<Catalog>,
+    /// Also the runtime's liveness: following stops once it is closed.
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Follower {
+    /// Apply every change after `cursor`, until the runtime stops. The
+    /// scheduler hears of them only if the runtime `schedules` at all.
+    pub(crate) async fn follow(self, mut cursor: i64, schedules: bool) {
+        let mut ticker = tokio::time::interval(POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            ticker.tick().await;
+            if self.commands.is_closed() {
+                return;
             }
-        };
-        for event in events {
-            cursor = event.id;
-            if let Err(error) = apply(&store, &commands, event.vigy_id).await {
-                tracing::warn!(%error, vigy = %event.vigy_id, "could not apply a change");
+            let events = match self.store.events_after(cursor).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the change feed");
+                    continue;
+                }
+            };
+            for event in events {
+                cursor = event.id;
+                if let Err(error) = self.apply(event.vigy_id, schedules).await {
+                    tracing::warn!(%error, vigy = %event.vigy_id, "could not apply a change");
+                }
             }
         }
     }
-}
 
-/// Re-read the vigy and hand the scheduler what is stored now; replaying
-/// a change this process made itself is a no-op there.
-async fn apply(
-    store: &Store,
-    commands: &mpsc::UnboundedSender<Command>,
-    id: vigy_types::VigyId,
-) -> Result<(), vigy_store::StoreError> {
-    let command = match store.get(id).await? {
-        None => Command::Remove(id),
-        Some(vigy) => {
-            let (kv, tick_count) = crate::handle::carried_state(store, id).await?;
-            Command::Upsert { vigy, kv, tick_count, first: FirstTick::Now }
+    /// Re-read the vigy and record what is stored now; replaying a change
+    /// this process made itself changes nothing.
+    async fn apply(&self, id: VigyId, schedules: bool) -> Result<(), StoreError> {
+        let _writing = self.catalog.write_lock().await;
+        let Some(vigy) = self.store.get(id).await? else {
+            self.catalog.remove(id);
+            if schedules {
+                let _ = self.commands.send(Command::Remove(id));
+            }
+            return Ok(());
+        };
+        self.catalog.put(vigy.clone());
+        if schedules {
+            let (kv, tick_count) = crate::handle::carried_state(&self.store, id).await?;
+            let _ = self.commands.send(Command::Upsert { vigy, kv, tick_count, first: FirstTick::Now });
         }
-    };
-    let _ = commands.send(command);
-    Ok(())
+        Ok(())
+    }
 }

@@ -7,29 +7,36 @@
 //! (all 100), at 1 and at 64 concurrent connections.
 //!
 //! Each figure is set against a bare server on the same framework that
-//! answers the same read with the same payload, kept in memory:
-//! - REST and GraphQL against a plain axum router returning the bytes the
-//!   real REST surface returned for that read (GraphQL is served by axum
-//!   too, so this is the floor for both);
+//! answers the same read with a fixed value kept in memory, encoded per
+//! request as any server encodes its answer:
+//! - REST against a plain axum handler returning the fixed JSON value (the
+//!   API model the real REST surface returned, through `axum::Json`);
+//! - GraphQL against a plain async-graphql schema (derived objects with
+//!   the same fields) returning the fixed vigies, served through
+//!   async-graphql-axum;
 //! - gRPC against a plain tonic server returning clones of the messages the
-//!   real gRPC surface returned (tonic still encodes them per request).
+//!   real gRPC surface returned.
 //!
 //! Baseline and target share the framework, the client, the connection
-//! handling and the size of the response, so their ratio is what vigy adds
-//! on top: its routing, decoding the request, the store read, converting
-//! and encoding the answer. Targets: p50 and p99 within 1.3x of the
-//! baseline, throughput at least 70% of it.
+//! handling (TCP_NODELAY on every accepted socket, as `vigy serve` sets it)
+//! and the size of the response, so their ratio is what vigy adds on top:
+//! its routing and middleware, decoding the request, the runtime read,
+//! converting and encoding the answer. Targets: p50 and p99 within 1.3x of
+//! the baseline, throughput at least 70% of it.
 //!
-//! Nothing asserts on timings (a slow run still reports); the real
-//! server's answers are checked once before measuring. Clients and servers
-//! share one multi-threaded tokio runtime in this process, so client-side
-//! work is in every figure, the baseline's included. `VIGY_BENCH_SECS`
-//! sets the measured seconds per figure (default 3).
+//! Nothing asserts on timings (a slow run still reports); the real and the
+//! bare servers' answers are checked once before measuring. Clients and
+//! servers share one multi-threaded tokio runtime in this process, so
+//! client-side work is in every figure, the baseline's included.
+//! `VIGY_BENCH_SECS` sets the measured seconds per figure (default 3).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use axum::Json;
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -80,9 +87,9 @@ async fn bench(window: Duration) -> Result<()> {
     let real = serve_http(app).await?;
     let answers = Answers::fetch(real, &id).await?;
     answers.check(&id);
-    check_graphql(real, &id).await?;
     let bare_http = serve_http(bare_router(&answers)).await?;
     let bare_grpc = serve_bare_grpc(&answers).await?;
+    check_graphql(real, bare_http, &id).await?;
 
     println!(
         "{VIGIES} vigies; {:?} measured per figure after {WARM_UP:?} of warm-up; {} cores",
@@ -121,14 +128,13 @@ async fn open_runtime(path: &Path) -> Result<RuntimeHandle> {
     Ok(runtime)
 }
 
-/// Serve `app` on a port of its own, as `vigy serve` does: plain
-/// `axum::serve`, so accepted sockets keep Nagle's algorithm. Where a
-/// response leaves in more than one write (gRPC `list`), the last one waits
-/// for the client's delayed ACK, about 40 ms, on the real and the bare
-/// server alike (tonic's `TcpListenerStream` leaves it on too).
+/// Serve `app` on a port of its own, as `vigy serve` does: with
+/// TCP_NODELAY, else the last segment of a multi-segment answer waits for
+/// the client's delayed ACK (about 40 ms).
 async fn serve_http(app: axum::Router) -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| tcp.set_nodelay(true).expect("TCP_NODELAY"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serving HTTP") });
     Ok(addr)
 }
@@ -137,8 +143,8 @@ async fn serve_http(app: axum::Router) -> Result<SocketAddr> {
 /// gRPC: what the bare servers repeat.
 #[derive(Debug)]
 struct Answers {
-    vigy_json: Bytes,
-    list_json: Bytes,
+    vigy: vigy_api::Vigy,
+    list: vigy_api::VigyList,
     vigy_pb: pb::Vigy,
     list_pb: pb::VigyList,
 }
@@ -152,8 +158,8 @@ impl Answers {
         };
         let mut grpc = VigyServiceClient::connect(format!("http://{server}")).await?;
         Ok(Self {
-            vigy_json: get(format!("/v1/vigies/{id}")).await?,
-            list_json: get("/v1/vigies".into()).await?,
+            vigy: serde_json::from_slice(&get(format!("/v1/vigies/{id}")).await?)?,
+            list: serde_json::from_slice(&get("/v1/vigies".into()).await?)?,
             vigy_pb: grpc.get_vigy(pb::GetVigyRequest { id: id.into() }).await?.into_inner(),
             list_pb: grpc.list_vigies(pb::ListVigiesRequest::default()).await?.into_inner(),
         })
@@ -162,27 +168,31 @@ impl Answers {
     /// The real server read what was asked: a faster wrong answer would
     /// make the figures meaningless.
     fn check(&self, id: &str) {
-        let vigy: Value = serde_json::from_slice(&self.vigy_json).expect("REST get answers JSON");
-        assert_eq!(vigy["id"], id, "REST get");
-        let list: Value = serde_json::from_slice(&self.list_json).expect("REST list answers JSON");
-        assert_eq!(list["items"].as_array().map(Vec::len), Some(VIGIES), "REST list");
+        assert_eq!(self.vigy.id, id, "REST get");
+        assert_eq!(self.list.items.len(), VIGIES, "REST list");
         assert_eq!(self.vigy_pb.id, id, "gRPC GetVigy");
         assert_eq!(self.list_pb.items.len(), VIGIES, "gRPC ListVigies");
     }
 }
 
-/// Both GraphQL reads answer data, not errors.
-async fn check_graphql(server: SocketAddr, id: &str) -> Result<()> {
+/// Both GraphQL reads answer data, not errors, and the bare schema answers
+/// exactly what the real one does.
+async fn check_graphql(real: SocketAddr, bare: SocketAddr, id: &str) -> Result<()> {
     let client = reqwest::Client::new();
     for op in [Op::Get, Op::List] {
-        let response = client.post(format!("http://{server}/graphql")).json(&graphql_query(op, id)).send().await?;
-        assert_eq!(response.status(), 200, "GraphQL {op:?}");
-        let body: Value = response.json().await?;
-        assert!(body.get("errors").is_none(), "GraphQL {op:?}: {body}");
-        match op {
-            Op::Get => assert_eq!(body["data"]["getVigy"]["id"], id, "GraphQL get"),
-            Op::List => assert_eq!(body["data"]["listVigies"]["items"].as_array().map(Vec::len), Some(VIGIES)),
+        let mut bodies = Vec::new();
+        for server in [real, bare] {
+            let response = client.post(format!("http://{server}/graphql")).json(&graphql_query(op, id)).send().await?;
+            assert_eq!(response.status(), 200, "GraphQL {op:?}");
+            let body: Value = response.json().await?;
+            assert!(body.get("errors").is_none(), "GraphQL {op:?}: {body}");
+            bodies.push(body);
         }
+        match op {
+            Op::Get => assert_eq!(bodies[0]["data"]["getVigy"]["id"], id, "GraphQL get"),
+            Op::List => assert_eq!(bodies[0]["data"]["listVigies"]["items"].as_array().map(Vec::len), Some(VIGIES)),
+        }
+        assert_eq!(bodies[0], bodies[1], "the bare GraphQL schema answers {op:?} as the real one does");
     }
     Ok(())
 }
@@ -197,16 +207,88 @@ fn graphql_query(op: Op, id: &str) -> Value {
     }
 }
 
-/// The bare HTTP baseline: routes shaped like the real ones, answering the
-/// real server's bytes from memory.
+/// The bare HTTP baselines: REST routes shaped like the real ones and a
+/// plain GraphQL schema, answering the real server's values from memory.
 fn bare_router(answers: &Answers) -> axum::Router {
     use axum::extract::Path;
+    use axum::response::IntoResponse;
     use axum::routing::get;
-    let json = |body: Bytes| ([(CONTENT_TYPE, "application/json")], body);
-    let (vigy, list) = (answers.vigy_json.clone(), answers.list_json.clone());
+    let (vigy, list) = (Arc::new(answers.vigy.clone()), Arc::new(answers.list.clone()));
+    let graphql = bare_graphql::schema(&answers.list);
     axum::Router::new()
-        .route("/v1/vigies/{id}", get(move |Path(_id): Path<String>| async move { json(vigy) }))
-        .route("/v1/vigies", get(move || async move { json(list) }))
+        .route("/v1/vigies/{id}", get(move |Path(_id): Path<String>| async move { Json(&*vigy).into_response() }))
+        .route("/v1/vigies", get(move || async move { Json(&*list).into_response() }))
+        .route("/graphql", axum::routing::post_service(async_graphql_axum::GraphQL::new(graphql)))
+}
+
+/// A plain async-graphql schema with the fields of vigy's, answering from
+/// memory.
+mod bare_graphql {
+    use std::collections::{BTreeMap, HashMap};
+
+    use async_graphql::{EmptyMutation, EmptySubscription, Json, Object, Schema, SimpleObject};
+
+    #[derive(Debug, Clone, SimpleObject)]
+    struct Vigy {
+        id: String,
+        name: String,
+        program: String,
+        tick_interval_ms: u64,
+        enabled: bool,
+        labels: Json<BTreeMap<String, String>>,
+        created_at: String,
+        updated_at: String,
+    }
+
+    #[derive(Debug, SimpleObject)]
+    struct VigyList {
+        items: Vec<Vigy>,
+    }
+
+    pub(super) struct Query {
+        by_id: HashMap<String, Vigy>,
+        list: VigyList,
+    }
+
+    #[Object]
+    impl Query {
+        async fn get_vigy(&self, id: String) -> Option<&Vigy> {
+            self.by_id.get(&id)
+        }
+
+        async fn list_vigies(&self) -> &VigyList {
+            &self.list
+        }
+    }
+
+    pub(super) type Bare = Schema<Query, EmptyMutation, EmptySubscription>;
+
+    pub(super) fn schema(list: &vigy_api::VigyList) -> Bare {
+        let items: Vec<Vigy> = list.items.iter().map(from_api).collect();
+        let by_id = items.iter().map(|v| (v.id.clone(), v.clone())).collect();
+        Schema::new(Query { by_id, list: VigyList { items } }, EmptyMutation, EmptySubscription)
+    }
+
+    fn from_api(v: &vigy_api::Vigy) -> Vigy {
+        Vigy {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            program: v.program.clone(),
+            tick_interval_ms: v.tick_interval_ms,
+            enabled: v.enabled,
+            labels: Json(v.labels.clone()),
+            created_at: as_json_string(&v.created_at),
+            updated_at: as_json_string(&v.updated_at),
+        }
+    }
+
+    /// A timestamp as the API's JSON spells it.
+    fn as_json_string(value: &impl serde::Serialize) -> String {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::String(text)) => text,
+            other => panic!("a timestamp is a JSON string, got {other:?}"),
+        }
+    }
 }
 
 /// The bare gRPC baseline: the generated service, answering the real
@@ -221,9 +303,8 @@ async fn serve_bare_grpc(answers: &Answers) -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let service = VigyServiceServer::new(FixedVigies { vigy: answers.vigy_pb.clone(), list: answers.list_pb.clone() });
-    let serve = tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming);
     tokio::spawn(async move { serve.await.expect("serving gRPC") });
     Ok(addr)
 }
@@ -311,7 +392,8 @@ impl Transport {
     /// `op` against the bare server on the same framework.
     fn baseline(self, bare_http: SocketAddr, bare_grpc: SocketAddr, op: Op, id: &str) -> Call {
         match self {
-            Self::Rest | Self::Graphql => Call::Get { url: rest_url(bare_http, op, id) },
+            Self::Rest => Call::Get { url: rest_url(bare_http, op, id) },
+            Self::Graphql => Self::Graphql.call(bare_http, op, id),
             Self::Grpc => Call::Grpc { url: format!("http://{bare_grpc}"), op, id: id.into() },
         }
     }

@@ -26,14 +26,16 @@ pub fn graphql_error(e: ServiceError) -> ::async_graphql::Error {
     let code = e.code().as_str().to_ascii_uppercase();
     ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
 }
-fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+/// `json` as a GraphQL value. Objects (and lists of them) borrow
+/// from `json`: only the scalars a query selects are copied out.
+fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'_>>> {
     if json.is_null() {
         return Ok(None);
     }
     Ok(Some(match kind {
         Kind::Scalar => FieldValue::value(Value::from_json(json.clone())?),
         Kind::Enum => FieldValue::value(Value::Enum(Name::new(json.as_str().unwrap_or_default().to_ascii_uppercase()))),
-        Kind::Object => FieldValue::owned_any(json.clone()),
+        Kind::Object => FieldValue::borrowed_any(json),
         Kind::List(item) => {
             let items = json.as_array().map(|a| a.as_slice()).unwrap_or_default();
             let mut values = Vec::with_capacity(items.len());
@@ -44,13 +46,14 @@ fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Opti
         }
     }))
 }
-fn from_parent(
-    ctx: &ResolverContext<'_>,
-    key: &str,
-    kind: Kind,
-) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
-    let parent = ctx.parent_value.try_downcast_ref::<::serde_json::Value>()?;
-    value(&parent[key], kind)
+/// A field of an object, read from its parent's JSON at once: no
+/// future to box, no copy of what it nests.
+fn from_parent<'a>(ctx: ResolverContext<'a>, key: &str, kind: Kind) -> FieldFuture<'a> {
+    let parent: &'a FieldValue<'a> = ctx.parent_value;
+    match parent.try_downcast_ref::<::serde_json::Value>().and_then(|json| value(&json[key], kind)) {
+        Ok(field) => FieldFuture::Value(field),
+        Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, _>(e) }),
+    }
 }
 /// Input object field names (camelCase) to the models' (snake_case).
 const INPUT_FIELDS: &[(&str, &[(&str, &str)])] = &[
@@ -242,11 +245,9 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         .register(Enum::new("ActionResult").item("OK").item("FAILED").item("SKIPPED"))
         .register(
             Object::new("Error")
-                .field(Field::new("code", TypeRef::named_nn("ErrorCode"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "code", Kind::Enum) })
-                }))
+                .field(Field::new("code", TypeRef::named_nn("ErrorCode"), |ctx| from_parent(ctx, "code", Kind::Enum)))
                 .field(Field::new("message", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "message", Kind::Scalar) })
+                    from_parent(ctx, "message", Kind::Scalar)
                 })),
         )
         .register(
@@ -261,26 +262,20 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         )
         .register(
             Object::new("LogLine")
-                .field(Field::new("level", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "level", Kind::Scalar) })
-                }))
+                .field(Field::new("level", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "level", Kind::Scalar)))
                 .field(Field::new("message", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "message", Kind::Scalar) })
+                    from_parent(ctx, "message", Kind::Scalar)
                 })),
         )
         .register(
             Object::new("ReconcileAction")
-                .field(Field::new("kind", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "kind", Kind::Scalar) })
-                }))
-                .field(Field::new("payload", TypeRef::named("JSON"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "payload", Kind::Scalar) })
-                }))
+                .field(Field::new("kind", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "kind", Kind::Scalar)))
+                .field(Field::new("payload", TypeRef::named("JSON"), |ctx| from_parent(ctx, "payload", Kind::Scalar)))
                 .field(Field::new("result", TypeRef::named_nn("ActionResult"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "result", Kind::Enum) })
+                    from_parent(ctx, "result", Kind::Enum)
                 }))
                 .field(Field::new("message", TypeRef::named("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "message", Kind::Scalar) })
+                    from_parent(ctx, "message", Kind::Scalar)
                 })),
         )
         .register(
@@ -299,89 +294,79 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         )
         .register(
             Object::new("Vigy")
-                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "id", Kind::Scalar) })
-                }))
-                .field(Field::new("name", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "name", Kind::Scalar) })
-                }))
+                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "id", Kind::Scalar)))
+                .field(Field::new("name", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "name", Kind::Scalar)))
                 .field(Field::new("program", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "program", Kind::Scalar) })
+                    from_parent(ctx, "program", Kind::Scalar)
                 }))
                 .field(Field::new("tickIntervalMs", TypeRef::named_nn("UInt64"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "tick_interval_ms", Kind::Scalar) })
+                    from_parent(ctx, "tick_interval_ms", Kind::Scalar)
                 }))
                 .field(Field::new("enabled", TypeRef::named_nn("Boolean"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "enabled", Kind::Scalar) })
+                    from_parent(ctx, "enabled", Kind::Scalar)
                 }))
                 .field(Field::new("labels", TypeRef::named_nn("Labels"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "labels", Kind::Scalar) })
+                    from_parent(ctx, "labels", Kind::Scalar)
                 }))
                 .field(Field::new("createdAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "created_at", Kind::Scalar) })
+                    from_parent(ctx, "created_at", Kind::Scalar)
                 }))
                 .field(Field::new("updatedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "updated_at", Kind::Scalar) })
+                    from_parent(ctx, "updated_at", Kind::Scalar)
                 })),
         )
         .register(Object::new("VigyList").field(Field::new("items", TypeRef::named_nn_list_nn("Vigy"), |ctx| {
-            FieldFuture::new(async move { from_parent(&ctx, "items", Kind::List(&Kind::Object)) })
+            from_parent(ctx, "items", Kind::List(&Kind::Object))
         })))
         .register(
             Object::new("VigyRun")
-                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "id", Kind::Scalar) })
-                }))
+                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "id", Kind::Scalar)))
                 .field(Field::new("vigyId", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "vigy_id", Kind::Scalar) })
+                    from_parent(ctx, "vigy_id", Kind::Scalar)
                 }))
-                .field(Field::new("tick", TypeRef::named_nn("UInt64"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "tick", Kind::Scalar) })
-                }))
+                .field(Field::new("tick", TypeRef::named_nn("UInt64"), |ctx| from_parent(ctx, "tick", Kind::Scalar)))
                 .field(Field::new("startedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "started_at", Kind::Scalar) })
+                    from_parent(ctx, "started_at", Kind::Scalar)
                 }))
                 .field(Field::new("endedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "ended_at", Kind::Scalar) })
+                    from_parent(ctx, "ended_at", Kind::Scalar)
                 }))
                 .field(Field::new("result", TypeRef::named_nn("RunResult"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "result", Kind::Enum) })
+                    from_parent(ctx, "result", Kind::Enum)
                 }))
-                .field(Field::new("error", TypeRef::named("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "error", Kind::Scalar) })
-                }))
+                .field(Field::new("error", TypeRef::named("String"), |ctx| from_parent(ctx, "error", Kind::Scalar)))
                 .field(Field::new("actions", TypeRef::named_nn_list_nn("ReconcileAction"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "actions", Kind::List(&Kind::Object)) })
+                    from_parent(ctx, "actions", Kind::List(&Kind::Object))
                 }))
                 .field(Field::new("logs", TypeRef::named_nn_list_nn("LogLine"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "logs", Kind::List(&Kind::Object)) })
+                    from_parent(ctx, "logs", Kind::List(&Kind::Object))
                 }))
                 .field(Field::new("logsTruncated", TypeRef::named_nn("Boolean"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "logs_truncated", Kind::Scalar) })
+                    from_parent(ctx, "logs_truncated", Kind::Scalar)
                 })),
         )
         .register(Object::new("VigyRunList").field(Field::new("items", TypeRef::named_nn_list_nn("VigyRun"), |ctx| {
-            FieldFuture::new(async move { from_parent(&ctx, "items", Kind::List(&Kind::Object)) })
+            from_parent(ctx, "items", Kind::List(&Kind::Object))
         })))
         .register(
             Object::new("VigyState")
                 .field(Field::new("vigyId", TypeRef::named_nn("String"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "vigy_id", Kind::Scalar) })
+                    from_parent(ctx, "vigy_id", Kind::Scalar)
                 }))
                 .field(Field::new("desired", TypeRef::named_nn("JSONObject"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "desired", Kind::Scalar) })
+                    from_parent(ctx, "desired", Kind::Scalar)
                 }))
                 .field(Field::new("observed", TypeRef::named_nn("JSONObject"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "observed", Kind::Scalar) })
+                    from_parent(ctx, "observed", Kind::Scalar)
                 }))
                 .field(Field::new("pending", TypeRef::named_nn_list_nn("ReconcileAction"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "pending", Kind::List(&Kind::Object)) })
+                    from_parent(ctx, "pending", Kind::List(&Kind::Object))
                 }))
                 .field(Field::new("tickCount", TypeRef::named_nn("UInt64"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "tick_count", Kind::Scalar) })
+                    from_parent(ctx, "tick_count", Kind::Scalar)
                 }))
                 .field(Field::new("capturedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    FieldFuture::new(async move { from_parent(&ctx, "captured_at", Kind::Scalar) })
+                    from_parent(ctx, "captured_at", Kind::Scalar)
                 })),
         )
         .register(query)

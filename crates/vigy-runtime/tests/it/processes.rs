@@ -38,3 +38,42 @@ async fn a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second()
     cli.shutdown().await;
     server.shutdown().await;
 }
+
+/// Reads come from each runtime's in-memory catalog: it must show what
+/// another process registered, changed and deleted within a poll, even in a
+/// runtime that ticks nothing, and this runtime's own writes at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let reader = open(&path, Scope::Nothing).await;
+    let writer = open(&path, Scope::Nothing).await;
+    let everything = vigy_types::LabelSelector::everything();
+
+    let own = reader.register_or_update(vigy("own", "(vigy-noop)", 1_000)).await.unwrap();
+    assert_eq!(reader.get(own.id).await.unwrap(), own, "own write visible at once");
+
+    let v = writer.register_or_update(vigy("elsewhere", "(vigy-noop)", 1_000)).await.unwrap();
+    eventually(Duration::from_millis(1_500), "registration seen", || async {
+        reader.resolve("elsewhere").await.is_ok()
+    })
+    .await;
+    let names: Vec<_> = reader.list(&everything).await.unwrap().into_iter().map(|v| v.name.to_string()).collect();
+    assert_eq!(names, ["elsewhere", "own"], "listed by name");
+
+    writer.disable(v.id).await.unwrap();
+    eventually(Duration::from_millis(1_500), "disable seen", || async { !reader.get(v.id).await.unwrap().enabled })
+        .await;
+    writer.register_or_update(vigy("elsewhere", "(vigy-pull 1)", 2_000)).await.unwrap();
+    eventually(Duration::from_millis(1_500), "update seen", || async {
+        reader.get(v.id).await.unwrap().tick_interval.as_millis() == 2_000
+    })
+    .await;
+    assert_eq!(reader.get(v.id).await.unwrap(), writer.get(v.id).await.unwrap(), "same vigy in both");
+
+    writer.delete(v.id).await.unwrap();
+    eventually(Duration::from_millis(1_500), "delete seen", || async { reader.get(v.id).await.is_err() }).await;
+    assert_eq!(reader.list(&everything).await.unwrap(), [own]);
+    reader.shutdown().await;
+    writer.shutdown().await;
+}

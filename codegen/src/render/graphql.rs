@@ -1,13 +1,15 @@
 //! The GraphQL adapter: an async-graphql dynamic schema whose types, fields
 //! and arguments are rendered from the IR in the SDL's naming (camelCase
-//! fields and arguments, SCREAMING enum values), resolving every field from
-//! the core models as JSON and every operation through any `VigyService`.
+//! fields and arguments, SCREAMING enum values), resolving every operation
+//! through any `VigyService` and every field straight from the typed core
+//! model it belongs to (nested objects borrowed, only selected scalars
+//! encoded).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{camel, pascal, snake};
+use crate::names::{camel, pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -45,21 +47,37 @@ fn type_ref(ty: &Ty, optional: bool) -> TokenStream {
     }
 }
 
-/// How a field's JSON value becomes a GraphQL value.
-fn kind(ty: &Ty, api: &Api) -> TokenStream {
-    let base = |ty: &Ty| match ty {
-        Ty::Named(name) => match api.models.get(name).map(|m| &m.shape) {
-            Some(Shape::Enum(_)) => quote! { Kind::Enum },
-            _ => quote! { Kind::Object },
-        },
-        _ => quote! { Kind::Scalar },
-    };
+/// Whether `ty` names a struct model (a GraphQL object).
+fn is_object(ty: &Ty, api: &Api) -> bool {
+    matches!(ty, Ty::Named(name) if matches!(api.models.get(name).map(|m| &m.shape), Some(Shape::Struct(_))))
+}
+
+/// Whether `ty` names an enum model, or is a list of one.
+fn is_enum(ty: &Ty, api: &Api) -> bool {
     match ty {
-        Ty::List(item) => {
-            let item = base(item);
-            quote! { Kind::List(&#item) }
+        Ty::Named(name) => matches!(api.models.get(name).map(|m| &m.shape), Some(Shape::Enum(_))),
+        Ty::List(item) => is_enum(item, api),
+        _ => false,
+    }
+}
+
+/// How a field of the parent model `m` becomes a GraphQL value: objects
+/// borrowed from `m`, enums and scalars encoded.
+fn read_field(f: &Field, api: &Api) -> TokenStream {
+    let field = rust_ident(&f.name);
+    match (&f.ty, optional(f)) {
+        (Ty::List(item), false) if is_object(item, api) => {
+            quote! { Ok(Some(FieldValue::list(m.#field.iter().map(|v| FieldValue::borrowed_any(v))))) }
         }
-        other => base(other),
+        (Ty::List(item), true) if is_object(item, api) => {
+            quote! { Ok(m.#field.as_ref().map(|items| FieldValue::list(items.iter().map(|v| FieldValue::borrowed_any(v))))) }
+        }
+        (ty, false) if is_object(ty, api) => quote! { Ok(Some(FieldValue::borrowed_any(&m.#field))) },
+        (ty, true) if is_object(ty, api) => {
+            quote! { Ok(m.#field.as_ref().map(|v| FieldValue::borrowed_any(v))) }
+        }
+        (ty, _) if is_enum(ty, api) => quote! { enumeration(&m.#field) },
+        _ => quote! { scalar(&m.#field) },
     }
 }
 
@@ -85,12 +103,12 @@ pub(super) fn render(api: &Api) -> TokenStream {
                 quote! { .register(InputObject::new(#name)#(#fields)*) }
             }
             Shape::Struct(fields) => {
+                let model = format_ident!("{}", name);
                 let fields = fields.iter().map(|f| {
                     let gql = camel(&f.name);
-                    let key = &f.name;
                     let ty = type_ref(&f.ty, optional(f));
-                    let kind = kind(&f.ty, api);
-                    quote! { .field(Field::new(#gql, #ty, |ctx| from_parent(ctx, #key, #kind))) }
+                    let read = read_field(f, api);
+                    quote! { .field(Field::new(#gql, #ty, |ctx| from_parent(ctx, |m: &#model| #read))) }
                 });
                 quote! { .register(Object::new(#name)#(#fields)*) }
             }
@@ -129,15 +147,6 @@ pub(super) fn render(api: &Api) -> TokenStream {
         /// The service the schema drives (schema data).
         pub type SharedService = Arc<dyn VigyService>;
 
-        /// How a JSON field becomes a GraphQL value.
-        #[derive(Clone, Copy)]
-        enum Kind {
-            Scalar,
-            Enum,
-            Object,
-            List(&'static Kind),
-        }
-
         /// The one place an error becomes a GraphQL error: its message, and
         /// its code in `extensions.code` as the SDL's `ErrorCode` spells it.
         pub fn graphql_error(e: ServiceError) -> ::async_graphql::Error {
@@ -145,35 +154,41 @@ pub(super) fn render(api: &Api) -> TokenStream {
             ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
         }
 
-        /// `json` as a GraphQL value. Objects (and lists of them) borrow
-        /// from `json`: only the scalars a query selects are copied out.
-        fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'_>>> {
-            if json.is_null() {
-                return Ok(None);
-            }
-            Ok(Some(match kind {
-                Kind::Scalar => FieldValue::value(Value::from_json(json.clone())?),
-                Kind::Enum => FieldValue::value(Value::Enum(Name::new(json.as_str().unwrap_or_default().to_ascii_uppercase()))),
-                Kind::Object => FieldValue::borrowed_any(json),
-                Kind::List(item) => {
-                    let items = json.as_array().map(|a| a.as_slice()).unwrap_or_default();
-                    let mut values = Vec::with_capacity(items.len());
-                    for v in items {
-                        values.push(value(v, *item)?.unwrap_or(FieldValue::NULL));
-                    }
-                    FieldValue::list(values)
-                }
-            }))
-        }
-
-        /// A field of an object, read from its parent's JSON at once: no
-        /// future to box, no copy of what it nests.
-        fn from_parent<'a>(ctx: ResolverContext<'a>, key: &str, kind: Kind) -> FieldFuture<'a> {
+        /// A field of an object, read from its parent model at once: no
+        /// future to box, nothing nested copied.
+        fn from_parent<'a, M: ::std::any::Any + Send + Sync>(
+            ctx: ResolverContext<'a>,
+            read: impl FnOnce(&'a M) -> ::async_graphql::Result<Option<FieldValue<'a>>>,
+        ) -> FieldFuture<'a> {
             let parent: &'a FieldValue<'a> = ctx.parent_value;
-            match parent.try_downcast_ref::<::serde_json::Value>().and_then(|json| value(&json[key], kind)) {
+            match parent.try_downcast_ref::<M>().and_then(read) {
                 Ok(field) => FieldFuture::Value(field),
                 Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, _>(e) }),
             }
+        }
+
+        /// A scalar field as GraphQL encodes it (an absent one is null).
+        fn scalar<T: ::serde::Serialize>(value: &T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+            Ok(match ::async_graphql::to_value(value)? {
+                Value::Null => None,
+                value => Some(FieldValue::value(value)),
+            })
+        }
+
+        /// An enum field (or a list of them): the model's snake_case value
+        /// in the SDL's SCREAMING case.
+        fn enumeration<T: ::serde::Serialize>(value: &T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+            fn screaming(value: Value) -> Value {
+                match value {
+                    Value::String(name) => Value::Enum(Name::new(name.to_ascii_uppercase())),
+                    Value::List(items) => Value::List(items.into_iter().map(screaming).collect()),
+                    other => other,
+                }
+            }
+            Ok(match ::async_graphql::to_value(value)? {
+                Value::Null => None,
+                value => Some(FieldValue::value(screaming(value))),
+            })
         }
 
         /// Input object field names (camelCase) to the models' (snake_case).
@@ -205,8 +220,9 @@ pub(super) fn render(api: &Api) -> TokenStream {
             ::serde_json::from_value(json).map_err(|e| ServiceError::InvalidArgument(format!("invalid arguments: {e}")))
         }
 
-        fn output<T: ::serde::Serialize>(value: T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
-            Ok(Some(FieldValue::owned_any(::serde_json::to_value(value)?)))
+        /// An operation's answer: its fields resolve from the model itself.
+        fn output<T: ::std::any::Any + Send + Sync>(value: T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+            Ok(Some(FieldValue::owned_any(value)))
         }
 
         /// The schema over `service`.
@@ -284,12 +300,7 @@ fn subscription_field(api: &Api, op: &Operation) -> TokenStream {
             let service = ctx.data::<SharedService>()?.clone();
             let request: #request = parse(request_json(&ctx, #pairs, #body)).map_err(graphql_error)?;
             let events = service.#method(request).await.map_err(graphql_error)?;
-            Ok(events.map(|item| match item {
-                Ok(event) => ::serde_json::to_value(event)
-                    .map(FieldValue::owned_any)
-                    .map_err(|e| ::async_graphql::Error::new(e.to_string())),
-                Err(e) => Err(graphql_error(e)),
-            }))
+            Ok(events.map(|item| item.map(FieldValue::owned_any).map_err(graphql_error)))
         })) #declared .description(#doc))
     }
 }

@@ -10,8 +10,10 @@
 //!   subscribe() ◄── committed runs ── writer ──► Store (SQLite)
 //! ```
 //!
-//! The scheduler rules are in `scheduler.rs`; the writer's batching and
-//! retention in `writer.rs`.
+//! Reads of vigies (`get`, `list`, `resolve`) are answered from memory by
+//! the catalog, which the handle's own writes and the watcher keep current
+//! (its rules are in `catalog.rs`). The scheduler rules are in
+//! `scheduler.rs`; the writer's batching and retention in `writer.rs`.
 
 mod backoff;
 mod catalog;

@@ -12,48 +12,45 @@ use ::std::sync::Arc;
 use ::vigy_api::*;
 /// The service the schema drives (schema data).
 pub type SharedService = Arc<dyn VigyService>;
-/// How a JSON field becomes a GraphQL value.
-#[derive(Clone, Copy)]
-enum Kind {
-    Scalar,
-    Enum,
-    Object,
-    List(&'static Kind),
-}
 /// The one place an error becomes a GraphQL error: its message, and
 /// its code in `extensions.code` as the SDL's `ErrorCode` spells it.
 pub fn graphql_error(e: ServiceError) -> ::async_graphql::Error {
     let code = e.code().as_str().to_ascii_uppercase();
     ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
 }
-/// `json` as a GraphQL value. Objects (and lists of them) borrow
-/// from `json`: only the scalars a query selects are copied out.
-fn value(json: &::serde_json::Value, kind: Kind) -> ::async_graphql::Result<Option<FieldValue<'_>>> {
-    if json.is_null() {
-        return Ok(None);
-    }
-    Ok(Some(match kind {
-        Kind::Scalar => FieldValue::value(Value::from_json(json.clone())?),
-        Kind::Enum => FieldValue::value(Value::Enum(Name::new(json.as_str().unwrap_or_default().to_ascii_uppercase()))),
-        Kind::Object => FieldValue::borrowed_any(json),
-        Kind::List(item) => {
-            let items = json.as_array().map(|a| a.as_slice()).unwrap_or_default();
-            let mut values = Vec::with_capacity(items.len());
-            for v in items {
-                values.push(value(v, *item)?.unwrap_or(FieldValue::NULL));
-            }
-            FieldValue::list(values)
-        }
-    }))
-}
-/// A field of an object, read from its parent's JSON at once: no
-/// future to box, no copy of what it nests.
-fn from_parent<'a>(ctx: ResolverContext<'a>, key: &str, kind: Kind) -> FieldFuture<'a> {
+/// A field of an object, read from its parent model at once: no
+/// future to box, nothing nested copied.
+fn from_parent<'a, M: ::std::any::Any + Send + Sync>(
+    ctx: ResolverContext<'a>,
+    read: impl FnOnce(&'a M) -> ::async_graphql::Result<Option<FieldValue<'a>>>,
+) -> FieldFuture<'a> {
     let parent: &'a FieldValue<'a> = ctx.parent_value;
-    match parent.try_downcast_ref::<::serde_json::Value>().and_then(|json| value(&json[key], kind)) {
+    match parent.try_downcast_ref::<M>().and_then(read) {
         Ok(field) => FieldFuture::Value(field),
         Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, _>(e) }),
     }
+}
+/// A scalar field as GraphQL encodes it (an absent one is null).
+fn scalar<T: ::serde::Serialize>(value: &T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+    Ok(match ::async_graphql::to_value(value)? {
+        Value::Null => None,
+        value => Some(FieldValue::value(value)),
+    })
+}
+/// An enum field (or a list of them): the model's snake_case value
+/// in the SDL's SCREAMING case.
+fn enumeration<T: ::serde::Serialize>(value: &T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+    fn screaming(value: Value) -> Value {
+        match value {
+            Value::String(name) => Value::Enum(Name::new(name.to_ascii_uppercase())),
+            Value::List(items) => Value::List(items.into_iter().map(screaming).collect()),
+            other => other,
+        }
+    }
+    Ok(match ::async_graphql::to_value(value)? {
+        Value::Null => None,
+        value => Some(FieldValue::value(screaming(value))),
+    })
 }
 /// Input object field names (camelCase) to the models' (snake_case).
 const INPUT_FIELDS: &[(&str, &[(&str, &str)])] = &[
@@ -87,8 +84,9 @@ fn request_json(ctx: &ResolverContext<'_>, params: &[(&str, &str)], body: Option
 fn parse<T: ::serde::de::DeserializeOwned>(json: ::serde_json::Value) -> ::std::result::Result<T, ServiceError> {
     ::serde_json::from_value(json).map_err(|e| ServiceError::InvalidArgument(format!("invalid arguments: {e}")))
 }
-fn output<T: ::serde::Serialize>(value: T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
-    Ok(Some(FieldValue::owned_any(::serde_json::to_value(value)?)))
+/// An operation's answer: its fields resolve from the model itself.
+fn output<T: ::std::any::Any + Send + Sync>(value: T) -> ::async_graphql::Result<Option<FieldValue<'static>>> {
+    Ok(Some(FieldValue::owned_any(value)))
 }
 /// The schema over `service`.
 pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaError> {
@@ -225,12 +223,7 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
                 let request: StreamEventsRequest =
                     parse(request_json(&ctx, &[("vigyId", "vigy_id")], None)).map_err(graphql_error)?;
                 let events = service.stream_events(request).await.map_err(graphql_error)?;
-                Ok(events.map(|item| match item {
-                    Ok(event) => ::serde_json::to_value(event)
-                        .map(FieldValue::owned_any)
-                        .map_err(|e| ::async_graphql::Error::new(e.to_string())),
-                    Err(e) => Err(graphql_error(e)),
-                }))
+                Ok(events.map(|item| item.map(FieldValue::owned_any).map_err(graphql_error)))
             })
         })
         .argument(InputValue::new("vigyId", TypeRef::named("String")))
@@ -245,9 +238,11 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         .register(Enum::new("ActionResult").item("OK").item("FAILED").item("SKIPPED"))
         .register(
             Object::new("Error")
-                .field(Field::new("code", TypeRef::named_nn("ErrorCode"), |ctx| from_parent(ctx, "code", Kind::Enum)))
+                .field(Field::new("code", TypeRef::named_nn("ErrorCode"), |ctx| {
+                    from_parent(ctx, |m: &Error| enumeration(&m.code))
+                }))
                 .field(Field::new("message", TypeRef::named_nn("String"), |ctx| {
-                    from_parent(ctx, "message", Kind::Scalar)
+                    from_parent(ctx, |m: &Error| scalar(&m.message))
                 })),
         )
         .register(
@@ -262,20 +257,26 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         )
         .register(
             Object::new("LogLine")
-                .field(Field::new("level", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "level", Kind::Scalar)))
+                .field(Field::new("level", TypeRef::named_nn("String"), |ctx| {
+                    from_parent(ctx, |m: &LogLine| scalar(&m.level))
+                }))
                 .field(Field::new("message", TypeRef::named_nn("String"), |ctx| {
-                    from_parent(ctx, "message", Kind::Scalar)
+                    from_parent(ctx, |m: &LogLine| scalar(&m.message))
                 })),
         )
         .register(
             Object::new("ReconcileAction")
-                .field(Field::new("kind", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "kind", Kind::Scalar)))
-                .field(Field::new("payload", TypeRef::named("JSON"), |ctx| from_parent(ctx, "payload", Kind::Scalar)))
+                .field(Field::new("kind", TypeRef::named_nn("String"), |ctx| {
+                    from_parent(ctx, |m: &ReconcileAction| scalar(&m.kind))
+                }))
+                .field(Field::new("payload", TypeRef::named("JSON"), |ctx| {
+                    from_parent(ctx, |m: &ReconcileAction| scalar(&m.payload))
+                }))
                 .field(Field::new("result", TypeRef::named_nn("ActionResult"), |ctx| {
-                    from_parent(ctx, "result", Kind::Enum)
+                    from_parent(ctx, |m: &ReconcileAction| enumeration(&m.result))
                 }))
                 .field(Field::new("message", TypeRef::named("String"), |ctx| {
-                    from_parent(ctx, "message", Kind::Scalar)
+                    from_parent(ctx, |m: &ReconcileAction| scalar(&m.message))
                 })),
         )
         .register(
@@ -294,79 +295,97 @@ pub fn schema(service: SharedService) -> ::std::result::Result<Schema, SchemaErr
         )
         .register(
             Object::new("Vigy")
-                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "id", Kind::Scalar)))
-                .field(Field::new("name", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "name", Kind::Scalar)))
+                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| from_parent(ctx, |m: &Vigy| scalar(&m.id))))
+                .field(Field::new("name", TypeRef::named_nn("String"), |ctx| {
+                    from_parent(ctx, |m: &Vigy| scalar(&m.name))
+                }))
                 .field(Field::new("program", TypeRef::named_nn("String"), |ctx| {
-                    from_parent(ctx, "program", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.program))
                 }))
                 .field(Field::new("tickIntervalMs", TypeRef::named_nn("UInt64"), |ctx| {
-                    from_parent(ctx, "tick_interval_ms", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.tick_interval_ms))
                 }))
                 .field(Field::new("enabled", TypeRef::named_nn("Boolean"), |ctx| {
-                    from_parent(ctx, "enabled", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.enabled))
                 }))
                 .field(Field::new("labels", TypeRef::named_nn("Labels"), |ctx| {
-                    from_parent(ctx, "labels", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.labels))
                 }))
                 .field(Field::new("createdAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    from_parent(ctx, "created_at", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.created_at))
                 }))
                 .field(Field::new("updatedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    from_parent(ctx, "updated_at", Kind::Scalar)
+                    from_parent(ctx, |m: &Vigy| scalar(&m.updated_at))
                 })),
         )
         .register(Object::new("VigyList").field(Field::new("items", TypeRef::named_nn_list_nn("Vigy"), |ctx| {
-            from_parent(ctx, "items", Kind::List(&Kind::Object))
+            from_parent(ctx, |m: &VigyList| {
+                Ok(Some(FieldValue::list(m.items.iter().map(|v| FieldValue::borrowed_any(v)))))
+            })
         })))
         .register(
             Object::new("VigyRun")
-                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| from_parent(ctx, "id", Kind::Scalar)))
-                .field(Field::new("vigyId", TypeRef::named_nn("String"), |ctx| {
-                    from_parent(ctx, "vigy_id", Kind::Scalar)
+                .field(Field::new("id", TypeRef::named_nn("String"), |ctx| {
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.id))
                 }))
-                .field(Field::new("tick", TypeRef::named_nn("UInt64"), |ctx| from_parent(ctx, "tick", Kind::Scalar)))
+                .field(Field::new("vigyId", TypeRef::named_nn("String"), |ctx| {
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.vigy_id))
+                }))
+                .field(Field::new("tick", TypeRef::named_nn("UInt64"), |ctx| {
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.tick))
+                }))
                 .field(Field::new("startedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    from_parent(ctx, "started_at", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.started_at))
                 }))
                 .field(Field::new("endedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    from_parent(ctx, "ended_at", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.ended_at))
                 }))
                 .field(Field::new("result", TypeRef::named_nn("RunResult"), |ctx| {
-                    from_parent(ctx, "result", Kind::Enum)
+                    from_parent(ctx, |m: &VigyRun| enumeration(&m.result))
                 }))
-                .field(Field::new("error", TypeRef::named("String"), |ctx| from_parent(ctx, "error", Kind::Scalar)))
+                .field(Field::new("error", TypeRef::named("String"), |ctx| {
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.error))
+                }))
                 .field(Field::new("actions", TypeRef::named_nn_list_nn("ReconcileAction"), |ctx| {
-                    from_parent(ctx, "actions", Kind::List(&Kind::Object))
+                    from_parent(ctx, |m: &VigyRun| {
+                        Ok(Some(FieldValue::list(m.actions.iter().map(|v| FieldValue::borrowed_any(v)))))
+                    })
                 }))
                 .field(Field::new("logs", TypeRef::named_nn_list_nn("LogLine"), |ctx| {
-                    from_parent(ctx, "logs", Kind::List(&Kind::Object))
+                    from_parent(ctx, |m: &VigyRun| {
+                        Ok(Some(FieldValue::list(m.logs.iter().map(|v| FieldValue::borrowed_any(v)))))
+                    })
                 }))
                 .field(Field::new("logsTruncated", TypeRef::named_nn("Boolean"), |ctx| {
-                    from_parent(ctx, "logs_truncated", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyRun| scalar(&m.logs_truncated))
                 })),
         )
         .register(Object::new("VigyRunList").field(Field::new("items", TypeRef::named_nn_list_nn("VigyRun"), |ctx| {
-            from_parent(ctx, "items", Kind::List(&Kind::Object))
+            from_parent(ctx, |m: &VigyRunList| {
+                Ok(Some(FieldValue::list(m.items.iter().map(|v| FieldValue::borrowed_any(v)))))
+            })
         })))
         .register(
             Object::new("VigyState")
                 .field(Field::new("vigyId", TypeRef::named_nn("String"), |ctx| {
-                    from_parent(ctx, "vigy_id", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyState| scalar(&m.vigy_id))
                 }))
                 .field(Field::new("desired", TypeRef::named_nn("JSONObject"), |ctx| {
-                    from_parent(ctx, "desired", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyState| scalar(&m.desired))
                 }))
                 .field(Field::new("observed", TypeRef::named_nn("JSONObject"), |ctx| {
-                    from_parent(ctx, "observed", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyState| scalar(&m.observed))
                 }))
                 .field(Field::new("pending", TypeRef::named_nn_list_nn("ReconcileAction"), |ctx| {
-                    from_parent(ctx, "pending", Kind::List(&Kind::Object))
+                    from_parent(ctx, |m: &VigyState| {
+                        Ok(Some(FieldValue::list(m.pending.iter().map(|v| FieldValue::borrowed_any(v)))))
+                    })
                 }))
                 .field(Field::new("tickCount", TypeRef::named_nn("UInt64"), |ctx| {
-                    from_parent(ctx, "tick_count", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyState| scalar(&m.tick_count))
                 }))
                 .field(Field::new("capturedAt", TypeRef::named_nn("DateTime"), |ctx| {
-                    from_parent(ctx, "captured_at", Kind::Scalar)
+                    from_parent(ctx, |m: &VigyState| scalar(&m.captured_at))
                 })),
         )
         .register(query)

@@ -28,7 +28,9 @@
 //! bare servers' answers are checked once before measuring. Clients and
 //! servers share one multi-threaded tokio runtime in this process, so
 //! client-side work is in every figure, the baseline's included.
-//! `VIGY_BENCH_SECS` sets the measured seconds per figure (default 3).
+//! `VIGY_BENCH_SECS` sets the measured seconds per figure (default 3);
+//! `VIGY_BENCH_ONLY` keeps the rows whose name contains it (e.g.
+//! `graphql list`), for profiling one of them.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -48,12 +50,20 @@ use vigy_rpc::pb::vigy_service_client::VigyServiceClient;
 use vigy_rpc::pb::vigy_service_server::{VigyService, VigyServiceServer};
 use vigy_runtime::{RuntimeHandle, Scope};
 
+// The allocator `vigy serve` runs with, for the real and the bare servers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 const VIGIES: usize = 100;
 const CONCURRENCY: [usize; 2] = [1, 64];
-const WARM_UP: Duration = Duration::from_millis(500);
+/// Warm-up before each measured slice.
+const WARM_UP: Duration = Duration::from_millis(300);
+/// Slices each figure's window is measured in, alternating with the
+/// baseline's.
+const ROUNDS: u32 = 3;
 /// Target p50 and p99 over the baseline's, at most.
 const LATENCY_TARGET: f64 = 1.3;
 /// Target requests/s over the baseline's, at least.
@@ -92,7 +102,8 @@ async fn bench(window: Duration) -> Result<()> {
     check_graphql(real, bare_http, &id).await?;
 
     println!(
-        "{VIGIES} vigies; {:?} measured per figure after {WARM_UP:?} of warm-up; {} cores",
+        "{VIGIES} vigies; {:?} measured per figure, in {ROUNDS} slices taking turns with the baseline's, \
+         each after {WARM_UP:?} of warm-up; {} cores",
         window,
         std::thread::available_parallelism()?,
     );
@@ -101,14 +112,22 @@ async fn bench(window: Duration) -> Result<()> {
         THROUGHPUT_TARGET * 100.0
     );
     println!("{}", Row::HEADER);
+    let only = std::env::var("VIGY_BENCH_ONLY").unwrap_or_default().to_lowercase();
     for (transport, op) in ROWS {
+        if !format!("{transport:?} {op:?}").to_lowercase().contains(&only) {
+            continue;
+        }
         for concurrency in CONCURRENCY {
             let target = transport.call(real, op, &id);
             let baseline = transport.baseline(bare_http, bare_grpc, op, &id);
-            // The baseline right after its target: whatever else loads the
-            // machine meanwhile weighs on both alike.
-            let target = measure(&target, concurrency, window).await?;
-            let baseline = measure(&baseline, concurrency, window).await?;
+            // Target and baseline take turns, a slice of the window each:
+            // whatever else loads the machine meanwhile weighs on both alike.
+            let (mut target_sample, mut baseline_sample) = (Sample::default(), Sample::default());
+            for _ in 0..ROUNDS {
+                target_sample.add(measure(&target, concurrency, window / ROUNDS).await?);
+                baseline_sample.add(measure(&baseline, concurrency, window / ROUNDS).await?);
+            }
+            let (target, baseline) = (target_sample.sorted(), baseline_sample.sorted());
             println!("{}", Row { transport, op, concurrency, target, baseline });
         }
     }
@@ -222,11 +241,30 @@ fn bare_router(answers: &Answers) -> axum::Router {
 }
 
 /// A plain async-graphql schema with the fields of vigy's, answering from
-/// memory.
+/// memory. Like the REST baseline, it holds the API model's values and
+/// encodes them per request (timestamps included).
 mod bare_graphql {
     use std::collections::{BTreeMap, HashMap};
 
-    use async_graphql::{EmptyMutation, EmptySubscription, Json, Object, Schema, SimpleObject};
+    use async_graphql::{
+        EmptyMutation, EmptySubscription, InputValueError, InputValueResult, Json, Object, Scalar, ScalarType, Schema,
+        SimpleObject, Value,
+    };
+
+    /// A timestamp, encoded as the API model's serde encodes it.
+    #[derive(Debug, Clone)]
+    struct DateTime(chrono::DateTime<chrono::Utc>);
+
+    #[Scalar]
+    impl ScalarType for DateTime {
+        fn parse(_: Value) -> InputValueResult<Self> {
+            Err(InputValueError::custom("only ever an output"))
+        }
+
+        fn to_value(&self) -> Value {
+            async_graphql::to_value(self.0).expect("a timestamp encodes")
+        }
+    }
 
     #[derive(Debug, Clone, SimpleObject)]
     struct Vigy {
@@ -236,8 +274,8 @@ mod bare_graphql {
         tick_interval_ms: u64,
         enabled: bool,
         labels: Json<BTreeMap<String, String>>,
-        created_at: String,
-        updated_at: String,
+        created_at: DateTime,
+        updated_at: DateTime,
     }
 
     #[derive(Debug, SimpleObject)]
@@ -277,16 +315,8 @@ mod bare_graphql {
             tick_interval_ms: v.tick_interval_ms,
             enabled: v.enabled,
             labels: Json(v.labels.clone()),
-            created_at: as_json_string(&v.created_at),
-            updated_at: as_json_string(&v.updated_at),
-        }
-    }
-
-    /// A timestamp as the API's JSON spells it.
-    fn as_json_string(value: &impl serde::Serialize) -> String {
-        match serde_json::to_value(value) {
-            Ok(serde_json::Value::String(text)) => text,
-            other => panic!("a timestamp is a JSON string, got {other:?}"),
+            created_at: DateTime(v.created_at),
+            updated_at: DateTime(v.updated_at),
         }
     }
 }
@@ -466,15 +496,27 @@ impl Caller {
     }
 }
 
-/// The latencies of the requests begun in the measured window, sorted, and
-/// how long the window lasted until the last of them ended.
-#[derive(Debug)]
+/// The latencies of the requests begun in the measured window, and how
+/// long the window lasted until the last of them ended.
+#[derive(Debug, Default)]
 struct Sample {
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Sample {
+    /// Pool another slice's requests into this sample.
+    fn add(&mut self, slice: Sample) {
+        self.latencies.extend(slice.latencies);
+        self.elapsed += slice.elapsed;
+    }
+
+    /// Ready for percentiles.
+    fn sorted(mut self) -> Self {
+        self.latencies.sort_unstable();
+        self
+    }
+
     /// Nearest-rank percentile.
     fn percentile(&self, p: f64) -> Duration {
         let rank = (p * self.latencies.len() as f64).ceil() as usize;
@@ -505,7 +547,6 @@ async fn measure(call: &Call, concurrency: usize, window: Duration) -> Result<Sa
         last_end = last_end.max(ended);
     }
     assert!(!latencies.is_empty(), "no request completed in {window:?}");
-    latencies.sort_unstable();
     Ok(Sample { latencies, elapsed: last_end - from })
 }
 

@@ -31,7 +31,7 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let db = &args.db;
     let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
     let readiness = Readiness::default();
-    let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
+    let app = vigy_server::app(&rt, &options, readiness.clone()).await;
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot bind {}", args.bind))?;
     let addr = listener.local_addr()?;

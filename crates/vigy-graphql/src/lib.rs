@@ -11,25 +11,25 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post_service};
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
-pub use vigy_api_graphql::{SharedService, graphql_error, schema};
+pub use vigy_api_graphql::{Schema, SharedService, graphql_error, schema};
 
 /// The largest request body accepted (a program is at most 256 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The GraphQL surface over `service` at `/graphql`.
-pub fn router(service: SharedService) -> Result<axum::Router, async_graphql::dynamic::SchemaError> {
-    let schema = schema(service)?;
+pub fn router(service: SharedService) -> axum::Router {
+    let schema = schema(service);
     let subscriptions = async_graphql_axum::GraphQLSubscription::new(schema.clone());
     let endpoint = post_service(async_graphql_axum::GraphQL::new(schema))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(get(move |request: Request| upgrade_or_graphiql(subscriptions.clone(), request)));
-    Ok(axum::Router::new().route("/graphql", endpoint))
+    axum::Router::new().route("/graphql", endpoint)
 }
 
 /// A GET on `/graphql`: a graphql-ws client asks for a WebSocket, a
 /// browser gets GraphiQL.
 async fn upgrade_or_graphiql(
-    subscriptions: async_graphql_axum::GraphQLSubscription<async_graphql::dynamic::Schema>,
+    subscriptions: async_graphql_axum::GraphQLSubscription<Schema>,
     request: Request,
 ) -> Response {
     let wants_websocket =

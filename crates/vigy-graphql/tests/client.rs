@@ -12,7 +12,7 @@ use vigy_runtime::{RuntimeHandle, Scope};
 async fn serve(rt: &RuntimeHandle) -> GraphqlClient {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = vigy_graphql::router(Arc::new(rt.clone())).unwrap();
+    let app = vigy_graphql::router(Arc::new(rt.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     GraphqlClient::new(format!("http://{addr}/graphql"))
 }

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use vigy_runtime::{RuntimeHandle, Scope};
 
-async fn run(schema: &async_graphql::dynamic::Schema, query: &str) -> (Value, Vec<Value>) {
+async fn run(schema: &vigy_graphql::Schema, query: &str) -> (Value, Vec<Value>) {
     let response = schema.execute(query).await;
     let errors = response.errors.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
     (response.data.into_json().unwrap(), errors)
@@ -18,7 +18,7 @@ async fn run(schema: &async_graphql::dynamic::Schema, query: &str) -> (Value, Ve
 #[tokio::test]
 async fn the_served_schema_should_match_the_spec() {
     let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let schema = vigy_graphql::schema(Arc::new(rt.clone())).unwrap();
+    let schema = vigy_graphql::schema(Arc::new(rt.clone()));
     let served = vigy_codegen::parse::graphql::read("served", &schema.sdl()).unwrap();
     let spec_text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/vigy.graphql")).unwrap();
     let spec = vigy_codegen::parse::graphql::read("spec/vigy.graphql", &spec_text).unwrap();
@@ -30,7 +30,7 @@ async fn the_served_schema_should_match_the_spec() {
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_mutations_and_subscriptions_should_reach_the_runtime() {
     let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let schema = vigy_graphql::schema(Arc::new(rt.clone())).unwrap();
+    let schema = vigy_graphql::schema(Arc::new(rt.clone()));
 
     let (data, errors) = run(
         &schema,

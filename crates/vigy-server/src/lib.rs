@@ -44,9 +44,6 @@ pub enum ServeError {
     /// An empty token.
     #[error("the bearer token is empty")]
     EmptyToken,
-    /// The GraphQL schema did not build (a generator bug).
-    #[error("the GraphQL schema: {0}")]
-    Schema(#[from] async_graphql::dynamic::SchemaError),
 }
 
 /// Check that `bind` may be served with `options`.
@@ -60,14 +57,10 @@ pub fn check_bind(bind: SocketAddr, options: &ServeOptions) -> Result<(), ServeE
 
 /// Every surface over `runtime`, as one router to serve or to mount in an
 /// app's own server. `readiness` is what `/readyz` reports.
-pub async fn app(
-    runtime: &RuntimeHandle,
-    options: &ServeOptions,
-    readiness: Readiness,
-) -> Result<axum::Router, ServeError> {
+pub async fn app(runtime: &RuntimeHandle, options: &ServeOptions, readiness: Readiness) -> axum::Router {
     let service: Arc<dyn vigy_api::VigyService> = Arc::new(runtime.clone());
     let api = vigy_rest::router(service.clone())
-        .merge(vigy_graphql::router(service.clone())?)
+        .merge(vigy_graphql::router(service.clone()))
         .merge(vigy_rpc::router(service.clone()).await)
         .merge(vigy_mcp::router(service, &options.public_hosts, readiness.shutdown()))
         .merge(metrics::router(runtime.clone()));
@@ -76,5 +69,5 @@ pub async fn app(
         None => api,
     };
     // Probes stay open: an orchestrator checks them without credentials.
-    Ok(api.merge(health::router(runtime.clone(), readiness)))
+    api.merge(health::router(runtime.clone(), readiness))
 }

@@ -130,6 +130,12 @@ fn scalar(s: &SpecScalar) -> TokenStream {
                 Ok(Self(::async_graphql::from_value(value)?))
             }
 
+            // Checked while validating: a bad value refuses the request
+            // before anything runs.
+            fn is_valid(value: &::async_graphql::Value) -> bool {
+                ::async_graphql::from_value::<#inner>(value.clone()).is_ok()
+            }
+
             fn to_value(&self) -> ::async_graphql::Value {
                 // The core models' own serde encoding, so every transport
                 // spells the value alike.
@@ -261,6 +267,21 @@ pub(super) fn render(api: &Api) -> TokenStream {
             use ::async_graphql::ErrorExtensions;
             let code = e.code().as_str().to_ascii_uppercase();
             ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
+        }
+
+        /// Give the errors the GraphQL layer raised itself the code
+        /// `INVALID_ARGUMENT`: every error a resolver raises carries its
+        /// code, so one without was a refusal of the request (malformed, an
+        /// unknown field, an argument of the wrong type), bad input as the
+        /// other transports say of theirs.
+        pub fn code_refusals(errors: &mut [::async_graphql::ServerError]) {
+            let code = ServiceError::InvalidArgument(String::new()).code().as_str().to_ascii_uppercase();
+            for error in errors {
+                let extensions = error.extensions.get_or_insert_with(Default::default);
+                if extensions.get("code").is_none() {
+                    extensions.set("code", code.as_str());
+                }
+            }
         }
 
         fn service<'a>(ctx: &Context<'a>) -> ::async_graphql::Result<&'a SharedService> {

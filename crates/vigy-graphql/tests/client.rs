@@ -58,3 +58,37 @@ async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
     assert_eq!(service.delete_vigy(api::DeleteVigyRequest { id: "dash".into() }).await.unwrap().id, vigy.id);
     rt.shutdown().await;
 }
+
+/// A request the GraphQL layer refuses before any resolver runs is bad
+/// input all the same: over HTTP it says `INVALID_ARGUMENT`, as REST and
+/// gRPC say of theirs, in a batch too, and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_requests_should_say_invalid_argument() {
+    let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let app = vigy_graphql::router(Arc::new(rt.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        let request = http.post(&url).json(&body);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+
+    for bad in [
+        r#"{ listVigies( { items { id } } }"#,
+        r#"{ listVigies(limit: -1) { items { id } } }"#,
+        r#"{ listVigies { items { nope } } }"#,
+        r#"mutation { registerVigy(input: { name: "x", program: "(vigy-noop)", tickIntervalMs: -5 }) { id } }"#,
+        r#"mutation { registerVigy(input: { name: "x", program: "(vigy-noop)", tickIntervalMs: 500, labels: [1] }) { id } }"#,
+    ] {
+        let answer = post(json!({ "query": bad })).await;
+        assert_eq!(answer["errors"].as_array().map(Vec::len), Some(1), "{bad}: {answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_ARGUMENT", "{bad}: {answer}");
+    }
+    let batch = post(json!([{ "query": "{ getVigy(id: \"nope\") { id } }" }, { "query": "{ nope }" }])).await;
+    assert_eq!(batch[0]["errors"][0]["extensions"]["code"], "NOT_FOUND", "a resolver's code is kept: {batch}");
+    assert_eq!(batch[1]["errors"][0]["extensions"]["code"], "INVALID_ARGUMENT", "{batch}");
+    assert!(rt.list(&Default::default()).await.unwrap().is_empty(), "nothing stored");
+    rt.shutdown().await;
+}

@@ -39,6 +39,20 @@ pub fn graphql_error(e: ServiceError) -> ::async_graphql::Error {
     let code = e.code().as_str().to_ascii_uppercase();
     ::async_graphql::Error::new(e.message()).extend_with(move |_, ext| ext.set("code", code.clone()))
 }
+/// Give the errors the GraphQL layer raised itself the code
+/// `INVALID_ARGUMENT`: every error a resolver raises carries its
+/// code, so one without was a refusal of the request (malformed, an
+/// unknown field, an argument of the wrong type), bad input as the
+/// other transports say of theirs.
+pub fn code_refusals(errors: &mut [::async_graphql::ServerError]) {
+    let code = ServiceError::InvalidArgument(String::new()).code().as_str().to_ascii_uppercase();
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", code.as_str());
+        }
+    }
+}
 fn service<'a>(ctx: &Context<'a>) -> ::async_graphql::Result<&'a SharedService> {
     ctx.data::<SharedService>()
 }
@@ -53,6 +67,9 @@ pub struct DateTime(pub ::chrono::DateTime<::chrono::Utc>);
 impl ::async_graphql::ScalarType for DateTime {
     fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
         Ok(Self(::async_graphql::from_value(value)?))
+    }
+    fn is_valid(value: &::async_graphql::Value) -> bool {
+        ::async_graphql::from_value::<::chrono::DateTime<::chrono::Utc>>(value.clone()).is_ok()
     }
     fn to_value(&self) -> ::async_graphql::Value {
         ::async_graphql::to_value(&self.0).unwrap_or_default()
@@ -76,6 +93,9 @@ impl ::async_graphql::ScalarType for Json {
     fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
         Ok(Self(::async_graphql::from_value(value)?))
     }
+    fn is_valid(value: &::async_graphql::Value) -> bool {
+        ::async_graphql::from_value::<::serde_json::Value>(value.clone()).is_ok()
+    }
     fn to_value(&self) -> ::async_graphql::Value {
         ::async_graphql::to_value(&self.0).unwrap_or_default()
     }
@@ -97,6 +117,10 @@ pub struct JsonObject(pub ::serde_json::Map<::std::string::String, ::serde_json:
 impl ::async_graphql::ScalarType for JsonObject {
     fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
         Ok(Self(::async_graphql::from_value(value)?))
+    }
+    fn is_valid(value: &::async_graphql::Value) -> bool {
+        ::async_graphql::from_value::<::serde_json::Map<::std::string::String, ::serde_json::Value>>(value.clone())
+            .is_ok()
     }
     fn to_value(&self) -> ::async_graphql::Value {
         ::async_graphql::to_value(&self.0).unwrap_or_default()
@@ -120,6 +144,12 @@ impl ::async_graphql::ScalarType for Labels {
     fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
         Ok(Self(::async_graphql::from_value(value)?))
     }
+    fn is_valid(value: &::async_graphql::Value) -> bool {
+        ::async_graphql::from_value::<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>(
+            value.clone(),
+        )
+        .is_ok()
+    }
     fn to_value(&self) -> ::async_graphql::Value {
         ::async_graphql::to_value(&self.0).unwrap_or_default()
     }
@@ -141,6 +171,9 @@ pub struct UInt64(pub u64);
 impl ::async_graphql::ScalarType for UInt64 {
     fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
         Ok(Self(::async_graphql::from_value(value)?))
+    }
+    fn is_valid(value: &::async_graphql::Value) -> bool {
+        ::async_graphql::from_value::<u64>(value.clone()).is_ok()
     }
     fn to_value(&self) -> ::async_graphql::Value {
         ::async_graphql::to_value(&self.0).unwrap_or_default()

@@ -3,9 +3,11 @@
 mod args;
 mod commands;
 mod local_run;
+mod manage;
 mod output;
 mod remote;
 mod serve;
+mod tail;
 
 use clap::Parser;
 

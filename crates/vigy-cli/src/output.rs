@@ -1,7 +1,8 @@
 //! Human tables and JSON for the commands' results.
 
 use serde::Serialize;
-use vigy::{Vigy, VigyRun, VigyState, format_timestamp};
+use vigy::api;
+use vigy::format_timestamp;
 
 /// Print rows as a table with a header, columns padded to their widest cell.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -43,31 +44,36 @@ pub(crate) fn json(value: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }
 
-pub(crate) fn vigies(list: &[Vigy]) {
+fn labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn vigies(list: &[api::Vigy]) {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|v| {
+            let enabled = if v.enabled { "yes" } else { "no" };
             vec![
-                v.id.to_string(),
-                v.name.to_string(),
-                if v.enabled { "yes" } else { "no" }.to_owned(),
-                format!("{} ms", v.tick_interval.as_millis()),
-                v.labels.to_string(),
+                v.id.clone(),
+                v.name.clone(),
+                enabled.to_owned(),
+                format!("{} ms", v.tick_interval_ms),
+                labels(&v.labels),
             ]
         })
         .collect();
     table(&["ID", "NAME", "ENABLED", "EVERY", "LABELS"], &rows);
 }
 
-pub(crate) fn runs(list: &[VigyRun]) {
+pub(crate) fn runs(list: &[api::VigyRun]) {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
-            let actions: Vec<String> = r.actions.iter().map(|a| a.kind.to_string()).collect();
+            let actions: Vec<&str> = r.actions.iter().map(|a| a.kind.as_str()).collect();
             vec![
                 r.tick.to_string(),
                 format_timestamp(&r.started_at),
-                r.result.to_string(),
+                serde_json::json!(r.result).as_str().unwrap_or_default().to_owned(),
                 format!("{} ms", (r.ended_at - r.started_at).num_milliseconds()),
                 actions.join(","),
                 r.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("").to_owned(),
@@ -77,20 +83,23 @@ pub(crate) fn runs(list: &[VigyRun]) {
     table(&["TICK", "STARTED", "RESULT", "TOOK", "ACTIONS", "ERROR"], &rows);
 }
 
-pub(crate) fn inspect(v: &Vigy, state: &VigyState, kv: &serde_json::Value, recent: &[VigyRun]) {
+/// A vigy in full; `kv` where its store is at hand (the local database).
+pub(crate) fn inspect(v: &api::Vigy, state: &api::VigyState, kv: Option<&serde_json::Value>, recent: &[api::VigyRun]) {
     println!("id:        {}", v.id);
     println!("name:      {}", v.name);
     println!("enabled:   {}", v.enabled);
-    println!("every:     {} ms", v.tick_interval.as_millis());
-    println!("labels:    {}", v.labels);
+    println!("every:     {} ms", v.tick_interval_ms);
+    println!("labels:    {}", labels(&v.labels));
     println!("created:   {}", format_timestamp(&v.created_at));
     println!("updated:   {}", format_timestamp(&v.updated_at));
     println!("ticks:     {}", state.tick_count);
     println!("desired:   {}", serde_json::Value::Object(state.desired.clone()));
     println!("observed:  {}", serde_json::Value::Object(state.observed.clone()));
-    println!("kv:        {kv}");
+    if let Some(kv) = kv {
+        println!("kv:        {kv}");
+    }
     println!("program:");
-    for line in v.program.source().lines() {
+    for line in v.program.lines() {
         println!("  {line}");
     }
     println!();

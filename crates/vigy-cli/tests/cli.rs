@@ -29,10 +29,11 @@ fn the_seed_commands_should_work_as_written() {
     ok(&db, &["register", &hello, "--name", "hello", "--every", "2000", "--label", "host=local"]);
     let list = json(&db, &["list"]);
     assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(list[0]["tick_interval"], 2000);
+    assert_eq!(list[0]["tick_interval_ms"], 2000);
     assert_eq!(json(&db, &["list", "--selector", "host!=local"]).as_array().unwrap().len(), 0);
     ok(&db, &["delete", id]);
-    assert!(fails(&db, &["inspect", id]).starts_with(&format!("error: no vigy `{id}`")));
+    // The same error, in the same words, as the API and `--server` give.
+    assert!(fails(&db, &["inspect", id]).starts_with(&format!("error: not found: no vigy `{id}`")));
 }
 
 #[test]
@@ -42,7 +43,7 @@ fn bad_input_should_fail_with_one_clear_error_and_store_nothing() {
     let good = write(dir.path(), "good.tatara", "(vigy-noop)");
     let bad = write(dir.path(), "bad.tatara", "(vigy-noop)\n(vigy-log \"info\" \"x\"))");
     let err = fails(&db, &["register", &good, "--name", "x", "--every", "50"]);
-    assert_eq!(err.trim(), "error: tick interval of 50 ms is below the minimum of 100 ms");
+    assert_eq!(err.trim(), "error: invalid argument: tick interval of 50 ms is below the minimum of 100 ms");
     let err = fails(&db, &["register", &bad, "--name", "x", "--every", "500"]);
     assert!(err.contains("does not parse") && err.contains("at 2:22"), "{err}");
     assert!(err.contains("^"), "a caret excerpt: {err}");

@@ -1,0 +1,100 @@
+//! The commands that manage vigies, over any `VigyService`: the local
+//! runtime on the database, or a running `vigy serve` through the
+//! generated REST client. One code path, so both print and fail alike.
+
+use anyhow::Context;
+use serde_json::json;
+use vigy::RuntimeHandle;
+use vigy::api::{self, VigyService};
+
+use crate::args::Command;
+use crate::{local_run, output, tail};
+
+/// Where the commands run. The database offers two things the API does
+/// not: a vigy's kv store (shown by `inspect`) and the runs already stored
+/// (`tail --all`).
+pub(crate) enum Target<'a> {
+    Local(&'a RuntimeHandle),
+    Remote(&'a dyn VigyService),
+}
+
+impl Target<'_> {
+    fn service(&self) -> &dyn VigyService {
+        match self {
+            Self::Local(rt) => *rt,
+            Self::Remote(server) => *server,
+        }
+    }
+}
+
+/// Run a managing command against `target`.
+pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> anyhow::Result<()> {
+    let service = target.service();
+    match command {
+        Command::Register { file, name, every, labels } => {
+            let program = local_run::read_program(&file)?;
+            // The domain's own check, so a bad pair is named before anything is sent.
+            let labels = vigy::Labels::from_pairs(labels.iter().map(String::as_str))?;
+            let body = api::RegisterVigy {
+                name,
+                program: program.source().to_owned(),
+                tick_interval_ms: every,
+                labels: Some(labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+            };
+            let stored = service.register_vigy(api::RegisterVigyRequest { body }).await?;
+            if json { output::json(&stored) } else { println!("{}", stored.id) }
+        }
+        Command::List { selector } => {
+            let selector = (!selector.trim().is_empty()).then_some(selector);
+            let list = service.list_vigies(api::ListVigiesRequest { selector, limit: None }).await?;
+            if json { output::json(&list.items) } else { output::vigies(&list.items) }
+        }
+        Command::Inspect { vigy, runs: limit } => {
+            let v = service.get_vigy(api::GetVigyRequest { id: vigy }).await?;
+            let state = service.get_vigy_state(api::GetVigyStateRequest { id: v.id.clone() }).await?;
+            let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(1);
+            let recent = service.list_vigy_runs(api::ListVigyRunsRequest { id: v.id.clone(), limit: Some(limit) });
+            let recent = recent.await?.items;
+            let kv = match target {
+                Target::Local(rt) => Some(serde_json::to_value(rt.kv(v.id.parse()?).await?)?),
+                Target::Remote(_) => None,
+            };
+            if json {
+                let mut report = json!({ "vigy": v, "state": state, "runs": recent });
+                if let Some(kv) = kv {
+                    report["kv"] = kv;
+                }
+                output::json(&report);
+            } else {
+                output::inspect(&v, &state, kv.as_ref(), &recent);
+            }
+        }
+        Command::Tick { vigy } => {
+            let run = service.tick_vigy(api::TickVigyRequest { id: vigy }).await?;
+            if json { output::json(&run) } else { output::runs(std::slice::from_ref(&run)) }
+        }
+        Command::Disable { vigy } => {
+            let v = service.disable_vigy(api::DisableVigyRequest { id: vigy }).await?;
+            if json { output::json(&v) } else { println!("disabled {} ({})", v.name, v.id) }
+        }
+        Command::Enable { vigy } => {
+            let v = service.enable_vigy(api::EnableVigyRequest { id: vigy }).await?;
+            if json { output::json(&v) } else { println!("enabled {} ({})", v.name, v.id) }
+        }
+        Command::Delete { vigy } => {
+            let v = service.delete_vigy(api::DeleteVigyRequest { id: vigy }).await?;
+            if json { output::json(&json!({ "deleted": v.id })) } else { println!("deleted {} ({})", v.name, v.id) }
+        }
+        Command::Tail { vigy, all } => match target {
+            Target::Local(rt) => tail::follow_database(rt, vigy, all).await?,
+            Target::Remote(server) => {
+                anyhow::ensure!(!all, "--all reads the database; a server streams only new runs");
+                tail::follow_stream(server, vigy).await.context("following the server's events")?;
+            }
+        },
+        Command::Check { .. } | Command::Run { .. } | Command::Serve { .. } | Command::Mcp => {
+            unreachable!("handled in run")
+        }
+    }
+    Ok(())
+}

@@ -81,12 +81,12 @@ impl Catalog {
         entries.by_id.insert(entry.vigy.id, entry);
     }
 
-    /// Forget `id` (deleted).
-    pub(crate) fn remove(&self, id: VigyId) {
+    /// Forget `id` (deleted), returning what it was.
+    pub(crate) fn remove(&self, id: VigyId) -> Option<Arc<Entry>> {
         let mut entries = self.write();
-        if let Some(entry) = entries.by_id.remove(&id) {
-            entries.by_name.remove(&entry.vigy.name);
-        }
+        let entry = entries.by_id.remove(&id)?;
+        entries.by_name.remove(&entry.vigy.name);
+        Some(entry)
     }
 
     // A panic while holding the lock cannot leave the maps half-updated

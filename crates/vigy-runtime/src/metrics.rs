@@ -106,8 +106,9 @@ pub struct Metrics {
     pub lateness: Histogram,
     /// How long evaluation took.
     pub tick_duration: Histogram,
-    /// Ticks and failures of each vigy, by name, kept for the life of the
-    /// runtime (like any Prometheus counter) even if the vigy goes away.
+    /// Ticks and failures of each vigy, by name, for as long as the vigy
+    /// exists: a deleted vigy's series goes with it, so a runtime that sees
+    /// many short-lived vigies does not keep a counter for each forever.
     per_vigy: Mutex<HashMap<String, VigyTicks>>,
 }
 
@@ -134,6 +135,11 @@ impl Metrics {
         };
         counts.ticks += 1;
         counts.failures += u64::from(failed);
+    }
+
+    /// Drop the counters of the vigy `name` (deleted).
+    pub(crate) fn forget(&self, name: &str) {
+        self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(name);
     }
 
     /// Ticks and failures of every vigy that ticked, sorted by name.
@@ -182,5 +188,8 @@ mod tests {
             ]
         );
         assert_eq!((m.ticks.load(Relaxed), m.failures.load(Relaxed)), (3, 2));
+        m.forget("a");
+        assert_eq!(m.per_vigy(), [("b".to_owned(), VigyTicks { ticks: 2, failures: 1 })]);
+        assert_eq!(m.ticks.load(Relaxed), 3, "the runtime's totals keep counting what was");
     }
 }

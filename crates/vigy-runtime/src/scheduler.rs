@@ -174,7 +174,11 @@ impl Scheduler {
         match command {
             Command::Upsert { vigy, kv, tick_count, first } => self.upsert(vigy, kv, tick_count, first),
             Command::Remove(id) => {
-                self.entries.remove(&id);
+                // Forgotten again here: a tick that ended after the delete but
+                // before this command may have counted it anew.
+                if let Some(entry) = self.entries.remove(&id) {
+                    self.metrics.forget(entry.vigy.name.as_str());
+                }
                 for reply in self.replies.remove(&id).unwrap_or_default() {
                     let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
                 }

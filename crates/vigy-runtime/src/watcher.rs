@@ -10,6 +10,7 @@ use vigy_store::{Store, StoreError};
 use vigy_types::VigyId;
 
 use crate::catalog::Catalog;
+use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick};
 
 /// How often the feed is read.
@@ -19,6 +20,7 @@ pub(crate) const POLL: Duration = Duration::from_millis(250);
 pub(crate) struct Follower {
     pub(crate) store: Store,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Also the runtime's liveness: following stops once it is closed.
     pub(crate) commands: mpsc::UnboundedSender<Command>,
 }
@@ -55,10 +57,11 @@ impl Follower {
     async fn apply(&self, id: VigyId, schedules: bool) -> Result<(), StoreError> {
         let _writing = self.catalog.write_lock().await;
         let Some(vigy) = self.store.get(id).await? else {
-            self.catalog.remove(id);
-            if schedules {
-                let _ = self.commands.send(Command::Remove(id));
+            if let Some(gone) = self.catalog.remove(id) {
+                self.metrics.forget(gone.vigy.name.as_str());
             }
+            // Even where nothing is scheduled: a forced tick may be running.
+            let _ = self.commands.send(Command::Remove(id));
             return Ok(());
         };
         self.catalog.put(vigy.clone());

@@ -56,8 +56,11 @@ async fn disable_enable_and_delete_should_control_ticking() {
     assert_eq!(run_count(&rt, v.id).await, frozen + 1);
     rt.enable(v.id).await.unwrap();
     eventually(Duration::from_secs(2), "ticks again", || async { run_count(&rt, v.id).await > frozen + 2 }).await;
+    assert!(rt.metrics().per_vigy().iter().any(|(name, counts)| name == "lc" && counts.ticks > 0));
     rt.delete(v.id).await.unwrap();
     assert!(matches!(rt.get(v.id).await, Err(vigy_runtime::RuntimeError::NotFound(_))));
+    tokio::time::sleep(Duration::from_millis(200)).await; // a tick in flight ends
+    assert!(rt.metrics().per_vigy().is_empty(), "a deleted vigy's series goes with it");
     assert!(rt.store().kv(v.id).await.unwrap().is_empty());
     assert!(rt.store().recent_runs(v.id, 10).await.unwrap().is_empty());
     assert!(matches!(rt.delete(v.id).await, Err(vigy_runtime::RuntimeError::NotFound(_))));

@@ -34,6 +34,7 @@ async fn a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second()
     cli.delete(v.id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(server.get(v.id).await.is_err());
+    assert!(server.metrics().per_vigy().is_empty(), "a vigy deleted elsewhere takes its series along");
     assert_eq!(cli.store().integrity_check().await.unwrap(), "ok");
     cli.shutdown().await;
     server.shutdown().await;

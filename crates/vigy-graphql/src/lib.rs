@@ -6,14 +6,16 @@
 //! itself (malformed, unknown field, wrongly typed argument) says
 //! `INVALID_ARGUMENT`.
 
-use async_graphql::BatchResponse;
+use std::sync::Arc;
+
+use async_graphql::Executor;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::Request;
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post_service};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 pub use vigy_api_graphql::{Schema, SharedService, code_refusals, graphql_error, schema};
@@ -24,27 +26,44 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The GraphQL surface over `service` at `/graphql`.
 pub fn router(service: SharedService) -> axum::Router {
     let schema = schema(service);
-    let subscriptions = async_graphql_axum::GraphQLSubscription::new(schema.clone());
-    let endpoint = post(execute)
+    let coded = Coded(schema);
+    let subscriptions = async_graphql_axum::GraphQLSubscription::new(coded.clone());
+    let endpoint = post_service(async_graphql_axum::GraphQL::new(coded))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(get(move |request: Request| upgrade_or_graphiql(subscriptions.clone(), request)));
-    axum::Router::new().route("/graphql", endpoint).with_state(schema)
+    axum::Router::new().route("/graphql", endpoint)
 }
 
-/// A POST on `/graphql`: one query or mutation, or a batch of them.
-async fn execute(State(schema): State<Schema>, request: GraphQLBatchRequest) -> GraphQLResponse {
-    let mut answer = schema.execute_batch(request.into_inner()).await;
-    match &mut answer {
-        BatchResponse::Single(response) => code_refusals(&mut response.errors),
-        BatchResponse::Batch(responses) => responses.iter_mut().for_each(|r| code_refusals(&mut r.errors)),
+/// The schema with the GraphQL layer's own refusals coded (see
+/// [`code_refusals`]): queries, batches and subscriptions alike.
+#[derive(Clone)]
+struct Coded(Schema);
+
+impl Executor for Coded {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let mut response = self.0.execute(request).await;
+        code_refusals(&mut response.errors);
+        response
     }
-    answer.into()
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<async_graphql::Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        Executor::execute_stream(&self.0, request, session_data)
+            .map(|mut response| {
+                code_refusals(&mut response.errors);
+                response
+            })
+            .boxed()
+    }
 }
 
 /// A GET on `/graphql`: a graphql-ws client asks for a WebSocket, a
 /// browser gets GraphiQL.
 async fn upgrade_or_graphiql(
-    subscriptions: async_graphql_axum::GraphQLSubscription<Schema>,
+    subscriptions: async_graphql_axum::GraphQLSubscription<Coded>,
     request: Request,
 ) -> Response {
     let wants_websocket =

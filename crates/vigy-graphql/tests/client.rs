@@ -92,3 +92,41 @@ async fn refused_requests_should_say_invalid_argument() {
     assert!(rt.list(&Default::default()).await.unwrap().is_empty(), "nothing stored");
     rt.shutdown().await;
 }
+
+/// A subscription the GraphQL layer refuses says `INVALID_ARGUMENT` over
+/// the WebSocket too (graphql-transport-ws, spoken by hand).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_subscription_should_say_invalid_argument() {
+    use async_tungstenite::tungstenite::Message;
+    use async_tungstenite::tungstenite::client::IntoClientRequest;
+    use futures::SinkExt;
+
+    let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut request = format!("ws://{}/graphql", listener.local_addr().unwrap()).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let app = vigy_graphql::router(Arc::new(rt.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (ws, _) = async_tungstenite::tokio::connect_async(request).await.unwrap();
+    let (mut to_server, mut from_server) = ws.split();
+    let mut next_text = async || -> serde_json::Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), from_server.next()).await.unwrap().unwrap();
+            if let Message::Text(text) = message.unwrap() {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    let text = |value: serde_json::Value| Message::Text(value.to_string().into());
+
+    to_server.send(text(json!({ "type": "connection_init" }))).await.unwrap();
+    assert_eq!(next_text().await["type"], "connection_ack");
+    let bad = "subscription { streamEvents(vigyId: 5) { id } }";
+    to_server.send(text(json!({ "id": "1", "type": "subscribe", "payload": { "query": bad } }))).await.unwrap();
+    let answer = next_text().await;
+    // async-graphql answers a refused subscription with one `next` carrying
+    // the errors (and then `complete`).
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "INVALID_ARGUMENT", "{answer}");
+    rt.shutdown().await;
+}

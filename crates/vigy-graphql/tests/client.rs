@@ -99,7 +99,6 @@ async fn refused_requests_should_say_invalid_argument() {
 async fn a_refused_subscription_should_say_invalid_argument() {
     use async_tungstenite::tungstenite::Message;
     use async_tungstenite::tungstenite::client::IntoClientRequest;
-    use futures::SinkExt;
 
     let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

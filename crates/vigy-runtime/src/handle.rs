@@ -335,7 +335,9 @@ impl RuntimeHandle {
     /// Run one tick of `id` now, whether or not it is enabled or in this
     /// runtime's scope, and return its run once committed.
     pub async fn tick_now(&self, id: VigyId) -> Result<VigyRun, RuntimeError> {
-        let vigy = self.get(id).await?;
+        // Read from the store, not the catalog: a vigy another process
+        // deleted or changed a moment ago must not tick as it was.
+        let vigy = self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         let (kv, tick_count) = carried_state(&self.store, id).await?;
         let (reply, run) = oneshot::channel();
         self.send(Command::TickNow { vigy, kv, tick_count, reply })?;

@@ -260,6 +260,24 @@ impl RuntimeHandle {
     /// vigy as stored.
     pub async fn register_or_update(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
         let _writing = self.catalog.write_lock().await;
+        self.register_holding_lock(vigy).await
+    }
+
+    /// Change the vigy `id` as `change` says, starting from what is stored
+    /// now rather than from the catalog (which may lag another process's
+    /// changes): a vigy deleted elsewhere is `NotFound`, never registered
+    /// anew. Applies from its next tick, as `register_or_update` does.
+    pub async fn update(
+        &self,
+        id: VigyId,
+        change: impl FnOnce(&Vigy) -> Result<Vigy, VigyError>,
+    ) -> Result<Vigy, RuntimeError> {
+        let _writing = self.catalog.write_lock().await;
+        let current = self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        self.register_holding_lock(change(&current)?).await
+    }
+
+    async fn register_holding_lock(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
         let (outcome, stored) = self.store.register(&vigy).await?;
         self.catalog.put(stored.clone());
         if outcome != Registered::Unchanged {
@@ -268,8 +286,11 @@ impl RuntimeHandle {
         Ok(stored)
     }
 
-    /// The vigy with this id. Reads are served from memory; a change made
-    /// by another process shows within one poll of the change feed (250 ms).
+    /// The vigy with this id.
+    ///
+    /// Like `resolve` and `list`, it is answered from memory: this
+    /// runtime's own changes show at once, another process's within one
+    /// poll of the change feed (250 ms).
     pub async fn get(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
         let entry = self.catalog.get(id).ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         Ok(entry.vigy.clone())

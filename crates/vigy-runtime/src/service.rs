@@ -47,19 +47,19 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn update_vigy(&self, request: api::UpdateVigyRequest) -> Result<api::Vigy, ServiceError> {
-        let current = self.resolve(&request.id).await?;
+        let id = self.entry(&request.id)?.vigy.id;
         let change = request.body;
-        let interval = match change.tick_interval_ms {
-            Some(ms) => TickInterval::from_millis(ms).map_err(invalid)?,
-            None => current.tick_interval,
-        };
-        let program = change.program.unwrap_or_else(|| current.program.source().to_owned());
-        let labels = match change.labels {
-            Some(map) => labels(map)?,
-            None => current.labels.clone(),
-        };
-        let updated = Vigy::new(current.name.as_str(), program, interval).map_err(invalid)?.with_labels(labels);
-        Ok(to_api_vigy(&self.register_or_update(updated).await?))
+        let interval = change.tick_interval_ms.map(TickInterval::from_millis).transpose().map_err(invalid)?;
+        let labels = change.labels.map(labels).transpose()?;
+        let updated = self
+            .update(id, |current| {
+                let program = change.program.unwrap_or_else(|| current.program.source().to_owned());
+                let interval = interval.unwrap_or(current.tick_interval);
+                let labels = labels.unwrap_or_else(|| current.labels.clone());
+                Ok(Vigy::new(current.name.as_str(), program, interval)?.with_labels(labels))
+            })
+            .await?;
+        Ok(to_api_vigy(&updated))
     }
 
     async fn get_vigy(&self, request: api::GetVigyRequest) -> Result<api::Vigy, ServiceError> {

@@ -2,6 +2,7 @@
 //! changed or deleted by another process (the CLI, another app) is picked
 //! up here within one poll: in the catalog, and by the scheduler.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,13 +29,24 @@ pub(crate) struct Follower {
 impl Follower {
     /// Apply every change after `cursor`, until the runtime stops. The
     /// scheduler hears of them only if the runtime `schedules` at all.
+    ///
+    /// A vigy whose change could not be applied (the store failed, or its
+    /// row does not read back) is tried again at every poll until it is:
+    /// the feed moves on meanwhile, so one bad row holds up no other vigy.
     pub(crate) async fn follow(self, mut cursor: i64, schedules: bool) {
         let mut ticker = tokio::time::interval(POLL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut failed: BTreeSet<VigyId> = BTreeSet::new();
         loop {
             ticker.tick().await;
             if self.commands.is_closed() {
                 return;
+            }
+            for id in std::mem::take(&mut failed) {
+                if let Err(error) = self.apply(id, schedules).await {
+                    tracing::debug!(%error, vigy = %id, "still could not apply a change");
+                    failed.insert(id);
+                }
             }
             let events = match self.store.events_after(cursor).await {
                 Ok(events) => events,
@@ -45,8 +57,10 @@ impl Follower {
             };
             for event in events {
                 cursor = event.id;
-                if let Err(error) = self.apply(event.vigy_id, schedules).await {
-                    tracing::warn!(%error, vigy = %event.vigy_id, "could not apply a change");
+                if let Err(error) = self.apply(event.vigy_id, schedules).await
+                    && failed.insert(event.vigy_id)
+                {
+                    tracing::warn!(%error, vigy = %event.vigy_id, "could not apply a change; retrying every poll");
                 }
             }
         }

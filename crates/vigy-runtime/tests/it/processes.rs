@@ -73,6 +73,12 @@ async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once(
     assert_eq!(reader.get(v.id).await.unwrap(), writer.get(v.id).await.unwrap(), "same vigy in both");
 
     writer.delete(v.id).await.unwrap();
+    // An update sent here before the delete is seen must not bring it back.
+    let change = vigy_api::UpdateVigy { program: None, tick_interval_ms: Some(3_000), labels: None };
+    let update = vigy_api::UpdateVigyRequest { id: "elsewhere".into(), body: change };
+    let refused = vigy_api::VigyService::update_vigy(&reader, update).await.unwrap_err();
+    assert_eq!(refused.code(), vigy_api::ErrorCode::NotFound, "{refused}");
+    assert!(writer.store().get(v.id).await.unwrap().is_none(), "not registered anew");
     eventually(Duration::from_millis(1_500), "delete seen", || async { reader.get(v.id).await.is_err() }).await;
     assert_eq!(reader.list(&everything).await.unwrap(), [own]);
     reader.shutdown().await;

@@ -36,6 +36,37 @@ fn the_seed_commands_should_work_as_written() {
     assert!(fails(&db, &["inspect", id]).starts_with(&format!("error: not found: no vigy `{id}`")));
 }
 
+/// A row damaged behind vigy's back (here by the sqlite3 shell) is named
+/// on stderr and left out; every other vigy stays usable.
+#[test]
+fn a_damaged_row_should_not_keep_the_others_from_being_managed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let hello = write(dir.path(), "hello.tatara", "(vigy-noop)");
+    ok(&db, &["register", &hello, "--name", "good", "--every", "1000"]);
+    ok(&db, &["register", &hello, "--name", "bad", "--every", "1000"]);
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg("UPDATE vigies SET program = '(unclosed' WHERE name = 'bad';")
+        .output()
+        .expect("the sqlite3 shell (installed by .ci/run)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let list =
+        Command::new(env!("CARGO_BIN_EXE_vigy")).args(["--db"]).arg(&db).args(["--json", "list"]).output().unwrap();
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let names: Vec<Value> = serde_json::from_slice::<Value>(&list.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names, ["good"]);
+    assert!(String::from_utf8_lossy(&list.stderr).contains("corrupt row"), "{}", String::from_utf8_lossy(&list.stderr));
+    assert_eq!(json(&db, &["tick", "good"])["result"], "ok");
+}
+
 #[test]
 fn bad_input_should_fail_with_one_clear_error_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -159,7 +159,11 @@ impl RuntimeBuilder {
         // The cursor first: a change landing while the catalog loads is
         // then applied again by the watcher, never missed.
         let cursor = store.last_event_id().await?;
-        let catalog = Arc::new(Catalog::new(store.list().await?));
+        let (vigies, unreadable) = store.list_readable().await?;
+        for error in unreadable {
+            tracing::error!(%error, "a stored vigy does not read back; it is left out until it is registered again");
+        }
+        let catalog = Arc::new(Catalog::new(vigies));
         let schedules = !matches!(self.scope, Scope::Nothing);
         if schedules {
             resume(&store, &self.scope, &catalog, &commands).await?;

@@ -257,6 +257,15 @@ impl Store {
         rows.into_iter().map(vigy_from_row).collect()
     }
 
+    /// Every vigy that reads back, by name, beside the error of each row
+    /// that does not (naming the row): one damaged row need not keep a
+    /// runtime from opening on the others.
+    pub async fn list_readable(&self) -> Result<(Vec<Vigy>, Vec<StoreError>), StoreError> {
+        let rows = vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?;
+        let (vigies, corrupt): (Vec<_>, Vec<_>) = rows.into_iter().map(vigy_from_row).partition(Result::is_ok);
+        Ok((vigies.into_iter().flatten().collect(), corrupt.into_iter().filter_map(Result::err).collect()))
+    }
+
     /// The newest `limit` runs of `id`, newest first.
     pub async fn recent_runs(&self, id: VigyId, limit: u64) -> Result<Vec<VigyRun>, StoreError> {
         let rows = run::Entity::find()

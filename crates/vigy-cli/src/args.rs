@@ -47,21 +47,22 @@ pub(crate) enum Command {
         #[arg(long, short = 'l', default_value = "")]
         selector: String,
     },
-    /// Show a vigy, its state, kv store and recent runs.
+    /// Show a vigy, its state, recent runs and (on the database, not over
+    /// `--server`) its kv store.
     Inspect {
         /// Id or name.
         vigy: String,
-        /// How many recent runs to show.
-        #[arg(long, default_value_t = 10)]
-        runs: u64,
+        /// How many recent runs to show (1 to 1000).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
     },
     /// Stream reconcile events (finished runs) as JSON lines, following the
-    /// database.
+    /// database, or with `--server` the server's event stream.
     Tail {
         /// Only this vigy (id or name).
         #[arg(long)]
         vigy: Option<String>,
-        /// Start from the oldest kept run instead of new ones.
+        /// Start from the oldest kept run instead of new ones (database only).
         #[arg(long)]
         all: bool,
     },

@@ -52,7 +52,6 @@ pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> 
         Command::Inspect { vigy, runs: limit } => {
             let v = service.get_vigy(api::GetVigyRequest { id: vigy }).await?;
             let state = service.get_vigy_state(api::GetVigyStateRequest { id: v.id.clone() }).await?;
-            let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(1);
             let recent = service.list_vigy_runs(api::ListVigyRunsRequest { id: v.id.clone(), limit: Some(limit) });
             let recent = recent.await?.items;
             let kv = match target {

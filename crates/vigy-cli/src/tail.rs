@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 use vigy::api::{self, VigyService};
-use vigy::{LabelSelector, RuntimeHandle, VigyId};
+use vigy::{RuntimeHandle, VigyId};
 
 use crate::output;
 
@@ -35,8 +35,12 @@ pub(crate) async fn follow_database(rt: &RuntimeHandle, vigy: Option<String>, al
                 continue;
             }
             if !names.contains_key(&run.vigy_id) {
-                let all = rt.list(&LabelSelector::everything()).await?;
-                names.extend(all.into_iter().map(|v| (v.id, v.name.to_string())));
+                // From the store: a vigy another process registered a moment
+                // ago may not be in this runtime's catalog yet.
+                // A row that does not read back leaves the name out.
+                if let Ok(Some(v)) = rt.store().get(run.vigy_id).await {
+                    names.insert(v.id, v.name.to_string());
+                }
             }
             let event = output::tail_event(run, names.get(&run.vigy_id).map(String::as_str));
             if writeln!(stdout, "{event}").and_then(|()| stdout.flush()).is_err() {

@@ -3,8 +3,9 @@
 //! `/graphql`: POST for queries and mutations; on GET, a WebSocket upgrade
 //! for subscriptions (graphql-ws) and GraphiQL for a browser. Errors carry
 //! their code in `extensions.code`; a request the GraphQL layer refuses
-//! itself (malformed, unknown field, wrongly typed argument) says
-//! `INVALID_ARGUMENT`.
+//! itself (a malformed query, an unknown field, a wrongly typed argument)
+//! says `INVALID_ARGUMENT`. A body that is not a GraphQL request at all
+//! gets async-graphql-axum's plain 400.
 
 use std::sync::Arc;
 

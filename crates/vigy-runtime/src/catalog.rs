@@ -14,11 +14,16 @@
 //! - **Read your writes.** A lifecycle change made through this runtime is
 //!   applied to the catalog before the call returns.
 //! - **Other processes' changes within one poll.** The watcher re-reads
-//!   every vigy named by the store's change feed and applies it here.
-//! - **Never back in time.** Every lifecycle write of this process holds
+//!   every vigy named by the store's change feed and applies it here; a
+//!   change it fails to apply is retried at every poll.
+//! - **One writer at a time.** Every lifecycle write of this process holds
 //!   [`Catalog::write_lock`] from the store write to the catalog update,
-//!   and so does the watcher from its store read to its update, so an older
-//!   reading of a vigy can never replace a newer one.
+//!   and so does the watcher from its store read to its update, so within
+//!   this process an older reading never replaces a newer one. Another
+//!   process committing in the instant between our write and our update
+//!   is shadowed until the watcher applies its change, one poll later.
+//! - **Decisions read the store.** What must not act on a lagging view
+//!   (`update`, `tick_now`) reads the vigy from the store itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};

@@ -26,7 +26,7 @@ impl From<RuntimeError> for ServiceError {
             // The store's detail stays in the server's log.
             RuntimeError::Store(e) => {
                 tracing::error!(error = %e, "store failure behind a service call");
-                Self::Internal("the store failed; see the server log".into())
+                Self::Internal("the store failed; its error is logged".into())
             }
         }
     }

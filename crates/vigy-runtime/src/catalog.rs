@@ -86,12 +86,12 @@ impl Catalog {
         entries.by_id.insert(entry.vigy.id, entry);
     }
 
-    /// Forget `id` (deleted), returning what it was.
-    pub(crate) fn remove(&self, id: VigyId) -> Option<Arc<Entry>> {
+    /// Forget `id` (deleted).
+    pub(crate) fn remove(&self, id: VigyId) {
         let mut entries = self.write();
-        let entry = entries.by_id.remove(&id)?;
-        entries.by_name.remove(&entry.vigy.name);
-        Some(entry)
+        if let Some(entry) = entries.by_id.remove(&id) {
+            entries.by_name.remove(&entry.vigy.name);
+        }
     }
 
     // A panic while holding the lock cannot leave the maps half-updated

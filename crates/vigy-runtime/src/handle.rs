@@ -168,12 +168,7 @@ impl RuntimeBuilder {
         if schedules {
             resume(&store, &self.scope, &catalog, &commands).await?;
         }
-        let follower = watcher::Follower {
-            store: store.clone(),
-            catalog: catalog.clone(),
-            metrics: metrics.clone(),
-            commands: commands.clone(),
-        };
+        let follower = watcher::Follower { store: store.clone(), catalog: catalog.clone(), commands: commands.clone() };
         tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
         Ok(RuntimeHandle { store, catalog, commands, runs, metrics, tasks, closed: CancellationToken::new() })
@@ -350,9 +345,7 @@ impl RuntimeHandle {
         if !self.store.delete(id, vigy_types::now()).await? {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
-        if let Some(gone) = self.catalog.remove(id) {
-            self.metrics.forget(gone.vigy.name.as_str());
-        }
+        self.catalog.remove(id);
         let _ = self.commands.send(Command::Remove(id));
         Ok(())
     }

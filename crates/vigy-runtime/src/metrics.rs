@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use vigy_types::VigyId;
+
 /// Buckets per doubling of the histogram: bucket bounds grow by 2^(1/4),
 /// so a percentile read from it is within 19% of the true value.
 const PER_OCTAVE: f64 = 4.0;
@@ -106,10 +108,10 @@ pub struct Metrics {
     pub lateness: Histogram,
     /// How long evaluation took.
     pub tick_duration: Histogram,
-    /// Ticks and failures of each vigy, by name, for as long as the vigy
-    /// exists: a deleted vigy's series goes with it, so a runtime that sees
-    /// many short-lived vigies does not keep a counter for each forever.
-    per_vigy: Mutex<HashMap<String, VigyTicks>>,
+    /// Ticks and failures of each vigy (with its name), for as long as the
+    /// vigy exists: a deleted vigy's series goes with it, so a runtime that
+    /// sees many short-lived vigies does not keep a counter for each forever.
+    per_vigy: Mutex<HashMap<VigyId, (String, VigyTicks)>>,
 }
 
 /// What one vigy has done since the runtime opened.
@@ -122,30 +124,27 @@ pub struct VigyTicks {
 }
 
 impl Metrics {
-    /// Count one tick of the vigy `name`.
-    pub(crate) fn count_tick(&self, name: &str, failed: bool) {
+    /// Count one tick of the vigy `id`, named `name`.
+    pub(crate) fn count_tick(&self, id: VigyId, name: &str, failed: bool) {
         self.ticks.fetch_add(1, Relaxed);
         if failed {
             self.failures.fetch_add(1, Relaxed);
         }
         let mut per_vigy = self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let counts = match per_vigy.get_mut(name) {
-            Some(counts) => counts,
-            None => per_vigy.entry(name.to_owned()).or_default(),
-        };
+        let (_, counts) = per_vigy.entry(id).or_insert_with(|| (name.to_owned(), VigyTicks::default()));
         counts.ticks += 1;
         counts.failures += u64::from(failed);
     }
 
-    /// Drop the counters of the vigy `name` (deleted).
-    pub(crate) fn forget(&self, name: &str) {
-        self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(name);
+    /// Drop the counters of the vigy `id` (deleted).
+    pub(crate) fn forget(&self, id: VigyId) {
+        self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
     }
 
     /// Ticks and failures of every vigy that ticked, sorted by name.
     pub fn per_vigy(&self) -> Vec<(String, VigyTicks)> {
         let per_vigy = self.per_vigy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut all: Vec<_> = per_vigy.iter().map(|(name, counts)| (name.clone(), *counts)).collect();
+        let mut all: Vec<_> = per_vigy.values().cloned().collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -177,9 +176,10 @@ mod tests {
     #[test]
     fn per_vigy_counts_should_follow_ticks() {
         let m = Metrics::default();
-        m.count_tick("b", false);
-        m.count_tick("a", true);
-        m.count_tick("b", true);
+        let id = |name: &str| VigyId::for_name(&vigy_types::VigyName::new(name).unwrap());
+        m.count_tick(id("b"), "b", false);
+        m.count_tick(id("a"), "a", true);
+        m.count_tick(id("b"), "b", true);
         assert_eq!(
             m.per_vigy(),
             [
@@ -188,7 +188,7 @@ mod tests {
             ]
         );
         assert_eq!((m.ticks.load(Relaxed), m.failures.load(Relaxed)), (3, 2));
-        m.forget("a");
+        m.forget(id("a"));
         assert_eq!(m.per_vigy(), [("b".to_owned(), VigyTicks { ticks: 2, failures: 1 })]);
         assert_eq!(m.ticks.load(Relaxed), 3, "the runtime's totals keep counting what was");
     }

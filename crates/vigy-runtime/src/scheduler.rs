@@ -174,11 +174,10 @@ impl Scheduler {
         match command {
             Command::Upsert { vigy, kv, tick_count, first } => self.upsert(vigy, kv, tick_count, first),
             Command::Remove(id) => {
-                // Forgotten again here: a tick that ended after the delete but
-                // before this command may have counted it anew.
-                if let Some(entry) = self.entries.remove(&id) {
-                    self.metrics.forget(entry.vigy.name.as_str());
-                }
+                // Its series go here, where ticks are counted: a tick ending
+                // after this finds no entry and counts nothing.
+                self.entries.remove(&id);
+                self.metrics.forget(id);
                 for reply in self.replies.remove(&id).unwrap_or_default() {
                     let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
                 }
@@ -301,7 +300,7 @@ impl Scheduler {
             self.metrics.lateness.record(started.saturating_duration_since(due));
         }
         let failed = outcome.result.is_err();
-        self.metrics.count_tick(entry.vigy.name.as_str(), failed);
+        self.metrics.count_tick(vigy_id, entry.vigy.name.as_str(), failed);
         if failed {
             entry.failures = entry.failures.saturating_add(1);
         } else {

@@ -11,7 +11,6 @@ use vigy_store::{Store, StoreError};
 use vigy_types::VigyId;
 
 use crate::catalog::Catalog;
-use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick};
 
 /// How often the feed is read.
@@ -21,7 +20,6 @@ pub(crate) const POLL: Duration = Duration::from_millis(250);
 pub(crate) struct Follower {
     pub(crate) store: Store,
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) metrics: Arc<Metrics>,
     /// Also the runtime's liveness: following stops once it is closed.
     pub(crate) commands: mpsc::UnboundedSender<Command>,
 }
@@ -71,10 +69,9 @@ impl Follower {
     async fn apply(&self, id: VigyId, schedules: bool) -> Result<(), StoreError> {
         let _writing = self.catalog.write_lock().await;
         let Some(vigy) = self.store.get(id).await? else {
-            if let Some(gone) = self.catalog.remove(id) {
-                self.metrics.forget(gone.vigy.name.as_str());
-            }
-            // Even where nothing is scheduled: a forced tick may be running.
+            self.catalog.remove(id);
+            // Even where nothing is scheduled: a forced tick may be running,
+            // and its per-vigy metrics go there.
             let _ = self.commands.send(Command::Remove(id));
             return Ok(());
         };

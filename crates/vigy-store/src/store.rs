@@ -253,17 +253,20 @@ impl Store {
 
     /// Every vigy, by name.
     pub async fn list(&self) -> Result<Vec<Vigy>, StoreError> {
-        let rows = vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?;
-        rows.into_iter().map(vigy_from_row).collect()
+        self.vigy_rows().await?.into_iter().map(vigy_from_row).collect()
     }
 
     /// Every vigy that reads back, by name, beside the error of each row
     /// that does not (naming the row): one damaged row need not keep a
     /// runtime from opening on the others.
     pub async fn list_readable(&self) -> Result<(Vec<Vigy>, Vec<StoreError>), StoreError> {
-        let rows = vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?;
+        let rows = self.vigy_rows().await?;
         let (vigies, corrupt): (Vec<_>, Vec<_>) = rows.into_iter().map(vigy_from_row).partition(Result::is_ok);
         Ok((vigies.into_iter().flatten().collect(), corrupt.into_iter().filter_map(Result::err).collect()))
+    }
+
+    async fn vigy_rows(&self) -> Result<Vec<vigy::Model>, StoreError> {
+        Ok(vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?)
     }
 
     /// The newest `limit` runs of `id`, newest first.

@@ -35,16 +35,16 @@ pub(crate) async fn follow_database(rt: &RuntimeHandle, vigy: Option<String>, al
                 continue;
             }
             if !names.contains_key(&run.vigy_id) {
-                // From the store: a vigy another process registered a moment
-                // ago may not be in this runtime's catalog yet.
-                // A row that does not read back leaves the name out.
-                if let Ok(Some(v)) = rt.store().get(run.vigy_id).await {
+                // From the store, as a vigy another process registered a
+                // moment ago may not be in this runtime's catalog yet; a row
+                // that does not read back leaves the name out.
+                if let Ok(Some(v)) = store.get(run.vigy_id).await {
                     names.insert(v.id, v.name.to_string());
                 }
             }
             let event = output::tail_event(run, names.get(&run.vigy_id).map(String::as_str));
-            if writeln!(stdout, "{event}").and_then(|()| stdout.flush()).is_err() {
-                return Ok(()); // the reader went away (e.g. `| head`)
+            if !print_line(&mut stdout, &event) {
+                return Ok(());
             }
         }
         if batch.is_empty() {
@@ -83,8 +83,14 @@ pub(crate) async fn follow_stream(server: &dyn VigyService, vigy: Option<String>
                 output::tail_event(&run, names.get(&run.vigy_id).map(String::as_str))
             }
         };
-        if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
-            return Ok(()); // the reader went away (e.g. `| head`)
+        if !print_line(&mut stdout, &line) {
+            return Ok(());
         }
     }
+}
+
+/// Write one line and flush it; false once the reader went away (e.g.
+/// `| head`), which ends the tail quietly.
+fn print_line(out: &mut impl Write, line: &serde_json::Value) -> bool {
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
 }

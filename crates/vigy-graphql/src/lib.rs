@@ -26,8 +26,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The GraphQL surface over `service` at `/graphql`.
 pub fn router(service: SharedService) -> axum::Router {
-    let schema = schema(service);
-    let coded = Coded(schema);
+    let coded = Coded(schema(service));
     let subscriptions = async_graphql_axum::GraphQLSubscription::new(coded.clone());
     let endpoint = post_service(async_graphql_axum::GraphQL::new(coded))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -42,9 +41,7 @@ struct Coded(Schema);
 
 impl Executor for Coded {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let mut response = self.0.execute(request).await;
-        code_refusals(&mut response.errors);
-        response
+        coded(self.0.execute(request).await)
     }
 
     fn execute_stream(
@@ -52,13 +49,13 @@ impl Executor for Coded {
         request: async_graphql::Request,
         session_data: Option<Arc<async_graphql::Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        Executor::execute_stream(&self.0, request, session_data)
-            .map(|mut response| {
-                code_refusals(&mut response.errors);
-                response
-            })
-            .boxed()
+        Executor::execute_stream(&self.0, request, session_data).map(coded).boxed()
     }
+}
+
+fn coded(mut response: async_graphql::Response) -> async_graphql::Response {
+    code_refusals(&mut response.errors);
+    response
 }
 
 /// A GET on `/graphql`: a graphql-ws client asks for a WebSocket, a

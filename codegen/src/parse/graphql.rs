@@ -97,6 +97,16 @@ fn field(source: &str, name: &str, ty: &Type, doc: Option<String>) -> Result<Fie
     Ok(Field { name: snake(name), ty: lower(source, ty)?, optional: Some(ty.nullable), doc })
 }
 
+/// The scalars `spec/vigy.graphql` declares, by name, and the type each
+/// stands for.
+pub const SPEC_SCALARS: [(&str, Ty); 5] = [
+    ("DateTime", Ty::Timestamp),
+    ("JSON", Ty::Json),
+    ("JSONObject", Ty::JsonObject),
+    ("Labels", Ty::StringMap),
+    ("UInt64", Ty::U64),
+];
+
 fn lower(source: &str, ty: &Type) -> Result<Ty, ReadError> {
     Ok(match &ty.base {
         BaseType::List(item) => {
@@ -109,12 +119,10 @@ fn lower(source: &str, ty: &Type) -> Result<Ty, ReadError> {
             "String" | "ID" => Ty::String,
             "Boolean" => Ty::Bool,
             "Int" => Ty::U32,
-            "UInt64" => Ty::U64,
-            "DateTime" => Ty::Timestamp,
-            "JSON" => Ty::Json,
-            "JSONObject" => Ty::JsonObject,
-            "Labels" => Ty::StringMap,
-            other => Ty::Named(other.to_owned()),
+            other => match SPEC_SCALARS.iter().find(|(scalar, _)| *scalar == other) {
+                Some((_, ty)) => ty.clone(),
+                None => Ty::Named(other.to_owned()),
+            },
         },
     })
 }

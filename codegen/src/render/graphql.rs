@@ -13,8 +13,10 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::service::{doc, rust_type};
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
 use crate::names::{pascal, rust_ident, snake};
+use crate::parse::graphql::SPEC_SCALARS;
 
 pub(super) fn manifest() -> String {
     format!(
@@ -26,62 +28,35 @@ pub(super) fn manifest() -> String {
     )
 }
 
-/// A spec scalar: its GraphQL name, the newtype standing for it, the Rust
-/// type it wraps and its description.
-struct SpecScalar {
-    graphql: &'static str,
-    newtype: &'static str,
-    inner: fn() -> TokenStream,
-    doc: &'static str,
+/// The newtype standing for a spec scalar's type in the GraphQL twins, and
+/// its description; `None` for a type GraphQL has built in.
+fn scalar_newtype(ty: &Ty) -> Option<(&'static str, &'static str)> {
+    Some(match ty {
+        Ty::Timestamp => ("DateTime", "An RFC 3339 UTC timestamp."),
+        Ty::Json => ("Json", "Any JSON value."),
+        Ty::JsonObject => ("JsonObject", "A JSON object."),
+        Ty::StringMap => ("Labels", "A JSON object of string labels, e.g. {\"host\": \"mado\"}."),
+        Ty::U64 => ("UInt64", "A non-negative integer up to 2^64 - 1."),
+        Ty::String | Ty::Bool | Ty::U32 | Ty::Named(_) | Ty::List(_) => return None,
+    })
 }
-
-const SCALARS: [SpecScalar; 5] = [
-    SpecScalar {
-        graphql: "DateTime",
-        newtype: "DateTime",
-        inner: || quote! { ::chrono::DateTime<::chrono::Utc> },
-        doc: "An RFC 3339 UTC timestamp.",
-    },
-    SpecScalar { graphql: "JSON", newtype: "Json", inner: || quote! { ::serde_json::Value }, doc: "Any JSON value." },
-    SpecScalar {
-        graphql: "JSONObject",
-        newtype: "JsonObject",
-        inner: || quote! { ::serde_json::Map<::std::string::String, ::serde_json::Value> },
-        doc: "A JSON object.",
-    },
-    SpecScalar {
-        graphql: "Labels",
-        newtype: "Labels",
-        inner: || quote! { ::std::collections::BTreeMap<::std::string::String, ::std::string::String> },
-        doc: "A JSON object of string labels, e.g. {\"host\": \"mado\"}.",
-    },
-    SpecScalar {
-        graphql: "UInt64",
-        newtype: "UInt64",
-        inner: || quote! { u64 },
-        doc: "A non-negative integer up to 2^64 - 1.",
-    },
-];
 
 /// The Rust type a value of `ty` has in the GraphQL twins.
 fn graphql_type(ty: &Ty) -> TokenStream {
-    match ty {
-        Ty::String => quote! { ::std::string::String },
-        Ty::Bool => quote! { bool },
-        Ty::U32 => quote! { u32 },
-        Ty::U64 => quote! { UInt64 },
-        Ty::Timestamp => quote! { DateTime },
-        Ty::Json => quote! { Json },
-        Ty::JsonObject => quote! { JsonObject },
-        Ty::StringMap => quote! { Labels },
-        Ty::Named(name) => {
+    match (ty, scalar_newtype(ty)) {
+        (_, Some((newtype, _))) => {
+            let newtype = format_ident!("{}", newtype);
+            quote! { #newtype }
+        }
+        (Ty::Named(name), None) => {
             let name = format_ident!("{}", name);
             quote! { #name }
         }
-        Ty::List(item) => {
+        (Ty::List(item), None) => {
             let item = graphql_type(item);
             quote! { ::std::vec::Vec<#item> }
         }
+        (other, None) => rust_type(other),
     }
 }
 
@@ -110,17 +85,14 @@ fn convert(ty: &Ty, is_optional: bool, value: TokenStream) -> TokenStream {
     }
 }
 
-fn doc_attr(doc: Option<&str>) -> TokenStream {
-    match doc {
-        Some(doc) => quote! { #[doc = #doc] },
-        None => quote! {},
-    }
-}
-
-fn scalar(s: &SpecScalar) -> TokenStream {
-    let (graphql, newtype, inner, doc) = (s.graphql, format_ident!("{}", s.newtype), (s.inner)(), s.doc);
+/// The newtype of the spec scalar `graphql` (of type `ty`).
+fn scalar(graphql: &str, ty: &Ty) -> TokenStream {
+    let Some((newtype, description)) = scalar_newtype(ty) else {
+        unreachable!("every spec scalar has a newtype: {graphql}")
+    };
+    let (newtype, inner, doc) = (format_ident!("{}", newtype), rust_type(ty), doc(Some(description)));
     quote! {
-        #[doc = #doc]
+        #doc
         #[derive(Debug, Clone, PartialEq)]
         pub struct #newtype(pub #inner);
 
@@ -159,15 +131,15 @@ fn scalar(s: &SpecScalar) -> TokenStream {
 
 /// The GraphQL twin of one model, with its conversion from (outputs) or
 /// into (request bodies) the core model.
-fn model(name: &str, shape: &Shape, doc: Option<&str>, is_input: bool) -> TokenStream {
+fn model(name: &str, shape: &Shape, description: Option<&str>, is_input: bool) -> TokenStream {
     let ident = format_ident!("{}", name);
-    let doc = doc_attr(doc);
+    let model_doc = doc(description);
     match shape {
         Shape::Enum(values) => {
             let variants = values.iter().map(|v| format_ident!("{}", pascal(v)));
             let remote = format!("::vigy_api::{name}");
             quote! {
-                #doc
+                #model_doc
                 #[derive(::async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
                 #[graphql(name = #name, remote = #remote)]
                 pub enum #ident { #(#variants),* }
@@ -175,8 +147,8 @@ fn model(name: &str, shape: &Shape, doc: Option<&str>, is_input: bool) -> TokenS
         }
         Shape::Struct(fields) => {
             let declared = fields.iter().map(|f| {
-                let (field, ty, doc) = (rust_ident(&f.name), field_type(f), doc_attr(f.doc.as_deref()));
-                quote! { #doc pub #field: #ty, }
+                let (field, ty, field_doc) = (rust_ident(&f.name), field_type(f), doc(f.doc.as_deref()));
+                quote! { #field_doc pub #field: #ty, }
             });
             let moved = fields.iter().map(|f| {
                 let field = rust_ident(&f.name);
@@ -207,7 +179,7 @@ fn model(name: &str, shape: &Shape, doc: Option<&str>, is_input: bool) -> TokenS
                 )
             };
             quote! {
-                #doc
+                #model_doc
                 #derive
                 #[graphql(name = #name)]
                 pub struct #ident { #(#declared)* }
@@ -220,7 +192,7 @@ fn model(name: &str, shape: &Shape, doc: Option<&str>, is_input: bool) -> TokenS
 
 pub(super) fn render(api: &Api) -> TokenStream {
     let bodies: Vec<&String> = api.operations.values().filter_map(|op| op.body.as_ref()).collect();
-    let scalars = SCALARS.iter().map(scalar);
+    let scalars = SPEC_SCALARS.iter().map(|(graphql, ty)| scalar(graphql, ty));
     let models = api.models.values().map(|m| model(&m.name, &m.shape, m.doc.as_deref(), bodies.contains(&&m.name)));
     let query = roots(api, OpKind::Read);
     let mutation = roots(api, OpKind::Change);
@@ -359,7 +331,7 @@ fn roots(api: &Api, kind: OpKind) -> Vec<TokenStream> {
             let method = format_ident!("{}", snake(&op.id));
             let out = format_ident!("{}", op.output);
             let (declared, request) = arguments(op);
-            let doc = doc_attr(op.doc.as_deref());
+            let doc = doc(op.doc.as_deref());
             quote! {
                 #doc
                 async fn #method(&self, ctx: &Context<'_>, #(#declared),*) -> ::async_graphql::Result<#out> {
@@ -375,7 +347,7 @@ fn subscription_field(op: &Operation) -> TokenStream {
     let method = format_ident!("{}", snake(&op.id));
     let out = format_ident!("{}", op.output);
     let (declared, request) = arguments(op);
-    let doc = doc_attr(op.doc.as_deref());
+    let doc = doc(op.doc.as_deref());
     quote! {
         #doc
         async fn #method(

@@ -8,7 +8,7 @@ use crate::ir::{Api, Field, Model, OpKind, Shape, Ty};
 use crate::names::{pascal, rust_ident, snake};
 
 /// A doc attribute for `text`, or nothing.
-fn doc(text: Option<&str>) -> TokenStream {
+pub(super) fn doc(text: Option<&str>) -> TokenStream {
     match text {
         Some(text) if !text.is_empty() => {
             let text = format!(" {}", text.trim());
@@ -183,7 +183,7 @@ fn field(f: &Field) -> TokenStream {
     }
 }
 
-fn rust_type(ty: &Ty) -> TokenStream {
+pub(super) fn rust_type(ty: &Ty) -> TokenStream {
     match ty {
         Ty::String => quote! { ::std::string::String },
         Ty::Bool => quote! { bool },

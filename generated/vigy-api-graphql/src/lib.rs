@@ -60,7 +60,7 @@ fn service<'a>(ctx: &Context<'a>) -> ::async_graphql::Result<&'a SharedService> 
 fn list<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
     items.into_iter().map(U::from).collect()
 }
-///An RFC 3339 UTC timestamp.
+/// An RFC 3339 UTC timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DateTime(pub ::chrono::DateTime<::chrono::Utc>);
 #[::async_graphql::Scalar(name = "DateTime")]
@@ -85,7 +85,7 @@ impl From<DateTime> for ::chrono::DateTime<::chrono::Utc> {
         value.0
     }
 }
-///Any JSON value.
+/// Any JSON value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Json(pub ::serde_json::Value);
 #[::async_graphql::Scalar(name = "JSON")]
@@ -110,7 +110,7 @@ impl From<Json> for ::serde_json::Value {
         value.0
     }
 }
-///A JSON object.
+/// A JSON object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonObject(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
 #[::async_graphql::Scalar(name = "JSONObject")]
@@ -136,7 +136,7 @@ impl From<JsonObject> for ::serde_json::Map<::std::string::String, ::serde_json:
         value.0
     }
 }
-///A JSON object of string labels, e.g. {"host": "mado"}.
+/// A JSON object of string labels, e.g. {"host": "mado"}.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Labels(pub ::std::collections::BTreeMap<::std::string::String, ::std::string::String>);
 #[::async_graphql::Scalar(name = "Labels")]
@@ -164,7 +164,7 @@ impl From<Labels> for ::std::collections::BTreeMap<::std::string::String, ::std:
         value.0
     }
 }
-///A non-negative integer up to 2^64 - 1.
+/// A non-negative integer up to 2^64 - 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UInt64(pub u64);
 #[::async_graphql::Scalar(name = "UInt64")]
@@ -196,7 +196,7 @@ pub enum ActionResult {
     Failed,
     Skipped,
 }
-///Why an operation failed; `code` has the same meaning on every transport.
+/// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "Error")]
 pub struct Error {
@@ -233,9 +233,9 @@ impl From<::vigy_api::LogLine> for LogLine {
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "ReconcileAction")]
 pub struct ReconcileAction {
-    ///`pull`, `push`, `noop`, or a custom kind's own name.
+    /// `pull`, `push`, `noop`, or a custom kind's own name.
     pub kind: ::std::string::String,
-    ///Any JSON value; absent or null when the action has none.
+    /// Any JSON value; absent or null when the action has none.
     pub payload: ::std::option::Option<Json>,
     pub result: ActionResult,
     pub message: ::std::option::Option<::std::string::String>,
@@ -250,7 +250,7 @@ impl From<::vigy_api::ReconcileAction> for ReconcileAction {
         }
     }
 }
-///A vigy to register (or update, if its name exists).
+/// A vigy to register (or update, if its name exists).
 #[derive(::async_graphql::InputObject, Debug)]
 #[graphql(name = "RegisterVigy")]
 pub struct RegisterVigy {
@@ -276,7 +276,7 @@ pub enum RunResult {
     Failed,
     Skipped,
 }
-///The fields to change; absent ones are kept.
+/// The fields to change; absent ones are kept.
 #[derive(::async_graphql::InputObject, Debug)]
 #[graphql(name = "UpdateVigy")]
 pub struct UpdateVigy {
@@ -293,14 +293,14 @@ impl From<UpdateVigy> for ::vigy_api::UpdateVigy {
         }
     }
 }
-///A registered reconciler.
+/// A registered reconciler.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "Vigy")]
 pub struct Vigy {
-    ///Derived from the name (BLAKE3, 32 hex characters).
+    /// Derived from the name (BLAKE3, 32 hex characters).
     pub id: ::std::string::String,
     pub name: ::std::string::String,
-    ///The tatara-lisp source.
+    /// The tatara-lisp source.
     pub program: ::std::string::String,
     pub tick_interval_ms: UInt64,
     pub enabled: bool,
@@ -332,7 +332,7 @@ impl From<::vigy_api::VigyList> for VigyList {
         Self { items: list(model.items) }
     }
 }
-///One tick of one vigy.
+/// One tick of one vigy.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "VigyRun")]
 pub struct VigyRun {
@@ -373,7 +373,7 @@ impl From<::vigy_api::VigyRunList> for VigyRunList {
         Self { items: list(model.items) }
     }
 }
-///What a vigy last reported.
+/// What a vigy last reported.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "VigyState")]
 pub struct VigyState {
@@ -400,13 +400,13 @@ impl From<::vigy_api::VigyState> for VigyState {
 pub struct QueryRoot;
 #[::async_graphql::Object(name = "Query")]
 impl QueryRoot {
-    ///One vigy.
+    /// One vigy.
     async fn get_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.get_vigy(::vigy_api::GetVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///What a vigy last reported, with its pending actions.
+    /// What a vigy last reported, with its pending actions.
     async fn get_vigy_state(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<VigyState> {
         let answer = service(ctx)?
             .get_vigy_state(::vigy_api::GetVigyStateRequest { id: id.into() })
@@ -414,7 +414,7 @@ impl QueryRoot {
             .map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///List vigies whose labels match a selector.
+    /// List vigies whose labels match a selector.
     async fn list_vigies(
         &self,
         ctx: &Context<'_>,
@@ -430,7 +430,7 @@ impl QueryRoot {
             .map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///The newest runs of a vigy, newest first.
+    /// The newest runs of a vigy, newest first.
     async fn list_vigy_runs(
         &self,
         ctx: &Context<'_>,
@@ -451,13 +451,13 @@ impl QueryRoot {
 pub struct MutationRoot;
 #[::async_graphql::Object(name = "Mutation")]
 impl MutationRoot {
-    ///Delete a vigy with its runs and kv store.
+    /// Delete a vigy with its runs and kv store.
     async fn delete_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.delete_vigy(::vigy_api::DeleteVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///Stop a vigy from ticking.
+    /// Stop a vigy from ticking.
     async fn disable_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
         let answer = service(ctx)?
             .disable_vigy(::vigy_api::DisableVigyRequest { id: id.into() })
@@ -465,13 +465,13 @@ impl MutationRoot {
             .map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///Let a vigy tick again; it ticks at once.
+    /// Let a vigy tick again; it ticks at once.
     async fn enable_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.enable_vigy(::vigy_api::EnableVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///Register a vigy, or update the vigy of the same name.
+    /// Register a vigy, or update the vigy of the same name.
     async fn register_vigy(&self, ctx: &Context<'_>, input: RegisterVigy) -> ::async_graphql::Result<Vigy> {
         let answer = service(ctx)?
             .register_vigy(::vigy_api::RegisterVigyRequest { body: input.into() })
@@ -479,13 +479,13 @@ impl MutationRoot {
             .map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///Run one tick now, whether or not the vigy is enabled.
+    /// Run one tick now, whether or not the vigy is enabled.
     async fn tick_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<VigyRun> {
         let answer =
             service(ctx)?.tick_vigy(::vigy_api::TickVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
-    ///Change a vigy's program, interval or labels; it applies from the next tick.
+    /// Change a vigy's program, interval or labels; it applies from the next tick.
     async fn update_vigy(
         &self,
         ctx: &Context<'_>,
@@ -503,7 +503,7 @@ impl MutationRoot {
 pub struct SubscriptionRoot;
 #[::async_graphql::Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    ///Follow reconcile events (finished runs) as they are recorded.
+    /// Follow reconcile events (finished runs) as they are recorded.
     async fn stream_events(
         &self,
         ctx: &Context<'_>,

@@ -17,7 +17,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { file, ticks } => {
             let program = local_run::read_program(&file)?;
             let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("local").to_owned();
-            let (report, ok) = local_run::run(&program, &name, ticks);
+            let (report, ok) = local_run::run(&program, &name, ticks).await;
             output::json(&report);
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
-use vigy::crates::eval::{CompiledProgram, EvalLimits, Evaluator, TickInput};
+use vigy::crates::eval::TickInput;
+use vigy::crates::sandbox::{Job, Pool, ProgramSource, SandboxConfig};
 use vigy::{Program, VigyId, VigyName};
 
 /// Read and check `file`; the error carries the diagnostic.
@@ -13,24 +14,22 @@ pub(crate) fn read_program(file: &std::path::Path) -> anyhow::Result<Program> {
     Program::parse(source).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
-/// Evaluate `program` for `ticks` ticks, kv carrying over; returns a JSON
+/// Evaluate `program` for `ticks` ticks, kv carrying over, in a worker
+/// process under the same budgets as a runtime's ticks; returns a JSON
 /// report and whether every tick succeeded.
-pub(crate) fn run(program: &Program, name: &str, ticks: u64) -> (Json, bool) {
-    let compiled = CompiledProgram::new(program);
-    let mut evaluator = Evaluator::new(EvalLimits::default(), &[]);
+pub(crate) async fn run(program: &Program, name: &str, ticks: u64) -> (Json, bool) {
+    let source = Arc::new(ProgramSource::new(program));
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let pool = Pool::new(SandboxConfig::default(), &[], done_tx);
     let vigy_id = VigyId::for_name(&VigyName::new(name).unwrap_or_else(|_| VigyName::new("local").expect("valid")));
     let mut kv: BTreeMap<String, Json> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut all_ok = true;
     for tick in 1..=ticks.max(1) {
-        let input = TickInput {
-            vigy_id,
-            name: name.into(),
-            tick,
-            started_at_ms: vigy::now().timestamp_millis(),
-            kv: Arc::new(kv.clone()),
-        };
-        let outcome = evaluator.run(&compiled, input);
+        let input = TickInput { vigy_id, name: name.into(), tick, started_at_ms: 0, kv: Arc::new(kv.clone()) };
+        pool.submit(Job { program: source.clone(), input, due: None });
+        let Some(finished) = done.recv().await else { break };
+        let outcome = finished.outcome;
         outcome.apply_kv_changes(&mut kv);
         all_ok &= outcome.result.is_ok();
         reports.push(json!({

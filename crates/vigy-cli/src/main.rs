@@ -19,6 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Ticks are evaluated in copies of this binary: be one if asked.
+    vigy::run_if_worker();
     let args = args::Cli::parse();
     // Logs go to stderr so stdout stays clean for tables and JSON.
     tracing_subscriber::fmt()

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map as JsonMap, Value as Json};
 use tatara_lisp::{Atom, Spanned, SpannedForm};
 use tatara_lisp_eval::vm::Budget;
@@ -98,22 +99,24 @@ fn wrap_in_lambda(forms: Vec<Spanned>) -> Spanned {
 }
 
 /// What a tick is given.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TickInput {
     /// The vigy.
     pub vigy_id: VigyId,
     /// Its name (`vigy-name`).
+    #[serde(with = "shared")]
     pub name: Arc<str>,
     /// Which tick this is, from 1 (`vigy-tick-count`).
     pub tick: u64,
     /// Unix epoch milliseconds of the tick's start (`vigy-tick`).
     pub started_at_ms: i64,
     /// The vigy's stored key/values before this tick.
+    #[serde(with = "shared")]
     pub kv: Arc<BTreeMap<String, Json>>,
 }
 
 /// Why a tick failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TickError {
     /// The program raised an error; the message locates it in the source.
     Program(String),
@@ -123,6 +126,31 @@ pub enum TickError {
     Deadline(Duration),
     /// The interpreter itself panicked; the evaluator was rebuilt.
     Panicked(String),
+    /// The tick needed more memory than its budget; its worker process was
+    /// stopped by its memory limit and replaced.
+    Memory {
+        /// The budget, in bytes.
+        limit_bytes: u64,
+    },
+    /// The program recursed past the evaluation stack; its worker process
+    /// was replaced.
+    Stack,
+    /// The tick did not stop at its deadline (a native function ran on), so
+    /// its worker process was killed once the slack after it had passed.
+    Killed {
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The worker process evaluating the tick died for another reason.
+    WorkerCrashed(String),
+}
+
+impl TickError {
+    /// Whether the tick cost its worker process its life: what repeated
+    /// offenders are quarantined for.
+    pub fn ended_its_worker(&self) -> bool {
+        matches!(self, Self::Memory { .. } | Self::Stack | Self::Killed { .. } | Self::WorkerCrashed(_))
+    }
 }
 
 impl fmt::Display for TickError {
@@ -132,6 +160,16 @@ impl fmt::Display for TickError {
             Self::Budget(message) => write!(f, "budget exceeded: {message}"),
             Self::Deadline(limit) => write!(f, "deadline exceeded: the tick ran longer than {} ms", limit.as_millis()),
             Self::Panicked(message) => write!(f, "evaluator panicked: {message}"),
+            Self::Memory { limit_bytes } => {
+                write!(f, "budget exceeded: memory: the tick needed more than {} MiB", limit_bytes / (1024 * 1024))
+            }
+            Self::Stack => f.write_str("budget exceeded: stack: the program nested or recursed too deeply"),
+            Self::Killed { deadline } => write!(
+                f,
+                "deadline exceeded: the tick ran longer than {} ms and its worker was stopped",
+                deadline.as_millis()
+            ),
+            Self::WorkerCrashed(reason) => write!(f, "evaluation worker crashed: {reason}"),
         }
     }
 }
@@ -139,7 +177,7 @@ impl fmt::Display for TickError {
 impl std::error::Error for TickError {}
 
 /// What a tick produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TickOutcome {
     /// `Ok` if the program ran to its end.
     pub result: Result<(), TickError>,
@@ -160,6 +198,21 @@ pub struct TickOutcome {
 }
 
 impl TickOutcome {
+    /// The outcome of a tick that could not finish where it ran (its
+    /// worker died or was killed): nothing it did is kept.
+    pub fn lost(error: TickError, elapsed: Duration) -> Self {
+        Self {
+            result: Err(error),
+            actions: Vec::new(),
+            logs: Vec::new(),
+            logs_truncated: false,
+            kv_changes: BTreeMap::new(),
+            desired: JsonMap::new(),
+            observed: JsonMap::new(),
+            elapsed,
+        }
+    }
+
     /// Apply this tick's key/value writes and deletes to `kv`, as the store
     /// commits them.
     pub fn apply_kv_changes(&self, kv: &mut BTreeMap<String, Json>) {
@@ -265,7 +318,7 @@ fn build_base(
     tatara_lisp_eval::install_full_stdlib_with(&mut base, &mut scratch);
     intrinsics::install(&mut base, limits);
     for extension in extensions {
-        extension.install(&mut Intrinsics { interp: &mut base });
+        extension.install(&mut Intrinsics::into_interpreter(&mut base));
     }
     base.set_interrupt(interrupt);
     base
@@ -311,4 +364,25 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Serde for shared (`Arc`) fields, by value: a tick's input crosses to a
+/// worker process, where nothing is shared anyway.
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize + ?Sized, S: Serializer>(value: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+        T::serialize(value, s)
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<Arc<T>, D::Error>
+    where
+        T: ?Sized,
+        Box<T>: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Box::<T>::deserialize(d).map(Arc::from)
+    }
 }

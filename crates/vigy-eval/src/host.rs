@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map as JsonMap, Value as Json};
 use vigy_types::{ActionKind, ActionResult, LogLine, ReconcileAction, VigyId};
 
@@ -25,7 +26,64 @@ pub struct TickHost {
     pub(crate) observed: JsonMap<String, Json>,
 }
 
+/// What an extension call did to its tick, carried from the process that
+/// ran the call back to the tick's own host ([`TickHost::apply`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Effects {
+    /// Actions emitted.
+    pub actions: Vec<ReconcileAction>,
+    /// Lines logged.
+    pub logs: Vec<LogLine>,
+    /// Key/value writes (`None` = deleted).
+    pub kv_changes: BTreeMap<String, Option<Json>>,
+    /// `desired` reports.
+    pub desired: JsonMap<String, Json>,
+    /// `observed` reports.
+    pub observed: JsonMap<String, Json>,
+}
+
 impl TickHost {
+    /// A host for one extension call made from a tick that runs elsewhere:
+    /// it sees the tick's input, and what the call does is taken back with
+    /// [`TickHost::into_effects`].
+    pub fn for_call(input: TickInput, limits: EvalLimits) -> Self {
+        Self::new(input, Arc::new(limits))
+    }
+
+    /// What was done through this host.
+    pub fn into_effects(self) -> Effects {
+        Effects {
+            actions: self.actions,
+            logs: self.logs,
+            kv_changes: self.kv_changes,
+            desired: self.desired,
+            observed: self.observed,
+        }
+    }
+
+    /// Do `effects` here, under this tick's limits.
+    pub fn apply(&mut self, effects: Effects) -> Result<(), String> {
+        for action in effects.actions {
+            self.emit(action.kind, action.payload)?;
+        }
+        for line in effects.logs {
+            self.log(&line.level, line.message);
+        }
+        for (key, change) in effects.kv_changes {
+            match change {
+                Some(value) => self.kv_set(&key, value)?,
+                None => drop(self.kv_delete(&key)),
+            }
+        }
+        for (key, value) in effects.desired {
+            self.set_desired(&key, value)?;
+        }
+        for (key, value) in effects.observed {
+            self.set_observed(&key, value)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn new(input: TickInput, limits: Arc<EvalLimits>) -> Self {
         Self {
             input,

@@ -16,12 +16,12 @@ use crate::{EvalLimits, Intrinsics, TickHost};
 const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
 pub(crate) fn install(interp: &mut Interpreter<TickHost>, limits: &EvalLimits) {
-    let mut reg = Intrinsics { interp };
+    install_bounded_stdlib(interp, limits.max_string_bytes);
+    let mut reg = Intrinsics::into_interpreter(interp);
     install_actions(&mut reg);
     install_observation(&mut reg);
     install_kv(&mut reg);
     install_output(&mut reg);
-    install_bounded_stdlib(&mut reg, limits.max_string_bytes);
 }
 
 fn install_actions(reg: &mut Intrinsics<'_>) {
@@ -119,8 +119,8 @@ fn install_output(reg: &mut Intrinsics<'_>) {
 
 /// Stdlib functions that can allocate without bound in a single step, or
 /// recurse on nested input, replaced by bounded equivalents.
-fn install_bounded_stdlib(reg: &mut Intrinsics<'_>, max_string_bytes: usize) {
-    reg.interp.register_fn("string-append", Arity::Any, move |args: &[Value], _: &mut TickHost, sp: Span| {
+fn install_bounded_stdlib(interp: &mut Interpreter<TickHost>, max_string_bytes: usize) {
+    interp.register_fn("string-append", Arity::Any, move |args: &[Value], _: &mut TickHost, sp: Span| {
         let mut len = 0usize;
         for arg in args {
             match arg {
@@ -144,7 +144,7 @@ fn install_bounded_stdlib(reg: &mut Intrinsics<'_>, max_string_bytes: usize) {
         Ok(Value::Str(Arc::from(out)))
     });
     for (name, all) in [("read-string", false), ("read-all", true)] {
-        reg.interp.register_fn(name, Arity::Exact(1), move |args: &[Value], _: &mut TickHost, sp: Span| {
+        interp.register_fn(name, Arity::Exact(1), move |args: &[Value], _: &mut TickHost, sp: Span| {
             let fail = |reason: String| EvalError::native_fn(name, reason, sp);
             let Value::Str(source) = &args[0] else {
                 return Err(EvalError::type_mismatch("string", args[0].type_name(), sp));

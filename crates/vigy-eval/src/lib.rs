@@ -20,8 +20,8 @@ mod watchdog;
 
 pub use convert::{json_to_value, value_to_json};
 pub use evaluator::{CompiledProgram, Evaluator, TickError, TickInput, TickOutcome};
-pub use extension::{Extension, Intrinsics};
-pub use host::TickHost;
+pub use extension::{ArityWire, Extension, ExtensionFn, ExtensionTable, Intrinsics, Signature};
+pub use host::{Effects, TickHost};
 pub use limits::EvalLimits;
 /// How many arguments an extension function takes.
 pub use tatara_lisp_eval::Arity;

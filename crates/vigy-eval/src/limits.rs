@@ -1,8 +1,10 @@
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Budgets every tick runs under. A tick that exceeds one fails with an
 /// error naming it; nothing outside the tick is affected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvalLimits {
     /// Evaluation steps per tick (default 10,000,000: a few hundred ms of
     /// tight looping).

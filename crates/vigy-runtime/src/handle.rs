@@ -8,6 +8,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
+use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, Store, StoreError};
 use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
@@ -16,7 +17,6 @@ use crate::catalog::{Catalog, Entry};
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick, Scheduler};
 use crate::watcher;
-use crate::workers::Workers;
 use crate::writer::Writer;
 
 /// Why a runtime operation failed.
@@ -70,10 +70,9 @@ pub struct RunsMissed(pub u64);
 pub struct RuntimeBuilder {
     path: Option<PathBuf>,
     scope: Scope,
-    limits: EvalLimits,
+    sandbox: SandboxConfig,
     backoff: Backoff,
     keep_runs: usize,
-    workers: usize,
     extensions: Vec<Arc<dyn Extension>>,
 }
 
@@ -82,12 +81,9 @@ impl Default for RuntimeBuilder {
         Self {
             path: None,
             scope: Scope::All,
-            limits: EvalLimits::default(),
+            sandbox: SandboxConfig::default(),
             backoff: Backoff::default(),
             keep_runs: 200,
-            // More threads than cores: a tick that burns its whole deadline holds
-            // one thread, and the OS still shares the cores with the others.
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 4,
             extensions: Vec::new(),
         }
     }
@@ -108,7 +104,29 @@ impl RuntimeBuilder {
 
     /// Budgets of every tick.
     pub fn limits(mut self, limits: EvalLimits) -> Self {
-        self.limits = limits;
+        self.sandbox.limits = limits;
+        self
+    }
+
+    /// Memory one tick may use (default 64 MiB): past it the tick fails
+    /// with `budget exceeded: memory` and its worker process is replaced.
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.sandbox.memory_bytes = bytes;
+        self
+    }
+
+    /// How long past its deadline a tick that does not stop is given
+    /// before its worker is killed (default 100 ms).
+    pub fn deadline_slack(mut self, slack: std::time::Duration) -> Self {
+        self.sandbox.slack = slack;
+        self
+    }
+
+    /// The executable ticks are evaluated in (default: this process's own
+    /// binary, whose `main` calls [`run_if_worker`](crate::run_if_worker),
+    /// or `$VIGY_WORKER_PROGRAM`): for example the `vigy-worker` binary.
+    pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.sandbox.program = WorkerProgram::Path(program.into());
         self
     }
 
@@ -124,9 +142,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Evaluation threads (default: four per core).
+    /// Most worker processes at once (default: four per core, at least
+    /// 8); they start as ticks need them.
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.sandbox.max_workers = workers.max(1);
         self
     }
 
@@ -137,7 +156,12 @@ impl RuntimeBuilder {
     }
 
     /// Open the store and start ticking every enabled vigy in scope.
+    ///
+    /// In a copy of this binary started as a tick worker, this is where it
+    /// becomes one (and never returns), so an app that opens its runtime
+    /// first thing in `main` needs no other change.
     pub async fn open(self) -> Result<RuntimeHandle, RuntimeError> {
+        vigy_sandbox::run_if_worker();
         let store = match &self.path {
             Some(path) => Store::open(path).await?,
             None => Store::open_in_memory().await?,
@@ -150,7 +174,7 @@ impl RuntimeBuilder {
         let writer_task = tokio::spawn(writer.run(write_rx));
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let workers = Workers::start(self.workers, self.limits, self.extensions.into(), done_tx);
+        let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone());
         let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));

@@ -2,7 +2,7 @@
 //! its runs are persisted, and [`RuntimeHandle`] drives it all.
 //!
 //! ```text
-//!  RuntimeHandle ──commands──► scheduler ──jobs──► worker threads (Evaluator each)
+//!  RuntimeHandle ──commands──► scheduler ──jobs──► sandbox pool (worker processes)
 //!        ▲                        ▲  │                     │
 //!        │   change feed (other   │  └──────◄── done ──────┘
 //!        │   processes) watcher ──┘  │
@@ -22,7 +22,6 @@ mod metrics;
 mod scheduler;
 mod service;
 mod watcher;
-mod workers;
 mod writer;
 
 pub use backoff::Backoff;
@@ -30,3 +29,4 @@ pub use handle::{RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope}
 pub use metrics::{Histogram, Metrics, VigyTicks};
 pub use service::{to_api_run, to_api_vigy};
 pub use vigy_eval::{EvalLimits, Extension, Intrinsics};
+pub use vigy_sandbox::{SandboxConfig, WorkerProgram, run_if_worker};

@@ -37,13 +37,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
-use vigy_eval::{CompiledProgram, TickInput};
+use vigy_eval::TickInput;
+use vigy_sandbox::{Done, Job, Pool, ProgramSource};
 use vigy_store::TickRecord;
 use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
 
 use crate::backoff::Backoff;
 use crate::metrics::Metrics;
-use crate::workers::{Done, Job, Workers};
 use crate::writer::{RunReply, WriteJob};
 use crate::{RuntimeError, Scope};
 
@@ -78,7 +78,7 @@ type Report = (serde_json::Map<String, Json>, serde_json::Map<String, Json>);
 /// One vigy the scheduler knows.
 struct Entry {
     vigy: Vigy,
-    program: Arc<CompiledProgram>,
+    program: Arc<ProgramSource>,
     /// Bumped whenever the entry is replaced, so stale heap slots and stale
     /// completions are recognised.
     generation: u64,
@@ -108,7 +108,7 @@ pub(crate) struct Scheduler {
     next_generation: u64,
     /// Forced ticks in flight, by vigy: their replies.
     replies: HashMap<VigyId, Vec<RunReply>>,
-    workers: Workers,
+    workers: Pool,
     writer: mpsc::UnboundedSender<WriteJob>,
     metrics: Arc<Metrics>,
     draining: Option<oneshot::Sender<()>>,
@@ -118,7 +118,7 @@ impl Scheduler {
     pub(crate) fn new(
         scope: Scope,
         backoff: Backoff,
-        workers: Workers,
+        workers: Pool,
         writer: mpsc::UnboundedSender<WriteJob>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -195,7 +195,7 @@ impl Scheduler {
             Some(entry) if !entry.vigy.differs_in_behaviour(&vigy) && entry.scheduled == wanted => None,
             Some(entry) => {
                 let was_scheduled = entry.scheduled;
-                entry.program = Arc::new(CompiledProgram::new(&vigy.program));
+                entry.program = Arc::new(ProgramSource::new(&vigy.program));
                 entry.vigy = vigy;
                 entry.generation = generation;
                 entry.scheduled = wanted;
@@ -351,7 +351,7 @@ impl Scheduler {
 impl Entry {
     fn new(vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, generation: u64, scheduled: bool) -> Self {
         Self {
-            program: Arc::new(CompiledProgram::new(&vigy.program)),
+            program: Arc::new(ProgramSource::new(&vigy.program)),
             vigy,
             generation,
             scheduled,

@@ -26,7 +26,10 @@
 //! [`Scope::Selector`].
 
 pub use vigy_eval::{Arity, EvalLimits, Extension, Intrinsics, TickHost, Value};
-pub use vigy_runtime::{Backoff, Metrics, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
+pub use vigy_runtime::{
+    Backoff, Metrics, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, WorkerProgram,
+    run_if_worker,
+};
 pub use vigy_store::default_db_path;
 pub use vigy_types::{
     ActionKind, ActionResult, LabelSelector, Labels, LogLine, Program, ProgramError, ReconcileAction, RunResult,
@@ -66,6 +69,7 @@ pub mod clients {
 pub mod crates {
     pub use vigy_eval as eval;
     pub use vigy_runtime as runtime;
+    pub use vigy_sandbox as sandbox;
     pub use vigy_store as store;
     pub use vigy_types as types;
 }

@@ -1,0 +1,245 @@
+//! The pool: a queue of ticks and as many supervised workers as the load
+//! needs, up to a maximum.
+//!
+//! Workers start on demand (a runtime that never ticks starts none) and a
+//! worker idle for [`IDLE_RETIRE`] exits, down to one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::mpsc;
+use vigy_eval::{EvalLimits, Extension, ExtensionTable, TickInput, TickOutcome};
+use vigy_types::VigyId;
+
+use crate::protocol::{ProgramKey, program_key};
+use crate::supervisor::supervise;
+
+/// A worker idle this long exits (while another one stays).
+const IDLE_RETIRE: Duration = Duration::from_secs(30);
+
+/// Which executable the workers run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WorkerProgram {
+    /// `$VIGY_WORKER_PROGRAM` if set, else this process's own binary
+    /// (whose `main` calls [`run_if_worker`](crate::run_if_worker)).
+    #[default]
+    CurrentExe,
+    /// This executable: a `vigy-worker`, or any binary whose `main` calls
+    /// [`run_if_worker`](crate::run_if_worker).
+    Path(PathBuf),
+}
+
+/// The variable that names a worker program when none is configured.
+pub const WORKER_PROGRAM_VAR: &str = "VIGY_WORKER_PROGRAM";
+
+impl WorkerProgram {
+    pub(crate) fn resolve(&self) -> PathBuf {
+        match self {
+            Self::Path(path) => path.clone(),
+            Self::CurrentExe => std::env::var_os(WORKER_PROGRAM_VAR)
+                .map(PathBuf::from)
+                // Not `current_exe()`: /proc/self/exe still runs when the
+                // binary was replaced on disk by an upgrade.
+                .unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+        }
+    }
+}
+
+/// How the pool runs ticks.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The executable workers run.
+    pub program: WorkerProgram,
+    /// Budgets every tick runs under.
+    pub limits: EvalLimits,
+    /// Memory a tick may take beyond what its worker holds at rest
+    /// (default 64 MiB).
+    pub memory_bytes: u64,
+    /// How long past its deadline a tick that does not stop (a native
+    /// function running on) is given before its worker is killed
+    /// (default 100 ms).
+    pub slack: Duration,
+    /// Most workers at once (default: four per core, at least 8): a tick
+    /// that burns its whole deadline holds one, and the rest go on.
+    pub max_workers: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            program: WorkerProgram::default(),
+            limits: EvalLimits::default(),
+            memory_bytes: 64 * 1024 * 1024,
+            slack: Duration::from_millis(100),
+            max_workers: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 4,
+        }
+    }
+}
+
+/// A program as the pool ships it: its source and the key workers cache
+/// its parsed form under. Build it once per program, not per tick.
+#[derive(Debug)]
+pub struct ProgramSource {
+    pub(crate) key: ProgramKey,
+    pub(crate) source: Arc<str>,
+}
+
+impl ProgramSource {
+    /// `program`, ready to ship.
+    pub fn new(program: &vigy_types::Program) -> Self {
+        Self { key: program_key(program.source()), source: program.source().into() }
+    }
+}
+
+/// One tick to run.
+#[derive(Debug)]
+pub struct Job {
+    /// The program.
+    pub program: Arc<ProgramSource>,
+    /// Its input; `started_at_ms` is set when the tick is sent.
+    pub input: TickInput,
+    /// When the tick was due; `None` for a forced tick.
+    pub due: Option<Instant>,
+}
+
+/// A job's outcome.
+#[derive(Debug)]
+pub struct Done {
+    /// The vigy.
+    pub vigy_id: VigyId,
+    /// The input it ran with.
+    pub input: TickInput,
+    /// When it was due.
+    pub due: Option<Instant>,
+    /// When it started.
+    pub started: Instant,
+    /// What it did.
+    pub outcome: TickOutcome,
+}
+
+/// What the pool has seen, since it started.
+#[derive(Debug, Default)]
+pub struct SandboxMetrics {
+    /// Worker processes started.
+    pub started: AtomicU64,
+    /// Workers killed at a tick's hard deadline.
+    pub killed: AtomicU64,
+    /// Workers that died (memory limit, stack, crash).
+    pub died: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SandboxConfig,
+    pub(crate) extensions: ExtensionTable,
+    pub(crate) queue: Receiver<Job>,
+    sender: Sender<Job>,
+    done: mpsc::UnboundedSender<Done>,
+    /// Supervisors running, and how many of them wait for work.
+    pub(crate) live: AtomicUsize,
+    idle: AtomicUsize,
+    /// Disconnected when the last [`Pool`] handle goes: supervisors end.
+    closed: Receiver<()>,
+    pub(crate) metrics: Arc<SandboxMetrics>,
+}
+
+impl Shared {
+    /// The next tick, waiting for one; `None` when this supervisor should
+    /// end (the pool closed, or it idled while another stays).
+    pub(crate) fn next_job(&self) -> Option<Job> {
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        let job = loop {
+            crossbeam_channel::select! {
+                recv(self.queue) -> job => break job.ok(),
+                recv(self.closed) -> _ => break None,
+                default(IDLE_RETIRE) => if self.live.load(Ordering::SeqCst) > 1 { break None },
+            }
+        };
+        self.idle.fetch_sub(1, Ordering::SeqCst);
+        job
+    }
+
+    pub(crate) fn finish(&self, job: Job, started: Instant, outcome: TickOutcome) {
+        let Job { input, due, .. } = job;
+        let _ = self.done.send(Done { vigy_id: input.vigy_id, input, due, started, outcome });
+    }
+
+    /// Queue `job` again: its worker never started it.
+    pub(crate) fn requeue(self: &Arc<Self>, job: Job) {
+        if self.sender.send(job).is_ok() {
+            self.grow_if_busy();
+        }
+    }
+
+    /// Start one more supervisor when none waits for work and the maximum
+    /// allows.
+    fn grow_if_busy(self: &Arc<Self>) {
+        let idle = self.idle.load(Ordering::SeqCst);
+        if idle > 0 && self.queue.len() <= idle {
+            return;
+        }
+        let live = self.live.load(Ordering::SeqCst);
+        if live >= self.config.max_workers.max(1) {
+            return;
+        }
+        if self.live.compare_exchange(live, live + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            let supervised = Arc::clone(self);
+            let spawned =
+                std::thread::Builder::new().name("vigy-supervisor".into()).spawn(move || supervise(supervised));
+            if spawned.is_err() {
+                self.live.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Handle to the pool; dropping every clone lets the workers finish and
+/// exit.
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+    _open: Arc<Sender<()>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("config", &self.shared.config).finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool running ticks under `config`, with the embedder's
+    /// `extensions` answered in this process; outcomes go to `done`.
+    pub fn new(config: SandboxConfig, extensions: &[Arc<dyn Extension>], done: mpsc::UnboundedSender<Done>) -> Self {
+        let (sender, queue) = crossbeam_channel::unbounded();
+        let (open, closed) = crossbeam_channel::bounded(0);
+        let shared = Shared {
+            config,
+            extensions: ExtensionTable::new(extensions),
+            queue,
+            sender,
+            done,
+            live: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            closed,
+            metrics: Arc::default(),
+        };
+        Self { shared: Arc::new(shared), _open: Arc::new(open) }
+    }
+
+    /// Queue a tick; false if the pool has shut down.
+    pub fn submit(&self, job: Job) -> bool {
+        if self.shared.sender.send(job).is_err() {
+            return false;
+        }
+        self.shared.grow_if_busy();
+        true
+    }
+
+    /// What the pool has seen.
+    pub fn metrics(&self) -> &SandboxMetrics {
+        &self.shared.metrics
+    }
+}

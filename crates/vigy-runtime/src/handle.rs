@@ -75,7 +75,12 @@ pub struct RuntimeBuilder {
     keep_runs: usize,
     workers: usize,
     extensions: Vec<Arc<dyn Extension>>,
+    max_vigies: usize,
 }
+
+/// Vigies a runtime registers by default: every one is in memory (the
+/// catalog) and scheduled, and its kv store is loaded for each of its ticks.
+pub const DEFAULT_MAX_VIGIES: usize = 10_000;
 
 impl Default for RuntimeBuilder {
     fn default() -> Self {
@@ -89,6 +94,7 @@ impl Default for RuntimeBuilder {
             // one thread, and the OS still shares the cores with the others.
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 4,
             extensions: Vec::new(),
+            max_vigies: DEFAULT_MAX_VIGIES,
         }
     }
 }
@@ -127,6 +133,16 @@ impl RuntimeBuilder {
     /// Evaluation threads (default: four per core).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
+        self
+    }
+
+    /// Most vigies this runtime lets exist (default
+    /// [`DEFAULT_MAX_VIGIES`]): registering one more is refused with
+    /// `quota exceeded: vigies …`; updating an existing vigy always passes.
+    /// Counted from the catalog, so vigies another process registered a
+    /// moment ago may not be counted yet.
+    pub fn max_vigies(mut self, max: usize) -> Self {
+        self.max_vigies = max;
         self
     }
 
@@ -171,7 +187,17 @@ impl RuntimeBuilder {
         let follower = watcher::Follower { store: store.clone(), catalog: catalog.clone(), commands: commands.clone() };
         tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
-        Ok(RuntimeHandle { store, catalog, commands, runs, metrics, tasks, closed: CancellationToken::new() })
+        let max_vigies = self.max_vigies;
+        Ok(RuntimeHandle {
+            store,
+            catalog,
+            commands,
+            runs,
+            metrics,
+            tasks,
+            closed: CancellationToken::new(),
+            max_vigies,
+        })
     }
 }
 
@@ -234,6 +260,8 @@ pub struct RuntimeHandle {
     /// Cancelled once shut down: ends every subscription, so a server's
     /// event streams close instead of holding its shutdown open.
     closed: CancellationToken,
+    /// See [`RuntimeBuilder::max_vigies`].
+    max_vigies: usize,
 }
 
 impl RuntimeHandle {
@@ -277,6 +305,11 @@ impl RuntimeHandle {
     }
 
     async fn register_holding_lock(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
+        let count = self.catalog.len();
+        if self.catalog.get(vigy.id).is_none() && count >= self.max_vigies {
+            let detail = format!("{count} vigies are registered, the limit is {}", self.max_vigies);
+            return Err(VigyError::QuotaExceeded { quota: "vigies", detail }.into());
+        }
         let (outcome, stored) = self.store.register(&vigy).await?;
         self.catalog.put(stored.clone());
         if outcome != Registered::Unchanged {

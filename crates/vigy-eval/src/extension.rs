@@ -58,7 +58,9 @@ impl<'a> Intrinsics<'a> {
 
     /// Register `name`. `arity` is checked before `f` runs; an `Err` from
     /// `f` fails the tick (or is caught by the program's `try`) with the
-    /// message, located at the call.
+    /// message, located at the call. If `f` made the tick exceed a quota
+    /// (see [`TickHost::quota_exceeded`]), the tick fails whatever `f`
+    /// returned, and no `try` can catch it.
     pub fn add<F>(&mut self, name: &str, arity: Arity, f: F)
     where
         F: Fn(&[Value], &mut TickHost) -> Result<Value, String> + Send + Sync + 'static,
@@ -67,7 +69,12 @@ impl<'a> Intrinsics<'a> {
             Target::Interpreter(interp) => {
                 let owned: Arc<str> = name.into();
                 interp.register_fn(name, arity, move |args: &[Value], host: &mut TickHost, span| {
-                    f(args, host).map_err(|reason| EvalError::native_fn(owned.clone(), reason, span))
+                    let result = f(args, host);
+                    if let Some(quota) = host.quota_exceeded() {
+                        // No `try` may catch this: the tick fails.
+                        return Err(EvalError::fatal("quota exceeded", quota, span));
+                    }
+                    result.map_err(|reason| EvalError::native_fn(owned.clone(), reason, span))
                 });
             }
             Target::Table(table) => {

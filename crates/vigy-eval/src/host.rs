@@ -24,6 +24,25 @@ pub struct TickHost {
     pub(crate) kv_changes: BTreeMap<String, Option<Json>>,
     pub(crate) desired: JsonMap<String, Json>,
     pub(crate) observed: JsonMap<String, Json>,
+    quota: Quota,
+}
+
+/// What a tick has used of the quotas that bound its size, and the first
+/// quota it broke. A broken quota fails the tick: every intrinsic checks
+/// it on return ([`TickHost::quota_exceeded`]) and raises an error no
+/// `try` catches.
+#[derive(Debug, Default)]
+struct Quota {
+    /// Bytes of the run so far, as JSON: log lines, actions, and the
+    /// desired and observed reports.
+    run_bytes: usize,
+    /// Bytes of the kv store with this tick's changes (keys plus values as
+    /// JSON); measured on the tick's first write.
+    kv_bytes: Option<usize>,
+    /// Bytes of source `read-string` and `read-all` were given.
+    read_bytes: usize,
+    /// The first quota this tick exceeded.
+    exceeded: Option<String>,
 }
 
 /// What an extension call did to its tick, carried from the process that
@@ -95,7 +114,62 @@ impl TickHost {
             kv_changes: BTreeMap::new(),
             desired: JsonMap::new(),
             observed: JsonMap::new(),
+            quota: Quota::default(),
         }
+        .forgetting_old_symbols()
+    }
+
+    /// Symbols interned by earlier ticks on this thread (by `read-string`,
+    /// `read-all`, `eval`, or keywords and quoted symbols being evaluated)
+    /// stay in tatara-lisp's thread-local table, which only grows: one tick
+    /// could leave megabytes of names there for good. So the table is
+    /// emptied before every tick. Values keep their text and symbols compare
+    /// by text, so nothing changes but the sharing of equal names, which
+    /// each tick rebuilds for the names it uses (a few microseconds for a
+    /// few dozen names).
+    fn forgetting_old_symbols(self) -> Self {
+        if tatara_lisp_eval::interner::size() > 0 {
+            tatara_lisp_eval::interner::clear();
+        }
+        self
+    }
+
+    /// The quota this tick broke, if any: the tick fails with it.
+    pub fn quota_exceeded(&self) -> Option<&str> {
+        self.quota.exceeded.as_deref()
+    }
+
+    /// Record that `quota` was exceeded and return the refusal.
+    fn exceed(&mut self, quota: &str, detail: String) -> String {
+        let message = format!("{quota}: {detail}");
+        self.quota.exceeded.get_or_insert_with(|| message.clone());
+        message
+    }
+
+    /// Count `bytes` more of this tick's run, refusing them past the quota.
+    fn charge_run(&mut self, what: &str, bytes: usize) -> Result<(), String> {
+        let total = self.quota.run_bytes.saturating_add(bytes);
+        let max = self.limits.max_run_bytes;
+        if total > max {
+            let detail =
+                format!("{what} of {bytes} bytes would make this run {total} bytes as JSON, the limit is {max}");
+            return Err(self.exceed("run", detail));
+        }
+        self.quota.run_bytes = total;
+        Ok(())
+    }
+
+    /// Count `bytes` more of source read by `read-string`/`read-all`.
+    pub(crate) fn charge_read(&mut self, bytes: usize) -> Result<(), String> {
+        let total = self.quota.read_bytes.saturating_add(bytes);
+        let max = self.limits.max_read_bytes;
+        if total > max {
+            let detail =
+                format!("reading {bytes} more bytes would make {total} bytes read this tick, the limit is {max}");
+            return Err(self.exceed("read", detail));
+        }
+        self.quota.read_bytes = total;
+        Ok(())
     }
 
     /// The vigy that is ticking.
@@ -124,7 +198,9 @@ impl TickHost {
             return Err(format!("a tick may emit at most {} actions", self.limits.max_actions));
         }
         self.check_size("payload", &payload)?;
-        self.actions.push(ReconcileAction { kind, payload, result: ActionResult::Ok, message: None });
+        let action = ReconcileAction { kind, payload, result: ActionResult::Ok, message: None };
+        self.charge_run("an action", json_len(&action))?;
+        self.actions.push(action);
         Ok(())
     }
 
@@ -137,7 +213,11 @@ impl TickHost {
         }
         let mut message = message.into();
         truncate_at_char_boundary(&mut message, self.limits.max_log_line_bytes);
-        self.logs.push(LogLine { level: level.to_owned(), message });
+        let line = LogLine { level: level.to_owned(), message };
+        if self.charge_run("a log line", json_len(&line)).is_err() {
+            return;
+        }
+        self.logs.push(line);
     }
 
     /// Append `display` output to the current print line (bounded like a
@@ -149,6 +229,12 @@ impl TickHost {
             cut -= 1;
         }
         self.print_line.push_str(&text[..cut]);
+        // Checked as it grows, so a line still open when the tick ends
+        // cannot take the run past its quota.
+        let pending = json_len(&LogLine { level: "print".into(), message: self.print_line.clone() });
+        if self.quota.run_bytes.saturating_add(pending) > self.limits.max_run_bytes {
+            let _ = self.charge_run("a printed line", pending);
+        }
     }
 
     /// End the current print line: it becomes a log line of level `print`.
@@ -178,10 +264,20 @@ impl TickHost {
         if key.is_empty() || key.len() > 256 {
             return Err("a key must be 1 to 256 bytes".into());
         }
-        self.check_size("value", &value)?;
+        let size = self.check_size("value", &value)?;
         if self.kv_get(key).is_none() && self.kv_len() >= self.limits.max_kv_keys {
             return Err(format!("a vigy may store at most {} keys", self.limits.max_kv_keys));
         }
+        let before = self.kv_bytes();
+        let after = before - self.kv_entry_bytes(key) + key.len() + size;
+        let max = self.limits.max_kv_bytes;
+        if after > max && after > before {
+            let detail = format!(
+                "storing {size} bytes under `{key}` would make this vigy's store {after} bytes (keys plus values as JSON), the limit is {max}"
+            );
+            return Err(self.exceed("kv", detail));
+        }
+        self.quota.kv_bytes = Some(after);
         self.kv_changes.insert(key.to_owned(), Some(value));
         Ok(())
     }
@@ -190,6 +286,9 @@ impl TickHost {
     pub fn kv_delete(&mut self, key: &str) -> bool {
         let existed = self.kv_get(key).is_some();
         if existed {
+            if let Some(bytes) = self.quota.kv_bytes {
+                self.quota.kv_bytes = Some(bytes - self.kv_entry_bytes(key));
+            }
             self.kv_changes.insert(key.to_owned(), None);
         }
         existed
@@ -197,14 +296,18 @@ impl TickHost {
 
     /// Record what the vigy wants `key` to be.
     pub fn set_desired(&mut self, key: &str, value: Json) -> Result<(), String> {
-        self.check_size("desired value", &value)?;
+        let size = self.check_size("desired value", &value)?;
+        let replaced = self.desired.get(key).map_or(0, |old| report_entry_bytes(key, json_len(old)));
+        self.charge_run("a desired value", report_entry_bytes(key, size).saturating_sub(replaced))?;
         self.desired.insert(key.to_owned(), value);
         Ok(())
     }
 
     /// Record what the vigy saw `key` to be.
     pub fn set_observed(&mut self, key: &str, value: Json) -> Result<(), String> {
-        self.check_size("observed value", &value)?;
+        let size = self.check_size("observed value", &value)?;
+        let replaced = self.observed.get(key).map_or(0, |old| report_entry_bytes(key, json_len(old)));
+        self.charge_run("an observed value", report_entry_bytes(key, size).saturating_sub(replaced))?;
         self.observed.insert(key.to_owned(), value);
         Ok(())
     }
@@ -215,13 +318,52 @@ impl TickHost {
         self.input.kv.len() + added - removed
     }
 
-    fn check_size(&self, what: &str, value: &Json) -> Result<(), String> {
-        let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+    /// The size of `value` as JSON, refused past the per-value limit.
+    fn check_size(&self, what: &str, value: &Json) -> Result<usize, String> {
+        let size = json_len(value);
         if size > self.limits.max_value_bytes {
             return Err(format!("{what} is {size} bytes as JSON, the limit is {}", self.limits.max_value_bytes));
         }
-        Ok(())
+        Ok(size)
     }
+
+    /// Bytes of the kv store as this tick sees it, measured once.
+    fn kv_bytes(&mut self) -> usize {
+        if let Some(bytes) = self.quota.kv_bytes {
+            return bytes;
+        }
+        let unchanged = self.input.kv.iter().filter(|(k, _)| !self.kv_changes.contains_key(*k));
+        let changed = self.kv_changes.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+        let bytes = unchanged.chain(changed).map(|(k, v)| k.len() + json_len(v)).sum();
+        self.quota.kv_bytes = Some(bytes);
+        bytes
+    }
+
+    /// Bytes `key` holds in the kv store as this tick sees it.
+    fn kv_entry_bytes(&self, key: &str) -> usize {
+        self.kv_get(key).map_or(0, |v| key.len() + json_len(v))
+    }
+}
+
+/// Bytes of one `"key":value,` entry of a report.
+fn report_entry_bytes(key: &str, value_bytes: usize) -> usize {
+    json_len(key) + value_bytes + 2
+}
+
+/// The length of `value` serialised as JSON, without building the text.
+fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 fn truncate_at_char_boundary(text: &mut String, max: usize) {

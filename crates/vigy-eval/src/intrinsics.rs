@@ -144,11 +144,14 @@ fn install_bounded_stdlib(interp: &mut Interpreter<TickHost>, max_string_bytes: 
         Ok(Value::Str(Arc::from(out)))
     });
     for (name, all) in [("read-string", false), ("read-all", true)] {
-        interp.register_fn(name, Arity::Exact(1), move |args: &[Value], _: &mut TickHost, sp: Span| {
+        interp.register_fn(name, Arity::Exact(1), move |args: &[Value], host: &mut TickHost, sp: Span| {
             let fail = |reason: String| EvalError::native_fn(name, reason, sp);
             let Value::Str(source) = &args[0] else {
                 return Err(EvalError::type_mismatch("string", args[0].type_name(), sp));
             };
+            // Bounded per tick: what is read is interned (see
+            // `EvalLimits::max_read_bytes`). Fatal, like every quota.
+            host.charge_read(source.len()).map_err(|quota| EvalError::fatal("quota exceeded", quota, sp))?;
             check_nesting(source, MAX_NESTING_DEPTH).map_err(|e| fail(e.message))?;
             let forms = tatara_lisp::read_spanned(source)?;
             let mut values = forms.iter().map(tatara_lisp_eval::code::spanned_to_value);

@@ -26,6 +26,20 @@ pub struct EvalLimits {
     pub max_value_bytes: usize,
     /// Keys in one vigy's key/value store (default 10,000).
     pub max_kv_keys: usize,
+    /// Bytes of one vigy's key/value store after a tick's writes: keys plus
+    /// values as JSON (default 1 MiB). The store is loaded for every tick;
+    /// a write that would take it past this fails the tick with
+    /// `quota exceeded: kv …`, while writes that shrink it always pass.
+    pub max_kv_bytes: usize,
+    /// Bytes of one run as JSON: its log lines, actions, and desired and
+    /// observed reports (default 1 MiB). Counted as the tick produces them;
+    /// the tick fails with `quota exceeded: run …` at the item that would
+    /// cross it.
+    pub max_run_bytes: usize,
+    /// Bytes of source one tick may give `read-string` and `read-all`
+    /// (default 256 KiB, the size of the largest program). Bounds what a
+    /// tick can parse and intern (`quota exceeded: read …`).
+    pub max_read_bytes: usize,
 }
 
 impl Default for EvalLimits {
@@ -40,6 +54,9 @@ impl Default for EvalLimits {
             max_string_bytes: 1024 * 1024,
             max_value_bytes: 64 * 1024,
             max_kv_keys: 10_000,
+            max_kv_bytes: 1024 * 1024,
+            max_run_bytes: 1024 * 1024,
+            max_read_bytes: 256 * 1024,
         }
     }
 }

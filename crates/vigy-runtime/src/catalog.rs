@@ -78,6 +78,11 @@ impl Catalog {
         entries.by_name.values().filter(|entry| selector.matches(&entry.vigy.labels)).cloned().collect()
     }
 
+    /// How many vigies there are.
+    pub(crate) fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
     /// Record `vigy` as it now is.
     pub(crate) fn put(&self, vigy: Vigy) {
         let entry = Arc::new(Entry { wire: crate::to_api_vigy(&vigy), vigy });

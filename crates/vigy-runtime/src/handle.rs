@@ -74,7 +74,12 @@ pub struct RuntimeBuilder {
     backoff: Backoff,
     keep_runs: usize,
     extensions: Vec<Arc<dyn Extension>>,
+    max_vigies: usize,
 }
+
+/// Vigies a runtime registers by default: every one is in memory (the
+/// catalog) and scheduled, and its kv store is loaded for each of its ticks.
+pub const DEFAULT_MAX_VIGIES: usize = 10_000;
 
 impl Default for RuntimeBuilder {
     fn default() -> Self {
@@ -85,6 +90,7 @@ impl Default for RuntimeBuilder {
             backoff: Backoff::default(),
             keep_runs: 200,
             extensions: Vec::new(),
+            max_vigies: DEFAULT_MAX_VIGIES,
         }
     }
 }
@@ -149,6 +155,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Most vigies this runtime lets exist (default
+    /// [`DEFAULT_MAX_VIGIES`]): registering one more is refused with
+    /// `quota exceeded: vigies …`; updating an existing vigy always passes.
+    /// Counted from the catalog, so vigies another process registered a
+    /// moment ago may not be counted yet.
+    pub fn max_vigies(mut self, max: usize) -> Self {
+        self.max_vigies = max;
+        self
+    }
+
     /// Add intrinsics of the embedding app.
     pub fn extension(mut self, extension: impl Extension) -> Self {
         self.extensions.push(Arc::new(extension));
@@ -195,7 +211,17 @@ impl RuntimeBuilder {
         let follower = watcher::Follower { store: store.clone(), catalog: catalog.clone(), commands: commands.clone() };
         tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
-        Ok(RuntimeHandle { store, catalog, commands, runs, metrics, tasks, closed: CancellationToken::new() })
+        let max_vigies = self.max_vigies;
+        Ok(RuntimeHandle {
+            store,
+            catalog,
+            commands,
+            runs,
+            metrics,
+            tasks,
+            closed: CancellationToken::new(),
+            max_vigies,
+        })
     }
 }
 
@@ -258,6 +284,8 @@ pub struct RuntimeHandle {
     /// Cancelled once shut down: ends every subscription, so a server's
     /// event streams close instead of holding its shutdown open.
     closed: CancellationToken,
+    /// See [`RuntimeBuilder::max_vigies`].
+    max_vigies: usize,
 }
 
 impl RuntimeHandle {
@@ -301,6 +329,11 @@ impl RuntimeHandle {
     }
 
     async fn register_holding_lock(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
+        let count = self.catalog.len();
+        if self.catalog.get(vigy.id).is_none() && count >= self.max_vigies {
+            let detail = format!("{count} vigies are registered, the limit is {}", self.max_vigies);
+            return Err(VigyError::QuotaExceeded { quota: "vigies", detail }.into());
+        }
         let (outcome, stored) = self.store.register(&vigy).await?;
         self.catalog.put(stored.clone());
         if outcome != Registered::Unchanged {

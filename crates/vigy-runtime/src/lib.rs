@@ -25,7 +25,7 @@ mod watcher;
 mod writer;
 
 pub use backoff::Backoff;
-pub use handle::{RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
+pub use handle::{DEFAULT_MAX_VIGIES, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
 pub use metrics::{Histogram, Metrics, VigyTicks};
 pub use service::{to_api_run, to_api_vigy};
 pub use vigy_eval::{EvalLimits, Extension, Intrinsics};

@@ -32,6 +32,14 @@ pub enum VigyError {
     /// A program that is too large, too deeply nested, or does not parse.
     #[error(transparent)]
     InvalidProgram(#[from] ProgramError),
+    /// A quota would be exceeded: `quota` names it, `detail` gives the numbers.
+    #[error("quota exceeded: {quota}: {detail}")]
+    QuotaExceeded {
+        /// Which quota (`vigies`, …).
+        quota: &'static str,
+        /// What was asked for and what the limit is.
+        detail: String,
+    },
     /// An id that is not 32 lowercase hex characters.
     #[error("invalid vigy id `{0}`: expected 32 lowercase hex characters")]
     InvalidId(String),

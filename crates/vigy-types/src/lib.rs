@@ -21,7 +21,7 @@ pub use action::{ActionKind, ActionResult, ReconcileAction};
 pub use error::VigyError;
 pub use id::VigyId;
 pub use interval::TickInterval;
-pub use labels::Labels;
+pub use labels::{Labels, MAX_LABELS};
 pub use name::VigyName;
 pub use program::{Program, ProgramError};
 pub use run::{LogLine, RunResult, VigyRun};

@@ -19,6 +19,9 @@ use std::str::FromStr;
 
 use crate::{Labels, VigyError};
 
+// Keys and values are held to the label rules (`labels.rs`), so a selector
+// can only name labels a vigy could carry.
+
 /// One condition of a [`LabelSelector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
@@ -148,15 +151,13 @@ impl Parser<'_> {
         if key.is_empty() {
             return Err(format!("expected a label key at `{}`", self.rest));
         }
-        Labels::new().insert(key.clone(), "").map_err(|e| e.to_string())?;
+        crate::labels::check_key(&key).map_err(|e| e.to_string())?;
         Ok(key)
     }
 
     fn value(&mut self, key: &str) -> Result<String, String> {
         let value = self.word().to_owned();
-        if value.contains('/') {
-            return Err(format!("value `{value}` of `{key}` may not contain `/`"));
-        }
+        crate::labels::check_value(key, &value).map_err(|e| e.to_string())?;
         Ok(value)
     }
 
@@ -241,5 +242,52 @@ mod tests {
             }
             assert!(matches!(err, Err(VigyError::InvalidSelector { .. })), "{bad:?} parsed as {err:?}");
         }
+    }
+
+    #[test]
+    fn selector_should_accept_every_key_and_value_a_label_may_have() {
+        use crate::labels::tests::{good_keys, good_values};
+        for key in good_keys() {
+            for selector in [key.clone(), format!("!{key}"), format!("{key}=v"), format!("{key} in (a, b)")] {
+                assert!(selector.parse::<LabelSelector>().is_ok(), "{selector}");
+            }
+        }
+        for value in good_values() {
+            for selector in [
+                format!("k={value}"),
+                format!("k!={value}"),
+                format!("k in ({value}, x)"),
+                format!("k notin ({value})"),
+            ] {
+                assert!(selector.parse::<LabelSelector>().is_ok(), "{selector}");
+            }
+        }
+    }
+
+    #[test]
+    fn selector_should_refuse_every_key_and_value_a_label_may_not_have() {
+        use crate::labels::tests::{bad_keys, bad_values};
+        // Keys that the selector's word scan would split differently
+        // (`%^=@`) are refused too, as a malformed selector.
+        for key in bad_keys() {
+            for selector in [key.clone(), format!("!{key}"), format!("{key}=v"), format!("{key} in (a)")] {
+                let parsed = selector.parse::<LabelSelector>();
+                assert!(matches!(parsed, Err(VigyError::InvalidSelector { .. })), "{selector:?} parsed as {parsed:?}");
+            }
+        }
+        for value in bad_values().into_iter().filter(|v| !v.is_empty()) {
+            for selector in
+                [format!("k={value}"), format!("k!={value}"), format!("k in ({value})"), format!("k notin (a,{value})")]
+            {
+                let parsed = selector.parse::<LabelSelector>();
+                assert!(matches!(parsed, Err(VigyError::InvalidSelector { .. })), "{selector:?} parsed as {parsed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn selector_should_refuse_a_value_of_64_characters() {
+        let err = format!("tier={}", "a".repeat(64)).parse::<LabelSelector>().unwrap_err();
+        assert!(err.to_string().contains("value of `tier` is 64 characters, the limit is 63"), "{err}");
     }
 }

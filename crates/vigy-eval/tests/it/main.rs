@@ -2,4 +2,5 @@
 mod budgets;
 mod intrinsics;
 mod isolation;
+mod quotas;
 mod support;

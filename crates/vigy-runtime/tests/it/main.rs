@@ -1,5 +1,6 @@
 //! The runtime end to end, on real SQLite files and real time.
 mod lifecycle;
 mod processes;
+mod quotas;
 mod service;
 mod support;

@@ -157,10 +157,10 @@ impl Worker {
     /// it is still alive and fit.
     fn run(mut self, batch: Vec<Job>, shared: &Arc<Shared>) -> Option<Self> {
         let mut sent: VecDeque<Sent> = VecDeque::new();
-        for job in batch {
+        for mut job in batch {
             let id = self.next_job;
             self.next_job += 1;
-            if let Err(reason) = self.send_tick(id, &job) {
+            if let Err(reason) = self.send_tick(id, &mut job) {
                 sent.push_back(Sent { id, job });
                 return self.lost(sent, Instant::now(), shared, Some(reason));
             }
@@ -226,7 +226,7 @@ impl Worker {
         Some(self)
     }
 
-    fn send_tick(&mut self, id: u64, job: &Job) -> Result<(), String> {
+    fn send_tick(&mut self, id: u64, job: &mut Job) -> Result<(), String> {
         let key = job.program.key;
         let source = if self.programs.contains(&key) {
             None
@@ -240,9 +240,10 @@ impl Worker {
             self.program_bytes += job.program.source.len();
             Some(job.program.source.to_string())
         };
-        let mut input = job.input.clone();
-        input.started_at_ms = vigy_types::now().timestamp_millis();
-        self.send(&ToWorker::Tick { job: id, key, source, input })
+        // Stamped as it is sent: the runtime's clock, not the worker's, so
+        // one process's readings of a test clock stay in one sequence.
+        job.input.started_at_ms = vigy_types::now().timestamp_millis();
+        self.send(&ToWorker::Tick { job: id, key, source, input: job.input.clone() })
     }
 
     fn send(&mut self, message: &ToWorker) -> Result<(), String> {

@@ -31,11 +31,12 @@ use vigy_types::Program;
 use crate::memory;
 use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, read_frame, write_frame};
 
-/// Stack of the evaluation thread. The reader's nesting is bounded at
-/// registration, the interpreter's recursion by the depth budget; what is
-/// left (deeply nested values built at run time) overflows into a clean
-/// `budget exceeded: stack` failure of the tick.
-const STACK_BYTES: usize = 64 * 1024 * 1024;
+/// Stack of the evaluation thread: room for the depth budget's 10,000
+/// nested calls. Reserved address space, counted in the baseline the
+/// memory limit starts from, so it takes nothing from a tick's budget;
+/// deeper recursion (values nested millions deep, built at run time)
+/// overflows into a `budget exceeded: stack` failure of the tick.
+const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// How often the evaluation thread looks at the memory it keeps.
 const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Most bytes of program source a worker keeps parsed.
@@ -182,7 +183,14 @@ fn evaluate(mut evaluator: Evaluator, queue: Receiver<Work>, out: Out, memory_by
             let _ = send(&out, &FromWorker::Done { job, outcome: vigy_eval::TickOutcome::lost(lost, Duration::ZERO) });
             continue;
         };
-        let outcome = evaluator.run(&program, input);
+        let mut outcome = evaluator.run(&program, input);
+        if let Err(vigy_eval::TickError::Panicked(message)) = &outcome.result
+            && message.contains("Cannot allocate memory")
+        {
+            // The interpreter grows its stack in segments; one it could not
+            // map is the memory limit speaking.
+            outcome.result = Err(vigy_eval::TickError::Memory { limit_bytes: memory_bytes });
+        }
         if send(&out, &FromWorker::Done { job, outcome }).is_err() {
             return;
         }

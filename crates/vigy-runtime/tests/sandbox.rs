@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use vigy_eval::{Arity, EvalLimits, Extension, Intrinsics, TickError, TickInput, Value};
 use vigy_sandbox::{Done, Job, Pool, ProgramSource, SandboxConfig, WorkerProgram};
+
+// The worker binary is this package's own, so `cargo test -p vigy-runtime`
+// always builds it fresh.
 use vigy_types::{Program, VigyId, VigyName};
 
 const DEADLINE: Duration = Duration::from_millis(1_000);

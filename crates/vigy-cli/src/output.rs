@@ -88,6 +88,9 @@ pub(crate) fn inspect(v: &api::Vigy, state: &api::VigyState, kv: Option<&serde_j
     println!("id:        {}", v.id);
     println!("name:      {}", v.name);
     println!("enabled:   {}", v.enabled);
+    if let Some(reason) = &v.disabled_reason {
+        println!("disabled:  {reason}");
+    }
     println!("every:     {} ms", v.tick_interval_ms);
     println!("labels:    {}", labels(&v.labels));
     println!("created:   {}", format_timestamp(&v.created_at));

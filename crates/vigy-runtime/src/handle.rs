@@ -15,7 +15,7 @@ use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, Vigy
 use crate::backoff::Backoff;
 use crate::catalog::{Catalog, Entry};
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, FirstTick, Scheduler};
+use crate::scheduler::{Command, FirstTick, Quarantine, Scheduler};
 use crate::watcher;
 use crate::writer::Writer;
 
@@ -73,6 +73,7 @@ pub struct RuntimeBuilder {
     sandbox: SandboxConfig,
     backoff: Backoff,
     keep_runs: usize,
+    quarantine_after: u32,
     extensions: Vec<Arc<dyn Extension>>,
     max_vigies: usize,
 }
@@ -89,6 +90,7 @@ impl Default for RuntimeBuilder {
             sandbox: SandboxConfig::default(),
             backoff: Backoff::default(),
             keep_runs: 200,
+            quarantine_after: 3,
             extensions: Vec::new(),
             max_vigies: DEFAULT_MAX_VIGIES,
         }
@@ -142,6 +144,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How many ticks in a row may end their worker process (memory
+    /// limit, stack, hard deadline, crash) before the vigy is disabled with
+    /// the reason recorded (default 3; 0 never quarantines).
+    pub fn quarantine_after(mut self, ticks: u32) -> Self {
+        self.quarantine_after = ticks;
+        self
+    }
+
     /// Runs kept per vigy (default 200).
     pub fn keep_runs(mut self, keep: usize) -> Self {
         self.keep_runs = keep.max(1);
@@ -192,7 +202,10 @@ impl RuntimeBuilder {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let scheduler = Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone());
+        let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
+        let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
+        let scheduler =
+            Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone(), quarantine);
         let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));
 
         tokio::spawn(checkpoint(store.clone(), commands.clone()));
@@ -212,7 +225,7 @@ impl RuntimeBuilder {
         tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
         let max_vigies = self.max_vigies;
-        Ok(RuntimeHandle {
+        let handle = RuntimeHandle {
             store,
             catalog,
             commands,
@@ -221,7 +234,9 @@ impl RuntimeBuilder {
             tasks,
             closed: CancellationToken::new(),
             max_vigies,
-        })
+        };
+        tokio::spawn(handle.clone().quarantine(quarantine_rx));
+        Ok(handle)
     }
 }
 
@@ -484,6 +499,25 @@ impl RuntimeHandle {
         // The scheduler held the writer's only sender: the writer now drains
         // what is queued and stops.
         let _ = writer.await;
+    }
+
+    /// Disable each vigy the scheduler reports as a repeat offender, with
+    /// its reason, as an operator's disable would (so every process sees
+    /// it through the change feed).
+    async fn quarantine(self, mut offenders: mpsc::UnboundedReceiver<(VigyId, String)>) {
+        while let Some((id, reason)) = offenders.recv().await {
+            let _writing = self.catalog.write_lock().await;
+            match self.store.quarantine(id, &reason, vigy_types::now()).await {
+                Ok(Some(vigy)) => {
+                    tracing::error!(vigy = %vigy.name, %reason, "vigy quarantined: disabled");
+                    self.metrics.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.catalog.put(vigy.clone());
+                    let _ = self.schedule(vigy, FirstTick::Now).await;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%id, %error, "could not quarantine a vigy"),
+            }
+        }
     }
 
     async fn schedule(&self, vigy: Vigy, first: FirstTick) -> Result<(), RuntimeError> {

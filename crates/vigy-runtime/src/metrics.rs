@@ -104,6 +104,8 @@ pub struct Metrics {
     pub write_batches: AtomicU64,
     /// Runs that could not be committed (each one logged).
     pub runs_lost: AtomicU64,
+    /// Vigies disabled because their ticks kept ending their worker.
+    pub quarantined: AtomicU64,
     /// How late scheduled ticks started, against their due time.
     pub lateness: Histogram,
     /// How long evaluation took.

@@ -22,6 +22,11 @@
 //! - **Changes apply from the next tick.** A new program or interval
 //!   replaces the entry; a tick in flight finishes with the program it
 //!   started with. Disabling or deleting stops further ticks at once.
+//! - **Repeat offenders are quarantined.** A vigy whose ticks end their
+//!   worker process (memory limit, stack, killed at the hard deadline,
+//!   crash) `quarantine_after` times in a row (default 3) is disabled with
+//!   the last error as its reason, instead of being resumed into a crash
+//!   loop; a successful tick resets the count, enabling clears the reason.
 //! - **The first tick is prompt.** A newly registered vigy is due now; at
 //!   start-up, vigies resume spread over their first interval (by id), so a
 //!   runtime holding thousands does not tick them all in the same instant.
@@ -91,6 +96,8 @@ struct Entry {
     last_report: Option<Report>,
     tick_count: u64,
     failures: u32,
+    /// Consecutive ticks that ended their worker.
+    worker_losses: u32,
     /// When the next scheduled tick is due; `None` while running or idle.
     due: Option<Instant>,
     running: bool,
@@ -112,6 +119,14 @@ pub(crate) struct Scheduler {
     writer: mpsc::UnboundedSender<WriteJob>,
     metrics: Arc<Metrics>,
     draining: Option<oneshot::Sender<()>>,
+    quarantine: Quarantine,
+}
+
+/// Where repeat offenders are sent to be disabled, and after how many.
+pub(crate) struct Quarantine {
+    /// Consecutive worker losses that quarantine a vigy; 0 never does.
+    pub(crate) after: u32,
+    pub(crate) to: mpsc::UnboundedSender<(VigyId, String)>,
 }
 
 impl Scheduler {
@@ -121,6 +136,7 @@ impl Scheduler {
         workers: Pool,
         writer: mpsc::UnboundedSender<WriteJob>,
         metrics: Arc<Metrics>,
+        quarantine: Quarantine,
     ) -> Self {
         Self {
             scope,
@@ -133,6 +149,7 @@ impl Scheduler {
             writer,
             metrics,
             draining: None,
+            quarantine,
         }
     }
 
@@ -301,10 +318,21 @@ impl Scheduler {
         }
         let failed = outcome.result.is_err();
         self.metrics.count_tick(vigy_id, entry.vigy.name.as_str(), failed);
+        if let Err(error) = &outcome.result
+            && error.ended_its_worker()
+        {
+            entry.worker_losses += 1;
+            if entry.worker_losses == self.quarantine.after && entry.scheduled {
+                let reason =
+                    format!("quarantined after {} ticks in a row ended their worker: {error}", entry.worker_losses);
+                let _ = self.quarantine.to.send((vigy_id, reason));
+            }
+        }
         if failed {
             entry.failures = entry.failures.saturating_add(1);
         } else {
             entry.failures = 0;
+            entry.worker_losses = 0;
             if !outcome.kv_changes.is_empty() {
                 outcome.apply_kv_changes(Arc::make_mut(&mut entry.kv));
             }
@@ -359,6 +387,7 @@ impl Entry {
             last_report: None,
             tick_count,
             failures: 0,
+            worker_losses: 0,
             due: None,
             running: false,
             forced: Vec::new(),

@@ -151,6 +151,7 @@ pub fn to_api_vigy(v: &Vigy) -> api::Vigy {
         labels: v.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         created_at: v.created_at,
         updated_at: v.updated_at,
+        disabled_reason: v.disabled_reason.clone(),
     }
 }
 

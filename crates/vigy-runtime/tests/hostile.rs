@@ -64,3 +64,36 @@ async fn deeply_nested_source_should_be_refused_at_registration() {
     assert!(rt.list(&Default::default()).await.unwrap().is_empty());
     rt.shutdown().await;
 }
+
+/// Issue 10: a vigy whose ticks keep ending their worker is disabled with
+/// the reason recorded, and a runtime reopened on the database stays up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vigy_that_keeps_killing_its_worker_should_be_quarantined_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let rt = open(&path, Scope::All).await;
+    let bomb = "(define (grow xs n) (if (= n 0) xs (grow (append xs xs) (- n 1)))) (reverse (grow (list 1) 40))";
+    let v = rt.register_or_update(vigy("bomb", bomb, 100)).await.unwrap();
+    let healthy = rt.register_or_update(vigy("healthy", "(vigy-noop)", 100)).await.unwrap();
+    support::eventually(Duration::from_secs(20), "the bomb is quarantined", || async {
+        !rt.get(v.id).await.unwrap().enabled
+    })
+    .await;
+    let quarantined = rt.get(v.id).await.unwrap();
+    let reason = quarantined.disabled_reason.expect("a reason is recorded");
+    assert!(reason.contains("quarantined after 3 ticks") && reason.contains("memory"), "{reason}");
+    assert_eq!(rt.metrics().quarantined.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let runs = rt.recent_runs(v.id, 100).await.unwrap();
+    assert_eq!(runs.len(), 3, "no tick after the third loss");
+    rt.shutdown().await;
+
+    // Reopened, the database still holds it disabled, and nothing ticks it.
+    let rt = open(&path, Scope::All).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rt.recent_runs(v.id, 100).await.unwrap().len(), 3);
+    assert!(run_count(&rt, healthy.id).await > 0, "the healthy vigy resumed");
+    // Enabling is an operator's decision: it clears the reason.
+    let enabled = rt.enable(v.id).await.unwrap();
+    assert!(enabled.enabled && enabled.disabled_reason.is_none());
+    rt.shutdown().await;
+}

@@ -276,6 +276,7 @@ mod bare_graphql {
         labels: Json<BTreeMap<String, String>>,
         created_at: DateTime,
         updated_at: DateTime,
+        disabled_reason: Option<String>,
     }
 
     #[derive(Debug, SimpleObject)]
@@ -317,6 +318,7 @@ mod bare_graphql {
             labels: Json(v.labels.clone()),
             created_at: DateTime(v.created_at),
             updated_at: DateTime(v.updated_at),
+            disabled_reason: v.disabled_reason.clone(),
         }
     }
 }

@@ -61,6 +61,11 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
             ("vigy_store_write_batches", "Write transactions committed.", &m.write_batches),
             ("vigy_store_runs_written", "Runs committed to the store.", &m.runs_written),
             ("vigy_store_runs_lost", "Runs that could not be committed.", &m.runs_lost),
+            (
+                "vigy_quarantined",
+                "Vigies disabled because their ticks kept ending their worker process.",
+                &m.quarantined,
+            ),
         ];
         for (name, help, value) in counters {
             let value = value.load(std::sync::atomic::Ordering::Relaxed);

@@ -8,7 +8,7 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(DisabledReason)]
     }
 }
 
@@ -68,6 +68,26 @@ CREATE TABLE IF NOT EXISTS vigy_events (
     at      TEXT    NOT NULL
 );
 "#;
+
+/// Why the runtime disabled a vigy (quarantine).
+struct DisabledReason;
+
+impl MigrationName for DisabledReason {
+    fn name(&self) -> &str {
+        "m20261201_000001_disabled_reason"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DisabledReason {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("ALTER TABLE vigies ADD COLUMN disabled_reason TEXT;")
+            .await
+            .map(drop)
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {

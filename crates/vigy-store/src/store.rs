@@ -137,6 +137,7 @@ impl Store {
                 let old = vigy_from_row(row)?;
                 let mut new = v.clone();
                 new.enabled = old.enabled;
+                new.disabled_reason = old.disabled_reason.clone();
                 new.created_at = old.created_at;
                 if !old.differs_in_behaviour(&new) {
                     (Registered::Unchanged, old)
@@ -163,18 +164,37 @@ impl Store {
         Ok((outcome, stored))
     }
 
-    /// Enable or disable; `None` if there is no such vigy.
+    /// Enable or disable (an operator's choice, so any quarantine reason
+    /// goes); `None` if there is no such vigy.
     pub async fn set_enabled(&self, id: VigyId, enabled: bool, at: Timestamp) -> Result<Option<Vigy>, StoreError> {
+        self.set_lifecycle(id, enabled, None, at).await
+    }
+
+    /// Disable `id` because its ticks keep costing their worker its life,
+    /// recording `reason`; `None` if there is no such vigy.
+    pub async fn quarantine(&self, id: VigyId, reason: &str, at: Timestamp) -> Result<Option<Vigy>, StoreError> {
+        self.set_lifecycle(id, false, Some(reason.to_owned()), at).await
+    }
+
+    async fn set_lifecycle(
+        &self,
+        id: VigyId,
+        enabled: bool,
+        reason: Option<String>,
+        at: Timestamp,
+    ) -> Result<Option<Vigy>, StoreError> {
         let txn = self.begin_write().await?;
         let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
             return Ok(None);
         };
         let mut v = vigy_from_row(row)?;
-        if v.enabled != enabled {
+        if v.enabled != enabled || v.disabled_reason != reason {
             v.enabled = enabled;
+            v.disabled_reason = reason.clone();
             v.updated_at = at;
             vigy::Entity::update_many()
                 .col_expr(vigy::Column::Enabled, Expr::value(enabled))
+                .col_expr(vigy::Column::DisabledReason, Expr::value(reason))
                 .col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)))
                 .filter(vigy::Column::Id.eq(id.to_string()))
                 .exec(&txn)

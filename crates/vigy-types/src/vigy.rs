@@ -15,6 +15,11 @@ pub struct Vigy {
     pub tick_interval: TickInterval,
     /// Whether it ticks at all.
     pub enabled: bool,
+    /// Why the runtime disabled it (it was quarantined after its ticks
+    /// repeatedly cost their worker process its life); `None` when it is
+    /// enabled or an operator disabled it.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
     /// Labels, for selectors and scopes.
     pub labels: Labels,
     /// When it was first registered.
@@ -40,6 +45,7 @@ impl Vigy {
             program,
             tick_interval,
             enabled: true,
+            disabled_reason: None,
             labels: Labels::new(),
             created_at: now,
             updated_at: now,

@@ -182,6 +182,7 @@ pub struct Vigy {
     pub labels: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     pub created_at: ::chrono::DateTime<::chrono::Utc>,
     pub updated_at: ::chrono::DateTime<::chrono::Utc>,
+    pub disabled_reason: ::std::option::Option<::std::string::String>,
 }
 impl From<Vigy> for api::Vigy {
     fn from(v: Vigy) -> Self {
@@ -194,6 +195,7 @@ impl From<Vigy> for api::Vigy {
             labels: v.labels,
             created_at: v.created_at,
             updated_at: v.updated_at,
+            disabled_reason: v.disabled_reason,
         }
     }
 }

@@ -307,6 +307,8 @@ pub struct Vigy {
     pub labels: Labels,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+    /// Why the runtime disabled it: quarantined after its ticks repeatedly cost their worker process its life. Absent when enabled or disabled by an operator; enabling clears it.
+    pub disabled_reason: ::std::option::Option<::std::string::String>,
 }
 impl From<::vigy_api::Vigy> for Vigy {
     fn from(model: ::vigy_api::Vigy) -> Self {
@@ -319,6 +321,7 @@ impl From<::vigy_api::Vigy> for Vigy {
             labels: model.labels.into(),
             created_at: model.created_at.into(),
             updated_at: model.updated_at.into(),
+            disabled_reason: model.disabled_reason.map(::std::convert::Into::into),
         }
     }
 }

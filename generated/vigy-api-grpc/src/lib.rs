@@ -243,6 +243,7 @@ impl From<api::Vigy> for pb::Vigy {
             labels: v.labels,
             created_at: Some(to_timestamp(v.created_at)),
             updated_at: Some(to_timestamp(v.updated_at)),
+            disabled_reason: v.disabled_reason,
         }
     }
 }
@@ -258,6 +259,7 @@ impl TryFrom<pb::Vigy> for api::Vigy {
             labels: v.labels,
             created_at: from_timestamp(v.created_at.ok_or_else(|| missing("created_at"))?)?,
             updated_at: from_timestamp(v.updated_at.ok_or_else(|| missing("updated_at"))?)?,
+            disabled_reason: v.disabled_reason,
         })
     }
 }

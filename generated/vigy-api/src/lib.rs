@@ -137,6 +137,9 @@ pub struct Vigy {
     pub labels: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     pub created_at: ::chrono::DateTime<::chrono::Utc>,
     pub updated_at: ::chrono::DateTime<::chrono::Utc>,
+    /// Why the runtime disabled it: quarantined after its ticks repeatedly cost their worker process its life. Absent when enabled or disabled by an operator; enabling clears it.
+    #[serde(default)]
+    pub disabled_reason: ::std::option::Option<::std::string::String>,
 }
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]

@@ -11,6 +11,8 @@ pub struct Model {
     pub program: String,
     pub tick_interval_ms: i64,
     pub enabled: bool,
+    /// Why the runtime disabled it (quarantine); NULL otherwise.
+    pub disabled_reason: Option<String>,
     /// JSON object of labels.
     pub labels: String,
     pub created_at: String,

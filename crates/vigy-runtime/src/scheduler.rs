@@ -22,6 +22,11 @@
 //! - **Changes apply from the next tick.** A new program or interval
 //!   replaces the entry; a tick in flight finishes with the program it
 //!   started with. Disabling or deleting stops further ticks at once.
+//! - **A full write queue holds ticks back.** A finished tick waits in the
+//!   scheduler until the write queue (`queue.rs`) has room for it; while
+//!   any waits, no scheduled tick is dispatched (they start late, counted
+//!   in `ticks_held_back`), so ticks stop piling up while commits fail.
+//!   The loop keeps serving commands meanwhile; forced ticks still run.
 //! - **The first tick is prompt.** A newly registered vigy is due now; at
 //!   start-up, vigies resume spread over their first interval (by id), so a
 //!   runtime holding thousands does not tick them all in the same instant.
@@ -31,8 +36,9 @@
 //! worker pool, and passes finished ticks to the writer.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -42,9 +48,13 @@ use vigy_store::TickRecord;
 use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
 
 use crate::backoff::Backoff;
+use crate::health::Task;
 use crate::metrics::Metrics;
+use crate::queue::{Pending, Place, Queue, WriteJob};
+use crate::size::record_bytes;
+use crate::supervise::PanicHook;
 use crate::workers::{Done, Job, Workers};
-use crate::writer::{RunReply, WriteJob};
+use crate::writer::RunReply;
 use crate::{RuntimeError, Scope};
 
 /// What the scheduler is asked to do.
@@ -74,6 +84,14 @@ pub(crate) enum FirstTick {
 
 /// What a tick reported with `vigy-desired` and `vigy-observed`.
 type Report = (serde_json::Map<String, Json>, serde_json::Map<String, Json>);
+
+/// A finished tick waiting for room in the write queue.
+struct Finished {
+    record: TickRecord,
+    replies: Vec<RunReply>,
+    pending: Pending,
+    bytes: usize,
+}
 
 /// One vigy the scheduler knows.
 struct Entry {
@@ -109,8 +127,13 @@ pub(crate) struct Scheduler {
     /// Forced ticks in flight, by vigy: their replies.
     replies: HashMap<VigyId, Vec<RunReply>>,
     workers: Workers,
-    writer: mpsc::UnboundedSender<WriteJob>,
+    writes: Queue,
+    /// Finished ticks, oldest first, that did not fit in the write queue yet.
+    backlog: VecDeque<Finished>,
+    /// A due tick waited for room in the write queue.
+    held_back: bool,
     metrics: Arc<Metrics>,
+    panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
 }
 
@@ -119,8 +142,9 @@ impl Scheduler {
         scope: Scope,
         backoff: Backoff,
         workers: Workers,
-        writer: mpsc::UnboundedSender<WriteJob>,
+        writes: Queue,
         metrics: Arc<Metrics>,
+        panic_hook: Arc<PanicHook>,
     ) -> Self {
         Self {
             scope,
@@ -130,14 +154,17 @@ impl Scheduler {
             next_generation: 0,
             replies: HashMap::new(),
             workers,
-            writer,
+            writes,
+            backlog: VecDeque::new(),
+            held_back: false,
             metrics,
+            panic_hook,
             draining: None,
         }
     }
 
     /// Run until every command sender is gone, then until in-flight ticks
-    /// are recorded.
+    /// are handed to the writer.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
@@ -145,29 +172,62 @@ impl Scheduler {
     ) {
         let mut open = true;
         loop {
+            self.panic_hook.check(Task::Scheduler);
+            self.hand_over();
+            // Checked before waiting: handing over the last finished tick
+            // may be what settles a drain, and nothing may wake us after.
+            let settled = self.in_flight() == 0 && self.backlog.is_empty();
+            if self.draining.is_some() && settled {
+                let _ = self.draining.take().map(|reply| reply.send(()));
+            }
+            if !open && settled {
+                return;
+            }
             let next_due = self.queue.peek().map(|Reverse((at, ..))| *at);
+            let waiting = self.backlog.front().map(|f| f.bytes);
             tokio::select! {
                 biased;
                 Some(finished) = done.recv() => self.on_done(finished),
+                place = self.writes.reserve(waiting.unwrap_or(0)), if waiting.is_some() => {
+                    self.held_back |= next_due.is_some_and(|due| due <= Instant::now());
+                    if let Some(finished) = self.backlog.pop_front() {
+                        self.send(finished, place);
+                    }
+                }
                 command = commands.recv(), if open => match command {
                     Some(command) => self.on_command(command),
                     None => open = false,
                 },
-                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open => {
+                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open && waiting.is_none() && !self.writes.is_closed() => {
                     self.dispatch_due(Instant::now());
                 }
-            }
-            if self.draining.is_some() && self.in_flight() == 0 {
-                let _ = self.draining.take().map(|reply| reply.send(()));
-            }
-            if !open && self.in_flight() == 0 {
-                return;
             }
         }
     }
 
     fn in_flight(&self) -> usize {
         self.entries.values().filter(|e| e.running).count()
+    }
+
+    /// Move finished ticks into the write queue while they fit, in order.
+    fn hand_over(&mut self) {
+        while let Some(place) = self.backlog.front().and_then(|f| self.writes.try_reserve(f.bytes)) {
+            if let Some(finished) = self.backlog.pop_front() {
+                self.send(finished, place);
+            }
+        }
+    }
+
+    fn send(&mut self, finished: Finished, place: Place) {
+        let Finished { record, replies, pending, .. } = finished;
+        if let Err(job) = self.writes.send(WriteJob { record, replies, pending, place }) {
+            // The writer stopped (it panicked): the runtime is broken and
+            // says so; this tick cannot be recorded (its `Pending` counts it).
+            tracing::error!(vigy = %job.record.run.vigy_id, tick = job.record.run.tick, "the writer stopped: a tick is lost");
+            for reply in job.replies {
+                let _ = reply.send(Err(RuntimeError::Unavailable("the writer stopped".into())));
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -248,6 +308,7 @@ impl Scheduler {
     }
 
     fn dispatch_due(&mut self, now: Instant) {
+        let held_back = std::mem::take(&mut self.held_back);
         while let Some(Reverse((due, generation, id))) = self.queue.peek().copied() {
             if due > now {
                 break;
@@ -258,6 +319,7 @@ impl Scheduler {
                 .get(&id)
                 .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled);
             if live {
+                self.metrics.ticks_held_back.fetch_add(u64::from(held_back), Relaxed);
                 self.dispatch(id, Some(due));
             }
         }
@@ -321,7 +383,9 @@ impl Scheduler {
             report
         });
         let record = TickRecord { run, kv_changes: outcome.kv_changes, reported };
-        let _ = self.writer.send(WriteJob { record, replies: std::mem::take(&mut replies) });
+        let bytes = record_bytes(&record);
+        let pending = Pending::new(self.metrics.clone());
+        self.backlog.push_back(Finished { record, replies: std::mem::take(&mut replies), pending, bytes });
 
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {

@@ -32,8 +32,10 @@
 //!   runtime holding thousands does not tick them all in the same instant.
 //!
 //! The scheduler owns each vigy's kv store and tick count in memory (loaded
-//! from the store when the vigy is first scheduled), hands ticks to the
-//! worker pool, and passes finished ticks to the writer.
+//! from the store when the vigy is first scheduled, unless ticks of it that
+//! this process ran are still uncommitted: then the store is behind, and it
+//! carries on from what it held when it last stopped scheduling it), hands
+//! ticks to the worker pool, and passes finished ticks to the writer.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -50,7 +52,7 @@ use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
 use crate::backoff::Backoff;
 use crate::health::Task;
 use crate::metrics::Metrics;
-use crate::queue::{Pending, Place, Queue, WriteJob};
+use crate::queue::{Pending, Place, Queue, Uncommitted, WriteJob};
 use crate::size::record_bytes;
 use crate::supervise::PanicHook;
 use crate::workers::{Done, Job, Workers};
@@ -93,6 +95,14 @@ struct Finished {
     bytes: usize,
 }
 
+/// What a vigy that stopped being scheduled carried, kept while some of its
+/// ticks are not committed yet: the store does not know it yet.
+struct Retired {
+    kv: Arc<BTreeMap<String, Json>>,
+    tick_count: u64,
+    last_report: Option<Report>,
+}
+
 /// One vigy the scheduler knows.
 struct Entry {
     vigy: Vigy,
@@ -132,6 +142,9 @@ pub(crate) struct Scheduler {
     backlog: VecDeque<Finished>,
     /// A due tick waited for room in the write queue.
     held_back: bool,
+    uncommitted: Arc<Uncommitted>,
+    /// Vigies no longer in `entries` whose last ticks may be uncommitted.
+    retired: HashMap<VigyId, Retired>,
     metrics: Arc<Metrics>,
     panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
@@ -157,6 +170,8 @@ impl Scheduler {
             writes,
             backlog: VecDeque::new(),
             held_back: false,
+            uncommitted: Arc::default(),
+            retired: HashMap::new(),
             metrics,
             panic_hook,
             draining: None,
@@ -237,6 +252,7 @@ impl Scheduler {
                 // Its series go here, where ticks are counted: a tick ending
                 // after this finds no entry and counts nothing.
                 self.entries.remove(&id);
+                self.retired.remove(&id);
                 self.metrics.forget(id);
                 for reply in self.replies.remove(&id).unwrap_or_default() {
                     let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
@@ -273,7 +289,8 @@ impl Scheduler {
                     FirstTick::Now => Instant::now(),
                     FirstTick::Spread => Instant::now() + spread(&vigy),
                 };
-                self.entries.insert(id, Entry::new(vigy, kv, tick_count, generation, true));
+                let entry = self.revive(vigy, kv, tick_count, generation, true);
+                self.entries.insert(id, entry);
                 Some(due)
             }
             None => None,
@@ -286,13 +303,48 @@ impl Scheduler {
     fn tick_now(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply) {
         let id = vigy.id;
         let generation = self.bump();
-        let entry = self.entries.entry(id).or_insert_with(|| Entry::new(vigy, kv, tick_count, generation, false));
+        if !self.entries.contains_key(&id) {
+            let entry = self.revive(vigy, kv, tick_count, generation, false);
+            self.entries.insert(id, entry);
+        }
+        let Some(entry) = self.entries.get_mut(&id) else { return };
         if entry.running {
             entry.forced.push(reply);
             return;
         }
         self.replies.entry(id).or_default().push(reply);
         self.dispatch(id, None);
+    }
+
+    /// A new entry from the stored `kv` and `tick_count`, unless this process
+    /// still has uncommitted ticks of the vigy (commits failing): then the
+    /// store is behind, and it carries on from what it retired with.
+    fn revive(
+        &mut self,
+        vigy: Vigy,
+        kv: BTreeMap<String, Json>,
+        tick_count: u64,
+        generation: u64,
+        scheduled: bool,
+    ) -> Entry {
+        let id = vigy.id;
+        let mut entry = Entry::new(vigy, kv, tick_count, generation, scheduled);
+        if let Some(retired) = self.retired.remove(&id)
+            && self.uncommitted.any(id)
+        {
+            entry.kv = retired.kv;
+            entry.tick_count = retired.tick_count;
+            entry.last_report = retired.last_report;
+        }
+        entry
+    }
+
+    fn retire(&mut self, id: VigyId) {
+        let Some(entry) = self.entries.remove(&id) else { return };
+        let uncommitted = &self.uncommitted;
+        self.retired.retain(|id, _| uncommitted.any(*id));
+        let Entry { kv, tick_count, last_report, .. } = entry;
+        self.retired.insert(id, Retired { kv, tick_count, last_report });
     }
 
     fn bump(&mut self) -> u64 {
@@ -384,13 +436,13 @@ impl Scheduler {
         });
         let record = TickRecord { run, kv_changes: outcome.kv_changes, reported };
         let bytes = record_bytes(&record);
-        let pending = Pending::new(self.metrics.clone());
+        let pending = Pending::new(vigy_id, self.uncommitted.clone(), self.metrics.clone());
         self.backlog.push_back(Finished { record, replies: std::mem::take(&mut replies), pending, bytes });
 
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {
             if forced.is_empty() {
-                self.entries.remove(&vigy_id);
+                self.retire(vigy_id);
             } else {
                 self.replies.insert(vigy_id, forced);
                 self.dispatch(vigy_id, None);

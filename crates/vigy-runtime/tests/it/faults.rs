@@ -169,3 +169,35 @@ async fn a_panic_in_the_writer_should_stop_ticking_count_the_lost_batch_and_say_
     assert_eq!(ticked, accounted, "every tick committed or counted lost");
     assert!(rt.metrics().runs_lost.load(Relaxed) >= 2, "the batch the writer dropped, and the forced tick");
 }
+
+/// A vigy this runtime does not schedule is read from the store at each
+/// forced tick; while its last tick is still uncommitted the store is
+/// behind, and the next forced tick must carry on from memory instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn forced_ticks_while_commits_fail_should_each_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forced.db");
+    let rt = RuntimeHandle::builder()
+        .path(&path)
+        .scope(Scope::Nothing)
+        .busy_timeout(Duration::from_millis(200))
+        .open()
+        .await
+        .unwrap();
+    let id = rt.register_or_update(vigy("manual", COUNTER, 100)).await.unwrap().id;
+    let lock = WriteLock::take(&path).await.unwrap();
+    let mut forced = Vec::new();
+    for n in 1..=2u64 {
+        let rt2 = rt.clone();
+        forced.push(tokio::spawn(async move { rt2.tick_now(id).await }));
+        eventually(Duration::from_secs(5), "the tick ran", || async { rt.metrics().ticks.load(Relaxed) == n }).await;
+    }
+    lock.release().await.unwrap();
+    let mut ticks = Vec::new();
+    for handle in forced {
+        ticks.push(tokio::time::timeout(Duration::from_secs(10), handle).await.unwrap().unwrap().unwrap().tick);
+    }
+    assert_eq!(ticks, [1, 2], "the second forced tick must follow the first, not repeat it");
+    assert_eq!(rt.kv(id).await.unwrap()["n"], json!(2));
+    rt.shutdown().await;
+}

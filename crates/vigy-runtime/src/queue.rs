@@ -147,3 +147,25 @@ impl Queue {
 fn units(bytes: usize) -> u32 {
     (bytes / UNIT + 1).min(UNITS) as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_should_refuse_room_until_a_tick_leaves_it() {
+        let metrics = Arc::new(Metrics::default());
+        let (queue, _rx) = channel(metrics.clone());
+        let half = MAX_QUEUED_BYTES / 2;
+        let first = queue.try_reserve(half).expect("room for half");
+        assert!(queue.try_reserve(half).is_none(), "half plus a unit does not fit twice");
+        assert_eq!(metrics.write_queue_depth.load(Relaxed), 1);
+        assert_eq!(metrics.write_queue_bytes.load(Relaxed), half as u64);
+        drop(first);
+        assert_eq!(metrics.write_queue_depth.load(Relaxed), 0);
+        let whole = queue.try_reserve(10 * MAX_QUEUED_BYTES).expect("an oversized tick gets the queue to itself");
+        assert!(queue.try_reserve(0).is_none());
+        drop(whole);
+        assert!(queue.try_reserve(0).is_some());
+    }
+}

@@ -9,15 +9,18 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
-use vigy_store::{Registered, Store, StoreError};
+use vigy_store::{Registered, Store, StoreError, StoreOptions};
 use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
 use crate::backoff::Backoff;
 use crate::catalog::{Catalog, Entry};
+use crate::feed::{self, Feed};
+use crate::health::{Health, Task, Unhealthy};
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick, Quarantine, Scheduler};
-use crate::watcher;
+use crate::supervise::{self, PanicHook};
 use crate::writer::Writer;
+use crate::{queue, watcher};
 
 /// Why a runtime operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ pub struct RuntimeBuilder {
     quarantine_after: u32,
     extensions: Vec<Arc<dyn Extension>>,
     max_vigies: usize,
+    store: StoreOptions,
 }
 
 /// Vigies a runtime registers by default: every one is in memory (the
@@ -93,6 +97,7 @@ impl Default for RuntimeBuilder {
             quarantine_after: 3,
             extensions: Vec::new(),
             max_vigies: DEFAULT_MAX_VIGIES,
+            store: StoreOptions::default(),
         }
     }
 }
@@ -175,6 +180,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How long a write waits for another process's write lock before the
+    /// commit fails and is retried (default 10 s).
+    pub fn busy_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.store.busy_timeout = timeout;
+        self
+    }
+
     /// Add intrinsics of the embedding app.
     pub fn extension(mut self, extension: impl Extension) -> Self {
         self.extensions.push(Arc::new(extension));
@@ -189,24 +201,42 @@ impl RuntimeBuilder {
     pub async fn open(self) -> Result<RuntimeHandle, RuntimeError> {
         vigy_sandbox::run_if_worker();
         let store = match &self.path {
-            Some(path) => Store::open(path).await?,
+            Some(path) => Store::open_with(path, &self.store).await?,
             None => Store::open_in_memory().await?,
         };
         let metrics = Arc::new(Metrics::default());
-        let (runs, _) = broadcast::channel(4_096);
-        let (write_tx, write_rx) = mpsc::unbounded_channel();
-        let writer =
-            Writer { store: store.clone(), runs: runs.clone(), metrics: metrics.clone(), keep_runs: self.keep_runs };
-        let writer_task = tokio::spawn(writer.run(write_rx));
+        let health = Arc::new(Health::default());
+        let panic_hook = Arc::new(PanicHook::default());
+        let closing = CancellationToken::new();
+        let (feed, runs) = Feed::new(feed::MAX_HELD_BYTES);
+        let (writes, write_rx) = queue::channel(metrics.clone());
+        let writer = Writer {
+            store: store.clone(),
+            feed,
+            metrics: metrics.clone(),
+            health: health.clone(),
+            closing: closing.clone(),
+            panic_hook: panic_hook.clone(),
+            keep_runs: self.keep_runs,
+        };
+        let writer_task = supervise::spawn(Task::Writer, writer.run(write_rx), health.clone(), metrics.clone());
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
         let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
-        let scheduler =
-            Scheduler::new(self.scope.clone(), self.backoff, workers, write_tx, metrics.clone(), quarantine);
-        let scheduler_task = tokio::spawn(scheduler.run(command_rx, done_rx));
+        let scheduler = Scheduler::new(
+            self.scope.clone(),
+            self.backoff,
+            workers,
+            writes,
+            metrics.clone(),
+            panic_hook.clone(),
+            quarantine,
+        );
+        let scheduler_task =
+            supervise::spawn(Task::Scheduler, scheduler.run(command_rx, done_rx), health.clone(), metrics.clone());
 
         tokio::spawn(checkpoint(store.clone(), commands.clone()));
         // The cursor first: a change landing while the catalog loads is
@@ -231,7 +261,10 @@ impl RuntimeBuilder {
             commands,
             runs,
             metrics,
+            health,
+            panic_hook,
             tasks,
+            closing,
             closed: CancellationToken::new(),
             max_vigies,
         };
@@ -293,9 +326,14 @@ pub struct RuntimeHandle {
     /// Every vigy, in memory: what reads are served from.
     catalog: Arc<Catalog>,
     commands: mpsc::UnboundedSender<Command>,
-    runs: broadcast::Sender<VigyRun>,
+    runs: broadcast::Sender<feed::Slot>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    panic_hook: Arc<PanicHook>,
     tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+    /// Cancelled when shutdown begins: the writer stops retrying failed
+    /// commits after a grace period.
+    closing: CancellationToken,
     /// Cancelled once shut down: ends every subscription, so a server's
     /// event streams close instead of holding its shutdown open.
     closed: CancellationToken,
@@ -460,14 +498,30 @@ impl RuntimeHandle {
     }
 
     /// Every run this runtime commits from now on. A subscriber that falls
-    /// behind is told how many it missed; it never slows the runtime.
-    pub fn subscribe(&self) -> impl Stream<Item = Result<VigyRun, RunsMissed>> + Send + Unpin + 'static {
+    /// behind is told how many it missed; it never slows the runtime, and
+    /// what is held for laggards is bounded in bytes as well as in count
+    /// (32 MiB of the newest runs; see `feed.rs`).
+    pub fn subscribe(&self) -> impl Stream<Item = Result<Arc<VigyRun>, RunsMissed>> + Send + Unpin + 'static {
         BroadcastStream::new(self.runs.subscribe())
-            .map(|item| {
-                item.map_err(|tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)| RunsMissed(n))
+            .map(|item| match item {
+                Ok(slot) => feed::read(&slot).ok_or(RunsMissed(1)),
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Err(RunsMissed(n)),
             })
             .take_until(self.closed.clone().cancelled_owned())
             .boxed()
+    }
+
+    /// Whether the runtime is doing its job: `Err` names what stops it
+    /// (commits failing, a task stopped by a panic), in words fit for a
+    /// readiness probe.
+    pub fn health(&self) -> Result<(), Unhealthy> {
+        self.health.check()
+    }
+
+    /// Make `task` panic at its next turn: how supervision is tested.
+    #[doc(hidden)]
+    pub fn inject_panic(&self, task: Task) {
+        self.panic_hook.arm(task);
     }
 
     /// Counters and histograms since the runtime opened.
@@ -489,6 +543,7 @@ impl RuntimeHandle {
     }
 
     async fn drain(&self) {
+        self.closing.cancel();
         let (reply, drained) = oneshot::channel();
         if self.commands.send(Command::Drain(reply)).is_ok() {
             let _ = drained.await;
@@ -526,6 +581,9 @@ impl RuntimeHandle {
     }
 
     fn send(&self, command: Command) -> Result<(), RuntimeError> {
-        self.commands.send(command).map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))
+        self.commands.send(command).map_err(|_| match self.health.check() {
+            Err(stopped @ Unhealthy::Stopped(_)) => RuntimeError::Unavailable(stopped.to_string()),
+            _ => RuntimeError::Unavailable("the runtime is shutting down".into()),
+        })
     }
 }

@@ -13,19 +13,26 @@
 //! Reads of vigies (`get`, `list`, `resolve`) are answered from memory by
 //! the catalog, which the handle's own writes and the watcher keep current
 //! (its rules are in `catalog.rs`). The scheduler rules are in
-//! `scheduler.rs`; the writer's batching and retention in `writer.rs`.
+//! `scheduler.rs`; the writer's batching, retries and retention in
+//! `writer.rs`; what a panic in either does in `supervise.rs`.
 
 mod backoff;
 mod catalog;
+mod feed;
 mod handle;
+mod health;
 mod metrics;
+mod queue;
 mod scheduler;
 mod service;
+mod size;
+mod supervise;
 mod watcher;
 mod writer;
 
 pub use backoff::Backoff;
 pub use handle::{DEFAULT_MAX_VIGIES, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
+pub use health::{Task, Unhealthy};
 pub use metrics::{Histogram, Metrics, VigyTicks};
 pub use service::{to_api_run, to_api_vigy};
 pub use vigy_eval::{EvalLimits, Extension, Intrinsics};

@@ -102,10 +102,21 @@ pub struct Metrics {
     pub runs_written: AtomicU64,
     /// Write transactions committed.
     pub write_batches: AtomicU64,
-    /// Runs that could not be committed (each one logged).
+    /// Runs that could not be committed: only ever those still failing when
+    /// the runtime shut down (each batch logged).
     pub runs_lost: AtomicU64,
     /// Vigies disabled because their ticks kept ending their worker.
     pub quarantined: AtomicU64,
+    /// Write transactions that failed (each is retried).
+    pub commit_failures: AtomicU64,
+    /// Finished ticks waiting in the write queue for a commit (a gauge).
+    pub write_queue_depth: AtomicU64,
+    /// About how many bytes those ticks hold (a gauge).
+    pub write_queue_bytes: AtomicU64,
+    /// Scheduled ticks that started late because the write queue was full.
+    pub ticks_held_back: AtomicU64,
+    /// Runtime tasks (scheduler, writer) stopped by a panic.
+    pub task_panics: AtomicU64,
     /// How late scheduled ticks started, against their due time.
     pub lateness: Histogram,
     /// How long evaluation took.

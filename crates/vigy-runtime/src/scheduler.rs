@@ -27,17 +27,25 @@
 //!   crash) `quarantine_after` times in a row (default 3) is disabled with
 //!   the last error as its reason, instead of being resumed into a crash
 //!   loop; a successful tick resets the count, enabling clears the reason.
+//! - **A full write queue holds ticks back.** A finished tick waits in the
+//!   scheduler until the write queue (`queue.rs`) has room for it; while
+//!   any waits, no scheduled tick is dispatched (they start late, counted
+//!   in `ticks_held_back`), so ticks stop piling up while commits fail.
+//!   The loop keeps serving commands meanwhile; forced ticks still run.
 //! - **The first tick is prompt.** A newly registered vigy is due now; at
 //!   start-up, vigies resume spread over their first interval (by id), so a
 //!   runtime holding thousands does not tick them all in the same instant.
 //!
 //! The scheduler owns each vigy's kv store and tick count in memory (loaded
-//! from the store when the vigy is first scheduled), hands ticks to the
-//! worker pool, and passes finished ticks to the writer.
+//! from the store when the vigy is first scheduled, unless ticks of it that
+//! this process ran are still uncommitted: then the store is behind, and it
+//! carries on from what it held when it last stopped scheduling it), hands
+//! ticks to the worker pool, and passes finished ticks to the writer.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -48,8 +56,12 @@ use vigy_store::TickRecord;
 use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
 
 use crate::backoff::Backoff;
+use crate::health::Task;
 use crate::metrics::Metrics;
-use crate::writer::{RunReply, WriteJob};
+use crate::queue::{Pending, Place, Queue, Uncommitted, WriteJob};
+use crate::size::record_bytes;
+use crate::supervise::PanicHook;
+use crate::writer::RunReply;
 use crate::{RuntimeError, Scope};
 
 /// What the scheduler is asked to do.
@@ -79,6 +91,22 @@ pub(crate) enum FirstTick {
 
 /// What a tick reported with `vigy-desired` and `vigy-observed`.
 type Report = (serde_json::Map<String, Json>, serde_json::Map<String, Json>);
+
+/// A finished tick waiting for room in the write queue.
+struct Finished {
+    record: TickRecord,
+    replies: Vec<RunReply>,
+    pending: Pending,
+    bytes: usize,
+}
+
+/// What a vigy that stopped being scheduled carried, kept while some of its
+/// ticks are not committed yet: the store does not know it yet.
+struct Retired {
+    kv: Arc<BTreeMap<String, Json>>,
+    tick_count: u64,
+    last_report: Option<Report>,
+}
 
 /// One vigy the scheduler knows.
 struct Entry {
@@ -116,8 +144,16 @@ pub(crate) struct Scheduler {
     /// Forced ticks in flight, by vigy: their replies.
     replies: HashMap<VigyId, Vec<RunReply>>,
     workers: Pool,
-    writer: mpsc::UnboundedSender<WriteJob>,
+    writes: Queue,
+    /// Finished ticks, oldest first, that did not fit in the write queue yet.
+    backlog: VecDeque<Finished>,
+    /// A due tick waited for room in the write queue.
+    held_back: bool,
+    uncommitted: Arc<Uncommitted>,
+    /// Vigies no longer in `entries` whose last ticks may be uncommitted.
+    retired: HashMap<VigyId, Retired>,
     metrics: Arc<Metrics>,
+    panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
     quarantine: Quarantine,
 }
@@ -134,8 +170,9 @@ impl Scheduler {
         scope: Scope,
         backoff: Backoff,
         workers: Pool,
-        writer: mpsc::UnboundedSender<WriteJob>,
+        writes: Queue,
         metrics: Arc<Metrics>,
+        panic_hook: Arc<PanicHook>,
         quarantine: Quarantine,
     ) -> Self {
         Self {
@@ -146,15 +183,20 @@ impl Scheduler {
             next_generation: 0,
             replies: HashMap::new(),
             workers,
-            writer,
+            writes,
+            backlog: VecDeque::new(),
+            held_back: false,
+            uncommitted: Arc::default(),
+            retired: HashMap::new(),
             metrics,
+            panic_hook,
             draining: None,
             quarantine,
         }
     }
 
     /// Run until every command sender is gone, then until in-flight ticks
-    /// are recorded.
+    /// are handed to the writer.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
@@ -162,29 +204,62 @@ impl Scheduler {
     ) {
         let mut open = true;
         loop {
+            self.panic_hook.check(Task::Scheduler);
+            self.hand_over();
+            // Checked before waiting: handing over the last finished tick
+            // may be what settles a drain, and nothing may wake us after.
+            let settled = self.in_flight() == 0 && self.backlog.is_empty();
+            if self.draining.is_some() && settled {
+                let _ = self.draining.take().map(|reply| reply.send(()));
+            }
+            if !open && settled {
+                return;
+            }
             let next_due = self.queue.peek().map(|Reverse((at, ..))| *at);
+            let waiting = self.backlog.front().map(|f| f.bytes);
             tokio::select! {
                 biased;
                 Some(finished) = done.recv() => self.on_done(finished),
+                place = self.writes.reserve(waiting.unwrap_or(0)), if waiting.is_some() => {
+                    self.held_back |= next_due.is_some_and(|due| due <= Instant::now());
+                    if let Some(finished) = self.backlog.pop_front() {
+                        self.send(finished, place);
+                    }
+                }
                 command = commands.recv(), if open => match command {
                     Some(command) => self.on_command(command),
                     None => open = false,
                 },
-                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open => {
+                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open && waiting.is_none() && !self.writes.is_closed() => {
                     self.dispatch_due(Instant::now());
                 }
-            }
-            if self.draining.is_some() && self.in_flight() == 0 {
-                let _ = self.draining.take().map(|reply| reply.send(()));
-            }
-            if !open && self.in_flight() == 0 {
-                return;
             }
         }
     }
 
     fn in_flight(&self) -> usize {
         self.entries.values().filter(|e| e.running).count()
+    }
+
+    /// Move finished ticks into the write queue while they fit, in order.
+    fn hand_over(&mut self) {
+        while let Some(place) = self.backlog.front().and_then(|f| self.writes.try_reserve(f.bytes)) {
+            if let Some(finished) = self.backlog.pop_front() {
+                self.send(finished, place);
+            }
+        }
+    }
+
+    fn send(&mut self, finished: Finished, place: Place) {
+        let Finished { record, replies, pending, .. } = finished;
+        if let Err(job) = self.writes.send(WriteJob { record, replies, pending, place }) {
+            // The writer stopped (it panicked): the runtime is broken and
+            // says so; this tick cannot be recorded (its `Pending` counts it).
+            tracing::error!(vigy = %job.record.run.vigy_id, tick = job.record.run.tick, "the writer stopped: a tick is lost");
+            for reply in job.replies {
+                let _ = reply.send(Err(RuntimeError::Unavailable("the writer stopped".into())));
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -194,6 +269,7 @@ impl Scheduler {
                 // Its series go here, where ticks are counted: a tick ending
                 // after this finds no entry and counts nothing.
                 self.entries.remove(&id);
+                self.retired.remove(&id);
                 self.metrics.forget(id);
                 for reply in self.replies.remove(&id).unwrap_or_default() {
                     let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
@@ -230,7 +306,8 @@ impl Scheduler {
                     FirstTick::Now => Instant::now(),
                     FirstTick::Spread => Instant::now() + spread(&vigy),
                 };
-                self.entries.insert(id, Entry::new(vigy, kv, tick_count, generation, true));
+                let entry = self.revive(vigy, kv, tick_count, generation, true);
+                self.entries.insert(id, entry);
                 Some(due)
             }
             None => None,
@@ -243,13 +320,48 @@ impl Scheduler {
     fn tick_now(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply) {
         let id = vigy.id;
         let generation = self.bump();
-        let entry = self.entries.entry(id).or_insert_with(|| Entry::new(vigy, kv, tick_count, generation, false));
+        if !self.entries.contains_key(&id) {
+            let entry = self.revive(vigy, kv, tick_count, generation, false);
+            self.entries.insert(id, entry);
+        }
+        let Some(entry) = self.entries.get_mut(&id) else { return };
         if entry.running {
             entry.forced.push(reply);
             return;
         }
         self.replies.entry(id).or_default().push(reply);
         self.dispatch(id, None);
+    }
+
+    /// A new entry from the stored `kv` and `tick_count`, unless this process
+    /// still has uncommitted ticks of the vigy (commits failing): then the
+    /// store is behind, and it carries on from what it retired with.
+    fn revive(
+        &mut self,
+        vigy: Vigy,
+        kv: BTreeMap<String, Json>,
+        tick_count: u64,
+        generation: u64,
+        scheduled: bool,
+    ) -> Entry {
+        let id = vigy.id;
+        let mut entry = Entry::new(vigy, kv, tick_count, generation, scheduled);
+        if let Some(retired) = self.retired.remove(&id)
+            && self.uncommitted.any(id)
+        {
+            entry.kv = retired.kv;
+            entry.tick_count = retired.tick_count;
+            entry.last_report = retired.last_report;
+        }
+        entry
+    }
+
+    fn retire(&mut self, id: VigyId) {
+        let Some(entry) = self.entries.remove(&id) else { return };
+        let uncommitted = &self.uncommitted;
+        self.retired.retain(|id, _| uncommitted.any(*id));
+        let Entry { kv, tick_count, last_report, .. } = entry;
+        self.retired.insert(id, Retired { kv, tick_count, last_report });
     }
 
     fn bump(&mut self) -> u64 {
@@ -265,6 +377,7 @@ impl Scheduler {
     }
 
     fn dispatch_due(&mut self, now: Instant) {
+        let held_back = std::mem::take(&mut self.held_back);
         while let Some(Reverse((due, generation, id))) = self.queue.peek().copied() {
             if due > now {
                 break;
@@ -275,6 +388,7 @@ impl Scheduler {
                 .get(&id)
                 .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled);
             if live {
+                self.metrics.ticks_held_back.fetch_add(u64::from(held_back), Relaxed);
                 self.dispatch(id, Some(due));
             }
         }
@@ -349,12 +463,14 @@ impl Scheduler {
             report
         });
         let record = TickRecord { run, kv_changes: outcome.kv_changes, reported };
-        let _ = self.writer.send(WriteJob { record, replies: std::mem::take(&mut replies) });
+        let bytes = record_bytes(&record);
+        let pending = Pending::new(vigy_id, self.uncommitted.clone(), self.metrics.clone());
+        self.backlog.push_back(Finished { record, replies: std::mem::take(&mut replies), pending, bytes });
 
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {
             if forced.is_empty() {
-                self.entries.remove(&vigy_id);
+                self.retire(vigy_id);
             } else {
                 self.replies.insert(vigy_id, forced);
                 self.dispatch(vigy_id, None);

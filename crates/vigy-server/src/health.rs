@@ -42,8 +42,10 @@ impl Readiness {
     }
 }
 
-/// `/healthz`: the process answers. `/readyz`: it is not shutting down and
-/// its store answers a read within a second.
+/// `/healthz`: the process answers. `/readyz`: it is not shutting down, the
+/// runtime is healthy (its tasks run, its commits succeed) and its store
+/// answers a read within a second. A 503 says why in a short phrase; the
+/// errors behind it are in the server's log, never in the response.
 pub(crate) fn router(runtime: RuntimeHandle, readiness: Readiness) -> axum::Router {
     let readyz = move || {
         let (runtime, readiness) = (runtime.clone(), readiness.clone());
@@ -51,9 +53,15 @@ pub(crate) fn router(runtime: RuntimeHandle, readiness: Readiness) -> axum::Rout
             if !readiness.is_ready() {
                 return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned());
             }
+            if let Err(unhealthy) = runtime.health() {
+                return (StatusCode::SERVICE_UNAVAILABLE, unhealthy.to_string());
+            }
             match tokio::time::timeout(Duration::from_secs(1), runtime.store().last_event_id()).await {
                 Ok(Ok(_)) => (StatusCode::OK, "ready".to_owned()),
-                Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {error}")),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "readiness: the store failed a read");
+                    (StatusCode::SERVICE_UNAVAILABLE, "store: reads failing".to_owned())
+                }
                 Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: no answer within 1 s".to_owned()),
             }
         }

@@ -7,6 +7,7 @@ use axum::routing::get;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use vigy_runtime::{Histogram, RuntimeHandle};
 
@@ -60,7 +61,18 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
         let counters = [
             ("vigy_store_write_batches", "Write transactions committed.", &m.write_batches),
             ("vigy_store_runs_written", "Runs committed to the store.", &m.runs_written),
-            ("vigy_store_runs_lost", "Runs that could not be committed.", &m.runs_lost),
+            (
+                "vigy_store_runs_lost",
+                "Runs given up uncommitted (only when shutting down while commits fail).",
+                &m.runs_lost,
+            ),
+            ("vigy_store_commit_failures", "Write transactions that failed and were retried.", &m.commit_failures),
+            (
+                "vigy_ticks_held_back",
+                "Scheduled ticks started late because the write queue was full.",
+                &m.ticks_held_back,
+            ),
+            ("vigy_runtime_task_panics", "Runtime tasks (scheduler, writer) stopped by a panic.", &m.task_panics),
             (
                 "vigy_quarantined",
                 "Vigies disabled because their ticks kept ending their worker process.",
@@ -70,6 +82,18 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
         for (name, help, value) in counters {
             let value = value.load(std::sync::atomic::Ordering::Relaxed);
             ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let gauges = [
+            ("vigy_store_write_queue_depth", "Finished ticks waiting for a commit.", &m.write_queue_depth),
+            (
+                "vigy_store_write_queue_bytes",
+                "About how many bytes the ticks waiting for a commit hold.",
+                &m.write_queue_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let value = value.load(std::sync::atomic::Ordering::Relaxed) as i64;
+            ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
         }
         Ok(())
     }

@@ -148,6 +148,77 @@ async fn readyz_should_turn_unavailable_when_draining() {
     assert_eq!(status(&format!("{}/healthz", server.url), None).await, 200);
 }
 
+async fn body(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn serve(runtime: &RuntimeHandle) -> String {
+    let app = vigy_server::app(runtime, &ServeOptions::default(), Readiness::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_should_say_while_commits_fail_without_the_stores_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let runtime = RuntimeHandle::builder().path(&path).busy_timeout(Duration::from_millis(100)).open().await.unwrap();
+    let url = serve(&runtime).await;
+    let ticking =
+        RegisterVigy { name: "ticking".into(), program: "(vigy-noop)".into(), tick_interval_ms: 100, labels: None };
+    runtime.register_vigy(RegisterVigyRequest { body: ticking }).await.unwrap();
+    assert_eq!(body(&format!("{url}/readyz")).await, (200, "ready".to_owned()));
+    let lock = vigy_store::faults::WriteLock::take(&path).await.unwrap();
+    let mut answer = (0, String::new());
+    for _ in 0..100 {
+        answer = body(&format!("{url}/readyz")).await;
+        if answer.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.0, 503, "{answer:?}");
+    assert!(answer.1.starts_with("store: commits failing since 20"), "{}", answer.1);
+    assert!(!answer.1.contains("locked"), "the store's own error stays in the log: {}", answer.1);
+    let metrics = body(&format!("{url}/metrics")).await.1;
+    let failures = metrics.lines().find(|l| l.starts_with("vigy_store_commit_failures_total ")).unwrap();
+    assert_ne!(failures, "vigy_store_commit_failures_total 0", "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("vigy_store_write_queue_depth ")), "{metrics}");
+    lock.release().await.unwrap();
+    for _ in 0..100 {
+        answer = body(&format!("{url}/readyz")).await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer, (200, "ready".to_owned()));
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_should_name_a_runtime_task_stopped_by_a_panic() {
+    let runtime = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
+    let url = serve(&runtime).await;
+    runtime.inject_panic(vigy_runtime::Task::Scheduler);
+    // The scheduler takes its next turn on a command.
+    runtime.register_vigy(hello()).await.unwrap();
+    let mut answer = (0, String::new());
+    for _ in 0..100 {
+        answer = body(&format!("{url}/readyz")).await;
+        if answer.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answer, (503, "scheduler: stopped after a panic; restart the process".to_owned()));
+    let metrics = body(&format!("{url}/metrics")).await.1;
+    assert!(metrics.lines().any(|l| l == "vigy_runtime_task_panics_total 1"), "{metrics}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn graphiql_should_answer_a_browser_and_swagger_should_list_the_document() {
     let server = start(None).await;

@@ -10,9 +10,11 @@
 
 mod convert;
 mod entity;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod migration;
 mod path;
 mod store;
 
 pub use path::{DB_ENV, default_db_path};
-pub use store::{EventRow, Registered, Store, StoreError, TickRecord};
+pub use store::{EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord};

@@ -3,6 +3,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -20,6 +21,24 @@ use crate::migration::Migrator;
 
 /// Rows per multi-row `INSERT`: well under SQLite's bound-parameter limit.
 const CHUNK: usize = 400;
+
+/// The most bytes of runs one [`Store::recent_runs`] returns: 1,000 runs of
+/// up to ~1 MiB each would otherwise make one listing a gigabyte.
+pub const MAX_LISTING_BYTES: usize = 8 * 1024 * 1024;
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a write waits for another process's write lock before it
+    /// fails with "database is locked" (default 10 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { busy_timeout: Duration::from_secs(10) }
+    }
+}
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,14 +116,19 @@ impl Store {
     /// Open (creating it and its directory if needed) and migrate the
     /// SQLite database at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with `options`.
+    pub async fn open_with(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
         }
-        let writer = connect(path, Role::Writer).await?;
+        let writer = connect(path, Role::Writer, options).await?;
         Migrator::up(&writer, None).await?;
-        let reader = connect(path, Role::Reader).await?;
-        let checkpointer = Some(connect(path, Role::Checkpointer).await?);
+        let reader = connect(path, Role::Reader, options).await?;
+        let checkpointer = Some(connect(path, Role::Checkpointer, options).await?);
         Ok(Self { writer, reader, checkpointer })
     }
 
@@ -289,16 +313,27 @@ impl Store {
         Ok(vigy::Entity::find().order_by_asc(vigy::Column::Name).all(&self.reader).await?)
     }
 
-    /// The newest `limit` runs of `id`, newest first.
+    /// The newest `limit` runs of `id`, newest first, cut short before the
+    /// run that would take the listing past [`MAX_LISTING_BYTES`] (the
+    /// newest run is always included). Rows are read one at a time, so an
+    /// oversized listing is never held in memory either.
     pub async fn recent_runs(&self, id: VigyId, limit: u64) -> Result<Vec<VigyRun>, StoreError> {
-        let rows = run::Entity::find()
+        let mut rows = run::Entity::find()
             .filter(run::Column::VigyId.eq(id.to_string()))
             .order_by_desc(run::Column::StartedAt)
             .order_by_desc(run::Column::Id)
             .limit(limit)
-            .all(&self.reader)
+            .stream(&self.reader)
             .await?;
-        rows.into_iter().map(run_from_row).collect()
+        let (mut runs, mut bytes) = (Vec::new(), 0);
+        while let Some(row) = rows.try_next().await? {
+            bytes += row_bytes(&row);
+            if bytes > MAX_LISTING_BYTES && !runs.is_empty() {
+                break;
+            }
+            runs.push(run_from_row(row)?);
+        }
+        Ok(runs)
     }
 
     /// Runs committed after insertion position `cursor` (SQLite's rowid),
@@ -428,6 +463,25 @@ impl Store {
     }
 }
 
+#[cfg(feature = "fault-injection")]
+impl Store {
+    /// Cap the database at its current size (`PRAGMA max_page_count` on the
+    /// writer's connection), so a write that needs a new page fails with
+    /// `SQLITE_FULL`, as on a full disk; `full = false` lifts the cap.
+    pub async fn simulate_full_disk(&self, full: bool) -> Result<(), StoreError> {
+        let pages = if full {
+            let stmt = Statement::from_string(self.writer.get_database_backend(), "PRAGMA page_count");
+            let row = self.writer.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no page count".into()))?;
+            row.try_get_by_index::<i64>(0)?
+        } else {
+            // SQLite's own default.
+            4_294_967_294
+        };
+        self.writer.execute_unprepared(&format!("PRAGMA max_page_count = {pages}")).await?;
+        Ok(())
+    }
+}
+
 /// What a connection pool is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -440,8 +494,9 @@ enum Role {
     Checkpointer,
 }
 
-async fn connect(path: &Path, role: Role) -> Result<DatabaseConnection, StoreError> {
+async fn connect(path: &Path, role: Role, store: &StoreOptions) -> Result<DatabaseConnection, StoreError> {
     let path = path.to_owned();
+    let busy_timeout = store.busy_timeout;
     let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
     options
         .max_connections(if role == Role::Reader { 4 } else { 1 })
@@ -453,7 +508,7 @@ async fn connect(path: &Path, role: Role) -> Result<DatabaseConnection, StoreErr
                 .read_only(role == Role::Reader)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(busy_timeout)
                 // A batch of thousands of ticks touches many pages: a cache
                 // large enough to hold them avoids spilling mid-transaction,
                 // and statement journals stay off disk.
@@ -465,6 +520,12 @@ async fn connect(path: &Path, role: Role) -> Result<DatabaseConnection, StoreErr
                 .pragma("wal_autocheckpoint", "65536")
         });
     Ok(Database::connect(options).await?)
+}
+
+/// The text a run row holds: about what it weighs in memory and on the wire.
+fn row_bytes(row: &run::Model) -> usize {
+    let texts = [&row.id, &row.vigy_id, &row.started_at, &row.ended_at, &row.result, &row.actions, &row.logs];
+    texts.iter().map(|t| t.len()).sum::<usize>() + row.error.as_ref().map_or(0, String::len)
 }
 
 async fn trim_runs(db: &impl ConnectionTrait, id: VigyId, keep: usize) -> Result<u64, StoreError> {

@@ -167,3 +167,28 @@ async fn an_in_memory_store_should_work_like_a_file() {
     assert_eq!(store.kv(v.id).await.unwrap()["k"], json!(true));
     assert_eq!(store.list().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest() {
+    let (_dir, store) = temp_store().await;
+    let v = vigy("big", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    // 20 runs of ~1 MiB of logs each: 20 MiB if listed whole.
+    let line = vigy_types::LogLine { level: "info".into(), message: "x".repeat(1024 * 1024) };
+    let ticks: Vec<_> = (1..=20)
+        .map(|n| {
+            let mut t = tick(&v, n, &[]);
+            t.run.logs = vec![line.clone()];
+            t
+        })
+        .collect();
+    store.write_ticks(&ticks, &[], 1_000).await.unwrap();
+    let runs = store.recent_runs(v.id, 1_000).await.unwrap();
+    let bytes: usize = runs.iter().map(|r| r.logs[0].message.len()).sum();
+    assert!(bytes <= vigy_store::MAX_LISTING_BYTES, "{bytes} bytes listed");
+    assert_eq!(runs.len(), vigy_store::MAX_LISTING_BYTES / (1024 * 1024) - 1, "cut at the cap, not before");
+    let ticks: Vec<u64> = runs.iter().map(|r| r.tick).collect();
+    assert_eq!(ticks, (14..=20).rev().collect::<Vec<_>>(), "the newest, newest first");
+    // Small runs are not cut: the count limit still rules them.
+    assert_eq!(store.recent_runs(v.id, 3).await.unwrap().len(), 3);
+}

@@ -1,4 +1,5 @@
 //! The runtime end to end, on real SQLite files and real time.
+mod faults;
 mod lifecycle;
 mod processes;
 mod quotas;

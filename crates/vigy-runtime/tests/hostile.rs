@@ -97,3 +97,38 @@ async fn a_vigy_that_keeps_killing_its_worker_should_be_quarantined_not_resumed(
     assert!(enabled.enabled && enabled.disabled_reason.is_none());
     rt.shutdown().await;
 }
+
+/// The hostile corpus (`tests/hostile/`, issue 10) through the embedding
+/// API: every program forced at once; each fails its own tick within the
+/// deadline and the slack while a healthy vigy keeps ticking.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_hostile_program_should_fail_its_own_tick_through_the_embedding_api() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let rt = RuntimeHandle::open_in_memory().await.unwrap();
+    let healthy = rt.register_or_update(vigy("healthy", "(vigy-noop)", 100)).await.unwrap();
+    let mut ticks = Vec::new();
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Ok(hostile) = Vigy::new(name.as_str(), source, TickInterval::from_millis(60_000).unwrap()) else {
+            assert!(name.contains("quotes"), "{name} was refused at registration");
+            continue;
+        };
+        // Registered disabled: only the forced tick runs it.
+        let id = rt.register_or_update(hostile.with_enabled(false)).await.unwrap().id;
+        let rt = rt.clone();
+        ticks.push(tokio::spawn(async move { (name, rt.tick_now(id).await) }));
+    }
+    assert!(ticks.len() >= 25);
+    for tick in ticks {
+        let (name, run) = tick.await.unwrap();
+        let run = run.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(run.result, RunResult::Failed, "{name}");
+        let took = (run.ended_at - run.started_at).num_milliseconds();
+        assert!(took <= 2_000 + 100 + 250, "{name} ran {took} ms");
+    }
+    assert!(run_count(&rt, healthy.id).await >= 10, "the healthy vigy kept ticking");
+    rt.shutdown().await;
+}

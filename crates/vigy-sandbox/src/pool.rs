@@ -23,7 +23,7 @@ const IDLE_RETIRE: Duration = Duration::from_secs(30);
 /// Which executable the workers run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WorkerProgram {
-    /// `$VIGY_WORKER_PROGRAM` if set, else this process's own binary
+    /// `$VIGY_WORKER_PROGRAM` if set and not empty, else this process's own binary
     /// (whose `main` calls [`run_if_worker`](crate::run_if_worker)).
     #[default]
     CurrentExe,
@@ -40,6 +40,7 @@ impl WorkerProgram {
         match self {
             Self::Path(path) => path.clone(),
             Self::CurrentExe => std::env::var_os(WORKER_PROGRAM_VAR)
+                .filter(|program| !program.is_empty())
                 .map(PathBuf::from)
                 // Not `current_exe()`: /proc/self/exe still runs when the
                 // binary was replaced on disk by an upgrade.
@@ -62,8 +63,10 @@ pub struct SandboxConfig {
     /// function running on) is given before its worker is killed
     /// (default 100 ms).
     pub slack: Duration,
-    /// Most workers at once (default: four per core, at least 8): a tick
-    /// that burns its whole deadline holds one, and the rest go on.
+    /// Most workers running ticks that are not slow (default: four per
+    /// core, at least 8); workers held by ticks running past 10 ms do not
+    /// count, up to twice this many workers in all, so runaways burning
+    /// their deadline cannot starve the rest.
     pub max_workers: usize,
 }
 
@@ -140,6 +143,9 @@ pub(crate) struct Shared {
     /// Supervisors running, and how many of them wait for work.
     pub(crate) live: AtomicUsize,
     idle: AtomicUsize,
+    /// Supervisors whose current tick has run long (a runaway, most
+    /// likely): they do not count against `max_workers`.
+    pub(crate) slow: AtomicUsize,
     /// Disconnected when the last [`Pool`] handle goes: supervisors end.
     closed: Receiver<()>,
     pub(crate) metrics: Arc<SandboxMetrics>,
@@ -173,15 +179,17 @@ impl Shared {
         }
     }
 
-    /// Start one more supervisor when none waits for work and the maximum
-    /// allows.
-    fn grow_if_busy(self: &Arc<Self>) {
+    /// Start one more supervisor when none waits for work and the limits
+    /// allow: at most `max_workers` running ticks that are not slow, and
+    /// twice that in all.
+    pub(crate) fn grow_if_busy(self: &Arc<Self>) {
         let idle = self.idle.load(Ordering::SeqCst);
         if idle > 0 && self.queue.len() <= idle {
             return;
         }
-        let live = self.live.load(Ordering::SeqCst);
-        if live >= self.config.max_workers.max(1) {
+        let (live, slow, max) =
+            (self.live.load(Ordering::SeqCst), self.slow.load(Ordering::SeqCst), self.config.max_workers.max(1));
+        if live.saturating_sub(slow) >= max || live >= 2 * max {
             return;
         }
         if self.live.compare_exchange(live, live + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
@@ -223,6 +231,7 @@ impl Pool {
             done,
             live: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
+            slow: AtomicUsize::new(0),
             closed,
             metrics: Arc::default(),
         };

@@ -10,8 +10,9 @@
 //! - a worker that dies (memory limit, stack overflow, crash) fails the
 //!   tick it was running with what its exit says;
 //! - a tick running longer than [`RECLAIM_AFTER`] has the ticks queued
-//!   behind it taken back and handed to other workers, so one slow vigy
-//!   never holds up the rest.
+//!   behind it taken back and handed to other workers, and stops counting
+//!   against the pool's worker limit (a few runaways must not occupy every
+//!   worker), so one slow vigy never holds up the rest.
 //!
 //! Ticks the worker never started go back to the queue; every tick sent
 //! ends in exactly one `Done`.
@@ -168,11 +169,12 @@ impl Worker {
         }
         let deadline = shared.config.limits.deadline + shared.config.slack;
         let mut started = Instant::now();
+        let mut slow = SlowMark { shared, set: false };
         let mut reclaimed = false;
         let mut retiring = false;
         while !sent.is_empty() {
             let kill_at = started + deadline;
-            let wake_at = if !reclaimed && sent.len() > 1 { kill_at.min(started + RECLAIM_AFTER) } else { kill_at };
+            let wake_at = if slow.set { kill_at } else { kill_at.min(started + RECLAIM_AFTER) };
             match self.wait_readable(wake_at) {
                 Err(reason) => return self.lost(sent, started, shared, Some(reason)),
                 Ok(false) if Instant::now() >= kill_at => {
@@ -187,9 +189,13 @@ impl Worker {
                     return None;
                 }
                 Ok(false) => {
-                    reclaimed = true;
-                    if let Err(reason) = self.send(&ToWorker::Reclaim) {
-                        return self.lost(sent, started, shared, Some(reason));
+                    slow.mark();
+                    shared.grow_if_busy();
+                    if !reclaimed && sent.len() > 1 {
+                        reclaimed = true;
+                        if let Err(reason) = self.send(&ToWorker::Reclaim) {
+                            return self.lost(sent, started, shared, Some(reason));
+                        }
                     }
                 }
                 Ok(true) => match self.receive() {
@@ -199,6 +205,7 @@ impl Worker {
                             return self.lost(sent, started, shared, Some("answers came out of order".into()));
                         };
                         shared.finish(front.job, started, outcome);
+                        slow.clear();
                         started = Instant::now();
                     }
                     Ok(FromWorker::Call { name, args }) => {
@@ -303,6 +310,35 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Counts this supervisor among the slow ones while its current tick has
+/// run past [`RECLAIM_AFTER`].
+struct SlowMark<'a> {
+    shared: &'a Shared,
+    set: bool,
+}
+
+impl SlowMark<'_> {
+    fn mark(&mut self) {
+        if !self.set {
+            self.set = true;
+            self.shared.slow.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.set {
+            self.set = false;
+            self.shared.slow.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for SlowMark<'_> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

@@ -117,6 +117,16 @@ impl Served {
         Self { url, child }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// SIGTERM, and the exit status once it has drained.
     pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();

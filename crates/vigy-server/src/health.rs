@@ -53,7 +53,8 @@ pub(crate) fn router(runtime: RuntimeHandle, readiness: Readiness) -> axum::Rout
             }
             match tokio::time::timeout(Duration::from_secs(1), runtime.store().last_event_id()).await {
                 Ok(Ok(_)) => (StatusCode::OK, "ready".to_owned()),
-                Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {error}")),
+                // The store's words stay in the log.
+                Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, crate::internal::incident(&error)),
                 Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: no answer within 1 s".to_owned()),
             }
         }

@@ -19,9 +19,9 @@ struct Running {
 
 async fn start(token: Option<&str>) -> Running {
     let runtime = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let options = ServeOptions { token: token.map(str::to_owned), ..Default::default() };
+    let options = ServeOptions { token: token.map(Into::into), ..Default::default() };
     let readiness = Readiness::default();
-    let app = vigy_server::app(&runtime, &options, readiness.clone()).await;
+    let app = vigy_server::app(&runtime, &options, readiness.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

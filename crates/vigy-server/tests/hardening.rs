@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigy_api::{GetVigyRequest, ListVigyRunsRequest, RegisterVigy, RegisterVigyRequest, VigyService};
 use vigy_runtime::{RuntimeHandle, Scope};
@@ -116,7 +116,7 @@ async fn server_should_refuse_foreign_origins_but_not_its_own() {
         .unwrap();
     assert_eq!(mcp.status(), 403, "MCP validates Origin");
     // A WebSocket handshake from another origin.
-    let mut ws = format!("ws://127.0.0.1:{}/graphql", server.port).into_client_request();
+    let mut ws = format!("ws://127.0.0.1:{}/graphql", server.port).into_client_request().unwrap();
     ws.headers_mut().insert("origin", "http://127.0.0.1:1".parse().unwrap());
     ws.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     let refused = async_tungstenite::tokio::connect_async(ws).await.unwrap_err();
@@ -286,7 +286,7 @@ async fn a_websocket_message_over_1_mib_should_close_the_socket() {
     let next = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap();
     let closed = match next {
         None | Some(Err(_)) => true,
-        Some(Ok(message)) => message.is_close(),
+        Some(Ok(ref message)) => message.is_close(),
     };
     assert!(closed, "{next:?}");
     // A message under the cap is answered on a new socket.
@@ -385,11 +385,20 @@ async fn tls_should_serve_a_real_client_with_a_self_signed_certificate() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let client = reqwest::Client::builder().tls_backend_preconfigured(config).build().unwrap();
-    let url = format!("https://localhost:{}", server.port);
-    let answer = client.get(format!("{url}/v1/vigies/hello")).send().await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get("/v1/vigies/hello")
+        .header("host", format!("localhost:{}", server.port))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let answer = sender.send_request(request).await.unwrap();
     assert_eq!(answer.status(), 200);
-    assert!(answer.text().await.unwrap().contains("\"hello\""));
+    let body = http_body_util::BodyExt::collect(answer.into_body()).await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("\"hello\""));
     // Plain HTTP on the TLS port gets no answer.
     assert!(reqwest::get(format!("http://127.0.0.1:{}/healthz", server.port)).await.is_err());
 }

@@ -18,9 +18,13 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "VIGY_SERVER", value_name = "URL")]
     pub(crate) server: Option<String>,
     /// Bearer token: required by `serve` off loopback, and sent with
-    /// `--server`.
-    #[arg(long, global = true, env = "VIGY_TOKEN", hide_env_values = true)]
-    pub(crate) token: Option<String>,
+    /// `--server`. Prefer $VIGY_TOKEN or --token-file: a token on the
+    /// command line is visible to every user of the machine (`ps`).
+    #[arg(long, global = true, env = "VIGY_TOKEN", hide_env_values = true, value_parser = token)]
+    pub(crate) token: Option<vigy_server::Token>,
+    /// Read the bearer token from this file (its first line).
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "token")]
+    pub(crate) token_file: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -92,17 +96,31 @@ pub(crate) enum Command {
     /// GraphiQL on GET), gRPC (pleme.vigy.v1.VigyService, reflection,
     /// health), MCP (/mcp), /healthz, /readyz and /metrics.
     Serve {
-        /// Address to listen on; off loopback a --token is required.
+        /// Address to listen on; off loopback a token and TLS are required.
         #[arg(long, default_value = "127.0.0.1:38821")]
         bind: std::net::SocketAddr,
+        /// Serve TLS with this certificate chain (PEM); with --tls-key.
+        #[arg(long, value_name = "PATH", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "PATH", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP off loopback (behind a TLS-terminating proxy).
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_http: bool,
+        /// An origin (scheme://host[:port]) whose web pages may call this
+        /// server, besides its own; repeat for more.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
         /// Tick only vigies matching this label selector.
         #[arg(long, default_value = "")]
         selector: String,
         /// Also serve gRPC on this Unix socket.
         #[arg(long, value_name = "PATH")]
         grpc_socket: Option<PathBuf>,
-        /// A host name clients use to reach this server, accepted by MCP
-        /// besides loopback names; repeat for more.
+        /// A host name (or host:port) clients use to reach this server,
+        /// accepted besides loopback names and the bind address; other
+        /// `Host` headers are refused (421). Repeat for more.
         #[arg(long = "public-host", value_name = "HOST")]
         public_hosts: Vec<String>,
     },
@@ -123,4 +141,8 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 1)]
         ticks: u64,
     },
+}
+
+fn token(value: &str) -> Result<vigy_server::Token, String> {
+    Ok(vigy_server::Token::from(value))
 }

@@ -12,6 +12,7 @@ use crate::{local_run, output, remote, serve};
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let db = cli.db.clone().unwrap_or_else(default_db_path);
     let json = cli.json;
+    let token = token(&cli)?;
     match cli.command {
         Command::Check { file } => check(&file, json),
         Command::Run { file, ticks } => {
@@ -24,12 +25,31 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } if cli.server.is_some() => {
             anyhow::bail!("`serve` runs a runtime of its own; drop --server / $VIGY_SERVER")
         }
-        Command::Serve { bind, selector, grpc_socket, public_hosts } => {
-            let token = cli.token;
-            serve::serve(serve::Serve { db, bind, selector, token, grpc_socket, public_hosts }).await
+        Command::Serve {
+            bind,
+            selector,
+            grpc_socket,
+            public_hosts,
+            tls_cert,
+            tls_key,
+            insecure_http,
+            allow_origins,
+        } => {
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| vigy_server::TlsFiles { cert, key });
+            let options = vigy_server::ServeOptions {
+                token,
+                public_hosts,
+                allow_origins,
+                tls,
+                insecure_http,
+                ..Default::default()
+            };
+            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options }).await
         }
         Command::Mcp => match &cli.server {
-            Some(url) => serve::mcp(Arc::new(remote::client(url, cli.token.as_deref())?)).await,
+            Some(url) => {
+                serve::mcp(Arc::new(remote::client(url, token.as_ref().map(vigy_server::Token::expose))?)).await
+            }
             None => {
                 let rt = open_for_management(&db).await?;
                 let result = serve::mcp(Arc::new(rt.clone())).await;
@@ -39,7 +59,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         command if cli.server.is_some() => {
             let url = cli.server.as_deref().unwrap_or_default();
-            let server = remote::client(url, cli.token.as_deref())?;
+            let server = remote::client(url, token.as_ref().map(vigy_server::Token::expose))?;
             manage(Target::Remote(&server), command, json).await.with_context(|| format!("server {url}"))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -74,4 +94,19 @@ fn check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// The token from --token-file, or --token / $VIGY_TOKEN; one on the
+/// command line works but is warned about (any user can read it in `ps`).
+fn token(cli: &Cli) -> anyhow::Result<Option<vigy_server::Token>> {
+    if let Some(path) = &cli.token_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?;
+        let token = text.lines().next().unwrap_or_default().trim();
+        anyhow::ensure!(!token.is_empty(), "--token-file {}: the file holds no token", path.display());
+        return Ok(Some(token.into()));
+    }
+    if std::env::args().any(|a| a == "--token" || a.starts_with("--token=")) {
+        tracing::warn!("a token given with --token is visible to other users (ps); prefer $VIGY_TOKEN or --token-file");
+    }
+    Ok(cli.token.clone())
 }

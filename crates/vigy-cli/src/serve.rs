@@ -15,33 +15,27 @@ pub(crate) struct Serve {
     pub(crate) db: PathBuf,
     pub(crate) bind: SocketAddr,
     pub(crate) selector: String,
-    pub(crate) token: Option<String>,
     pub(crate) grpc_socket: Option<PathBuf>,
-    pub(crate) public_hosts: Vec<String>,
+    pub(crate) options: ServeOptions,
 }
 
 pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
-    let mut public_hosts = args.public_hosts;
+    let mut options = args.options;
+    // The bind address is a name the server is reached by.
     if !args.bind.ip().is_loopback() && !args.bind.ip().is_unspecified() {
-        public_hosts.push(args.bind.ip().to_string());
+        let ip = args.bind.ip();
+        options.public_hosts.push(if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() });
     }
-    let options = ServeOptions { token: args.token, public_hosts };
     vigy_server::check_bind(args.bind, &options)?;
+    let tls = options.tls.as_ref().map(vigy_server::TlsFiles::server_config).transpose()?;
     let scope = if args.selector.trim().is_empty() { Scope::All } else { Scope::Selector(args.selector.parse()?) };
     let db = &args.db;
     let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
     let readiness = Readiness::default();
-    let app = vigy_server::app(&rt, &options, readiness.clone()).await;
+    let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot bind {}", args.bind))?;
     let addr = listener.local_addr()?;
-    // Without TCP_NODELAY the tail of a multi-segment response waits for the
-    // client's delayed ACK (~40 ms on every gRPC list).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY");
-        }
-    });
     let count = rt.list(&LabelSelector::everything()).await?.len();
     tracing::info!(db = %db.display(), vigies = count, %addr, "vigy runtime started");
 
@@ -64,8 +58,9 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
         None => None,
     };
     // One line on stdout says where to connect (the port may be ephemeral).
-    println!("listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    vigy_server::serve(listener, app, tls, &options.limits, stop).await?;
     if let Some(unix) = unix {
         unix.await.context("the gRPC socket task")??;
     }

@@ -93,16 +93,16 @@ pub async fn serve_stdio(service: Arc<dyn VigyService>) -> std::io::Result<()> {
 }
 
 /// MCP over streamable HTTP at `/mcp`. `allowed_hosts` are the `Host`
-/// values accepted besides loopback ones (rmcp refuses others, against DNS
-/// rebinding); a server bound to a public address passes its own name.
+/// values accepted (`name` or `name:port`; rmcp refuses others, against
+/// DNS rebinding): vigy-server passes its one list, loopback names
+/// included; empty keeps rmcp's default, loopback names only.
 /// Cancelling `shutdown` ends every session, so a server draining its
 /// connections is not held open by a client's event stream.
 pub fn router(service: Arc<dyn VigyService>, allowed_hosts: &[String], shutdown: CancellationToken) -> axum::Router {
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = shutdown;
     if !allowed_hosts.is_empty() {
-        let loopback = ["localhost", "127.0.0.1", "::1"].map(String::from);
-        config = config.with_allowed_hosts(loopback.into_iter().chain(allowed_hosts.iter().cloned()));
+        config = config.with_allowed_hosts(allowed_hosts.iter().cloned());
     }
     let handler = VigyMcp::new(service);
     let mcp = StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(LocalSessionManager::default()), config);

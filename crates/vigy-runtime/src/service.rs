@@ -23,10 +23,12 @@ impl From<RuntimeError> for ServiceError {
             RuntimeError::Invalid(e) => Self::InvalidArgument(e.to_string()),
             RuntimeError::NotFound(what) => Self::NotFound(format!("no vigy `{what}`")),
             RuntimeError::Unavailable(why) => Self::Unavailable(why),
-            // The store's detail stays in the server's log.
+            // The store's detail stays in the server's log, under an id
+            // the client is given (a time-ordered UUID, as run ids are).
             RuntimeError::Store(e) => {
-                tracing::error!(error = %e, "store failure behind a service call");
-                Self::Internal("the store failed; its error is logged".into())
+                let id = vigy_types::new_run_id();
+                tracing::error!(incident = %id, error = %e, "store failure behind a service call");
+                Self::Internal(format!("internal error (id {id})"))
             }
         }
     }

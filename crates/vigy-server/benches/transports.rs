@@ -93,7 +93,7 @@ async fn bench(window: Duration) -> Result<()> {
     let id = runtime.list(&vigy_types::LabelSelector::everything()).await?[0].id.to_string();
 
     let options = vigy_server::ServeOptions::default();
-    let app = vigy_server::app(&runtime, &options, vigy_server::Readiness::default()).await;
+    let app = vigy_server::app(&runtime, &options, vigy_server::Readiness::default()).await.unwrap();
     let real = serve_http(app).await?;
     let answers = Answers::fetch(real, &id).await?;
     answers.check(&id);

@@ -3,14 +3,15 @@
 //! with the `Error` model, gRPC the status `UNAUTHENTICATED`, GraphQL 401
 //! with `extensions.code = "UNAUTHENTICATED"`, MCP 401.
 //!
-//! Documentation pages (`/swagger`, `/openapi.json`, GraphiQL) stay open:
-//! they show the API's shape, not its data, and a browser cannot send a
-//! header to load them.
+//! Documentation pages (`/swagger`, `/openapi.json`, GraphiQL and its
+//! assets) stay open: they show the API's shape, not its data, and a
+//! browser cannot send a header to load them. So does gRPC health
+//! (`grpc.health.v1.Health`), for probes, like `/healthz`.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use vigy_api::ServiceError;
@@ -44,25 +45,36 @@ fn is_public(request: &Request) -> bool {
     let path = request.uri().path();
     let graphiql =
         path == "/graphql" && request.method() == Method::GET && !request.headers().contains_key(header::UPGRADE);
-    path == "/openapi.json" || path == "/swagger" || path.starts_with("/swagger/") || graphiql
+    // gRPC health answers probes as `/healthz` does, without credentials.
+    let grpc_health = path.starts_with("/grpc.health.v1.Health/");
+    let documentation = path == "/openapi.json" || path == "/swagger" || path.starts_with("/swagger/");
+    documentation || graphiql || path.starts_with("/graphql/assets/") || grpc_health
 }
 
 fn refuse(request: &Request, reason: &str) -> Response {
-    let error = ServiceError::Unauthenticated(reason.to_owned());
-    let is_grpc =
-        request.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let mut response = if is_grpc {
-        vigy_rpc::status(error).into_http::<axum::body::Body>().into_response()
-    } else if request.uri().path() == "/graphql" {
-        let error = vigy_graphql::graphql_error(error).into_server_error(Default::default());
-        let body = serde_json::to_string(&async_graphql::Response::from_errors(vec![error]))
-            .expect("a GraphQL response serializes");
-        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-    } else {
-        vigy_rest::RestError(error).into_response()
-    };
-    if !is_grpc {
+    let mut response = refusal(request, ServiceError::Unauthenticated(reason.to_owned()));
+    if !is_grpc(request) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+fn is_grpc(request: &Request) -> bool {
+    request.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// `error` in the terms of the transport `request` came by: a gRPC status,
+/// a GraphQL response with `extensions.code`, or REST's `Error` model.
+pub(crate) fn refusal(request: &Request, error: ServiceError) -> Response {
+    if is_grpc(request) {
+        vigy_rpc::status(error).into_http::<axum::body::Body>().into_response()
+    } else if request.uri().path() == "/graphql" {
+        let status = vigy_rest::status_of(error.code());
+        let error = vigy_graphql::graphql_error(error).into_server_error(Default::default());
+        let body = serde_json::to_string(&async_graphql::Response::from_errors(vec![error]))
+            .expect("a GraphQL response serializes");
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        vigy_rest::RestError(error).into_response()
+    }
 }

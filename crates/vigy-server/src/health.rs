@@ -58,10 +58,8 @@ pub(crate) fn router(runtime: RuntimeHandle, readiness: Readiness) -> axum::Rout
             }
             match tokio::time::timeout(Duration::from_secs(1), runtime.store().last_event_id()).await {
                 Ok(Ok(_)) => (StatusCode::OK, "ready".to_owned()),
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "readiness: the store failed a read");
-                    (StatusCode::SERVICE_UNAVAILABLE, "store: reads failing".to_owned())
-                }
+                // The store's words stay in the log, under the incident id.
+                Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, crate::internal::incident(&error)),
                 Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store: no answer within 1 s".to_owned()),
             }
         }

@@ -19,9 +19,9 @@ struct Running {
 
 async fn start(token: Option<&str>) -> Running {
     let runtime = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let options = ServeOptions { token: token.map(str::to_owned), ..Default::default() };
+    let options = ServeOptions { token: token.map(Into::into), ..Default::default() };
     let readiness = Readiness::default();
-    let app = vigy_server::app(&runtime, &options, readiness.clone()).await;
+    let app = vigy_server::app(&runtime, &options, readiness.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -105,10 +105,10 @@ async fn a_server_without_a_token_should_only_be_allowed_on_loopback() {
     let off_loopback = "0.0.0.0:38821".parse().unwrap();
     let refused = vigy_server::check_bind(off_loopback, &ServeOptions::default()).unwrap_err();
     assert!(refused.to_string().contains("without a bearer token"), "{refused}");
-    let with_token = ServeOptions { token: Some(TOKEN.into()), ..Default::default() };
+    let with_token = ServeOptions { token: Some(TOKEN.into()), insecure_http: true, ..Default::default() };
     vigy_server::check_bind(off_loopback, &with_token).unwrap();
     vigy_server::check_bind("127.0.0.1:0".parse().unwrap(), &ServeOptions::default()).unwrap();
-    let empty = ServeOptions { token: Some(String::new()), ..Default::default() };
+    let empty = ServeOptions { token: Some(String::new().into()), ..Default::default() };
     assert!(vigy_server::check_bind("127.0.0.1:0".parse().unwrap(), &empty).is_err());
 }
 

@@ -21,7 +21,7 @@ async fn serve() -> String {
     let body =
         RegisterVigy { name: "hello".into(), program: "(vigy-noop)".into(), tick_interval_ms: 1000, labels: None };
     runtime.register_vigy(RegisterVigyRequest { body }).await.unwrap();
-    let app = vigy_server::app(&runtime, &Default::default(), Default::default()).await;
+    let app = vigy_server::app(&runtime, &Default::default(), Default::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

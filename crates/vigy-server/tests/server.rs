@@ -154,7 +154,7 @@ async fn body(url: &str) -> (u16, String) {
 }
 
 async fn serve(runtime: &RuntimeHandle) -> String {
-    let app = vigy_server::app(runtime, &ServeOptions::default(), Readiness::default()).await;
+    let app = vigy_server::app(runtime, &ServeOptions::default(), Readiness::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -67,7 +67,14 @@ fn cli(args: &[&str]) -> std::process::Output {
 fn the_cli_should_manage_a_remote_server_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let token = "t0ken";
-    let served = Served::start(&dir.path().join("vigy.db"), &["--bind", "0.0.0.0:0", "--token", token], &[]);
+    // The server reads its token from a file (not argv); off loopback it
+    // needs TLS or an explicit --insecure-http (behind a TLS proxy).
+    let token_file = support::write(dir.path(), "token", token);
+    let served = Served::start(
+        &dir.path().join("vigy.db"),
+        &["--bind", "0.0.0.0:0", "--token-file", &token_file, "--insecure-http"],
+        &[],
+    );
     let url = served.url.replace("0.0.0.0", "127.0.0.1");
     let program = support::write(dir.path(), "hello.tatara", "(vigy-noop)");
     let remote = |args: &[&str]| {

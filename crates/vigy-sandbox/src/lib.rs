@@ -19,6 +19,7 @@
 //! one supervisor thread per worker (`supervisor.rs`), and the [`Pool`]
 //! that queues ticks and grows and shrinks the workers (`pool.rs`).
 
+mod killer;
 mod memory;
 mod pool;
 mod protocol;

@@ -41,8 +41,10 @@ pub(crate) enum ToWorker {
 pub(crate) enum FromWorker {
     /// The evaluator is built and the memory limit set.
     Ready,
-    /// A tick ended.
-    Done { job: u64, outcome: TickOutcome },
+    /// A tick ended, at `ended_ns` on the machine's monotonic clock (the
+    /// next queued tick starts then, which the supervisor's deadline counts
+    /// from even when it reads this late).
+    Done { job: u64, outcome: TickOutcome, ended_ns: u64 },
     /// A tick called an extension function: run it in the runtime.
     Call { name: String, args: Vec<Json> },
     /// These ticks were queued and never started.
@@ -72,6 +74,12 @@ pub(crate) fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) ->
     let mut body = vec![0u8; len as usize];
     input.read_exact(&mut body)?;
     serde_json::from_slice(&body).map_err(io::Error::other)
+}
+
+/// Now on the machine's monotonic clock, shared by every process.
+pub(crate) fn monotonic_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(now.tv_nsec as u64)
 }
 
 pub(crate) fn program_key(source: &str) -> ProgramKey {

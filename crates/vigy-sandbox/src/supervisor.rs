@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use vigy_eval::{TickError, TickHost, TickOutcome};
 
+use crate::killer::KillSlot;
 use crate::pool::{Job, Shared};
-use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, read_frame, write_frame};
+use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, monotonic_ns, read_frame, write_frame};
 use crate::worker::MAX_CACHED_SOURCE_BYTES;
 
 /// Most ticks sent to a worker at once.
@@ -37,6 +38,9 @@ const BATCH: usize = 32;
 const RECLAIM_AFTER: Duration = Duration::from_millis(10);
 /// How long a new worker has to build its evaluator and say so.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long after the hard deadline the backstop kills a worker whose
+/// supervisor did not (it normally does, at the deadline itself).
+const KILL_BACKSTOP_AFTER: Duration = Duration::from_millis(20);
 /// How much of a dead worker's stderr is kept to say why it died.
 const STDERR_KEPT: usize = 4096;
 
@@ -49,8 +53,11 @@ pub(crate) fn supervise(shared: Arc<Shared>) {
             Some(job) => job,
             None => break,
         };
+        // This supervisor's share of what waits, so a long queue spreads
+        // over the workers instead of landing on one.
+        let share = (shared.queue.len() / shared.live.load(Ordering::SeqCst).max(1)).min(BATCH - 1);
         let mut batch = vec![first];
-        while batch.len() < BATCH {
+        while batch.len() <= share {
             match shared.queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
@@ -82,6 +89,8 @@ struct Worker {
     output: BufReader<ChildStdout>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
+    /// The backstop that kills it at a tick's hard deadline.
+    kill: Arc<KillSlot>,
     /// Programs this worker has parsed, and their total source bytes.
     programs: HashSet<ProgramKey>,
     program_bytes: usize,
@@ -109,6 +118,7 @@ impl Worker {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        let child_pid = child.id();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().ok_or("no stderr")?;
         let kept = stderr.clone();
@@ -124,6 +134,7 @@ impl Worker {
             output,
             stderr,
             stderr_reader: Some(stderr_reader),
+            kill: KillSlot::watch(child_pid),
             programs: HashSet::new(),
             program_bytes: 0,
             next_job: 0,
@@ -158,6 +169,9 @@ impl Worker {
     /// it is still alive and fit.
     fn run(mut self, batch: Vec<Job>, shared: &Arc<Shared>) -> Option<Self> {
         let mut sent: VecDeque<Sent> = VecDeque::new();
+        // The first tick may start while later ones are still being
+        // written (a busy worker drains its pipe slowly): count from here.
+        let mut started = Instant::now();
         for mut job in batch {
             let id = self.next_job;
             self.next_job += 1;
@@ -168,12 +182,14 @@ impl Worker {
             sent.push_back(Sent { id, job });
         }
         let deadline = shared.config.limits.deadline + shared.config.slack;
-        let mut started = Instant::now();
         let mut slow = SlowMark { shared, set: false };
         let mut reclaimed = false;
         let mut retiring = false;
         while !sent.is_empty() {
             let kill_at = started + deadline;
+            // Past this the backstop kills the worker, even if this thread
+            // is held up in a read or a write below.
+            self.kill.arm(kill_at + KILL_BACKSTOP_AFTER);
             let wake_at = if slow.set { kill_at } else { kill_at.min(started + RECLAIM_AFTER) };
             match self.wait_readable(wake_at) {
                 Err(reason) => return self.lost(sent, started, shared, Some(reason)),
@@ -200,13 +216,17 @@ impl Worker {
                 }
                 Ok(true) => match self.receive() {
                     Err(_) => return self.lost(sent, started, shared, None),
-                    Ok(FromWorker::Done { job, outcome }) => {
+                    Ok(FromWorker::Done { job, outcome, ended_ns }) => {
                         let Some(front) = sent.pop_front().filter(|front| front.id == job) else {
                             return self.lost(sent, started, shared, Some("answers came out of order".into()));
                         };
+                        self.kill.disarm();
                         shared.finish(front.job, started, outcome);
                         slow.clear();
-                        started = Instant::now();
+                        // The next tick began when this one ended in the
+                        // worker, however late this thread read it.
+                        let since = Duration::from_nanos(monotonic_ns().saturating_sub(ended_ns));
+                        started = Instant::now().checked_sub(since).unwrap_or_else(Instant::now);
                     }
                     Ok(FromWorker::Call { name, args }) => {
                         let Some(front) = sent.front() else { continue };
@@ -219,6 +239,13 @@ impl Worker {
                         let (back, kept): (VecDeque<_>, VecDeque<_>) =
                             sent.into_iter().partition(|s| jobs.contains(&s.id));
                         sent = kept;
+                        // A program's source travels with its first tick: if
+                        // that tick came back, the worker never parsed it.
+                        for Sent { job, .. } in &back {
+                            if self.programs.remove(&job.program.key) {
+                                self.program_bytes = self.program_bytes.saturating_sub(job.program.source.len());
+                            }
+                        }
                         requeue(back, shared);
                     }
                     Ok(FromWorker::Retiring) => retiring = true,
@@ -226,6 +253,7 @@ impl Worker {
                 },
             }
         }
+        self.kill.disarm();
         if retiring {
             let _ = self.child.wait();
             return None;
@@ -295,7 +323,11 @@ impl Worker {
             let _ = reader.join();
         }
         let stderr = String::from_utf8_lossy(&self.stderr.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
-        let error = classify(status, &stderr, reason, shared.config.memory_bytes);
+        let error = if self.kill.fired() {
+            TickError::Killed { deadline: shared.config.limits.deadline }
+        } else {
+            classify(status, &stderr, reason, shared.config.memory_bytes)
+        };
         tracing::warn!(%error, "a vigy worker died");
         shared.metrics.died.fetch_add(1, Ordering::Relaxed);
         if let Some(front) = sent.pop_front() {
@@ -308,6 +340,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        self.kill.disarm();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

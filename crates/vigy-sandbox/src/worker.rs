@@ -29,7 +29,7 @@ use vigy_eval::{CompiledProgram, Evaluator, Extension, Intrinsics, Signature, Ti
 use vigy_types::Program;
 
 use crate::memory;
-use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, read_frame, write_frame};
+use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, monotonic_ns, read_frame, write_frame};
 
 /// Stack of the evaluation thread: room for the depth budget's 10,000
 /// nested calls. Reserved address space, counted in the baseline the
@@ -170,7 +170,7 @@ fn evaluate(mut evaluator: Evaluator, queue: Receiver<Work>, out: Out, memory_by
                 Err(error) => {
                     let outcome =
                         vigy_eval::TickOutcome::lost(vigy_eval::TickError::Program(error.to_string()), Duration::ZERO);
-                    if send(&out, &FromWorker::Done { job, outcome }).is_err() {
+                    if send(&out, &FromWorker::Done { job, outcome, ended_ns: monotonic_ns() }).is_err() {
                         return;
                     }
                     continue;
@@ -179,8 +179,17 @@ fn evaluate(mut evaluator: Evaluator, queue: Receiver<Work>, out: Out, memory_by
         }
         let Some(program) = programs.get(&key).cloned() else {
             let lost =
-                vigy_eval::TickError::WorkerCrashed("the worker was sent a tick of a program it never got".into());
-            let _ = send(&out, &FromWorker::Done { job, outcome: vigy_eval::TickOutcome::lost(lost, Duration::ZERO) });
+                // A bookkeeping slip of the runtime's, not the program's
+                // doing: it must not count towards quarantine.
+                vigy_eval::TickError::Panicked("the worker was sent a tick of a program it never got".into());
+            let _ = send(
+                &out,
+                &FromWorker::Done {
+                    job,
+                    outcome: vigy_eval::TickOutcome::lost(lost, Duration::ZERO),
+                    ended_ns: monotonic_ns(),
+                },
+            );
             continue;
         };
         let mut outcome = evaluator.run(&program, input);
@@ -191,7 +200,7 @@ fn evaluate(mut evaluator: Evaluator, queue: Receiver<Work>, out: Out, memory_by
             // map is the memory limit speaking.
             outcome.result = Err(vigy_eval::TickError::Memory { limit_bytes: memory_bytes });
         }
-        if send(&out, &FromWorker::Done { job, outcome }).is_err() {
+        if send(&out, &FromWorker::Done { job, outcome, ended_ns: monotonic_ns() }).is_err() {
             return;
         }
         if last_check.elapsed() >= MEMORY_CHECK_EVERY {

@@ -27,7 +27,7 @@ pub(crate) async fn run(program: &Program, name: &str, ticks: u64) -> (Json, boo
     let mut all_ok = true;
     for tick in 1..=ticks.max(1) {
         let input = TickInput { vigy_id, name: name.into(), tick, started_at_ms: 0, kv: Arc::new(kv.clone()) };
-        pool.submit(Job { program: source.clone(), input, due: None });
+        pool.submit(Job { program: source.clone(), input, due: None, suspect: false });
         let Some(finished) = done.recv().await else { break };
         let outcome = finished.outcome;
         outcome.apply_kv_changes(&mut kv);

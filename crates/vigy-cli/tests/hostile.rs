@@ -173,19 +173,19 @@ fn vigy_serve_should_survive_the_hostile_corpus_keep_a_healthy_vigy_on_time_and_
     }
     // The healthy vigy kept its 100 ms rhythm.
     let healthy_runs = runs(&db, "healthy");
-    // Up to 16 runaway workers share the 2 cores of the CI machine with it
-    // until quarantine removes them: it gets its share, not all 100 ticks.
-    assert!(healthy_runs.len() >= 55, "the healthy vigy ticked {} times in 10 s", healthy_runs.len());
+    // Runaways share the 2 cores of the CI machine with it until quarantine
+    // removes them; once they are suspects (their last tick failed) they
+    // wait in a lane of their own and hold at most half the workers.
+    assert!(healthy_runs.len() >= 85, "the healthy vigy ticked {} times in 10 s", healthy_runs.len());
     let starts: Vec<_> = healthy_runs
         .iter()
         .map(|r| chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap()).unwrap())
         .collect();
     let widest = starts.windows(2).map(|w| (w[0] - w[1]).num_milliseconds()).max().unwrap();
     eprintln!("healthy vigy: {} ticks in 10 s, widest gap {widest} ms", healthy_runs.len());
-    // With more runaways at once than workers (25 here, 16 workers at most),
-    // a due tick waits for the first worker to free: never longer than the
-    // runaways' hard deadlines.
-    assert!(widest < 2 * TICK_BOUND.as_millis() as i64, "the healthy vigy waited {widest} ms between ticks");
+    // Only in the first round, before any runaway has failed once, can a
+    // healthy tick wait for a worker: never longer than one hard deadline.
+    assert!(widest < TICK_BOUND.as_millis() as i64, "the healthy vigy waited {widest} ms between ticks");
 
     // SIGTERM ends it within seconds, ticks in flight included.
     let stopping = std::time::Instant::now();

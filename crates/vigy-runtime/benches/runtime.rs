@@ -73,7 +73,8 @@ async fn per_tick_cost() {
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let pool = Pool::new(sandbox(), &[], done_tx);
     let source = Arc::new(ProgramSource::new(&parsed));
-    let submit = |t: u64| assert!(pool.submit(Job { program: source.clone(), input: input(t), due: None }));
+    let submit =
+        |t: u64| assert!(pool.submit(Job { program: source.clone(), input: input(t), due: None, suspect: false }));
     for t in 0..2_000 {
         submit(t);
     }

@@ -409,6 +409,9 @@ impl Scheduler {
                 kv: entry.kv.clone(),
             },
             due,
+            // A vigy in backoff may run long again: its tick waits in the
+            // suspects' lane, away from the healthy ones.
+            suspect: entry.failures > 0,
         };
         if !self.workers.submit(job) {
             entry.running = false;

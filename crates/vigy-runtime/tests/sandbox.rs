@@ -48,7 +48,7 @@ impl Harness {
             started_at_ms: 0,
             kv: Arc::new(BTreeMap::new()),
         };
-        assert!(self.pool.submit(Job { program, input, due: None }));
+        assert!(self.pool.submit(Job { program, input, due: None, suspect: false }));
     }
 
     async fn next(&mut self) -> Done {

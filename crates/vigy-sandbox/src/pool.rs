@@ -3,6 +3,11 @@
 //!
 //! Workers start on demand (a runtime that never ticks starts none) and a
 //! worker idle for [`IDLE_RETIRE`] exits, down to one.
+//!
+//! Ticks of vigies whose last tick failed are *suspects*: they wait in a
+//! lane of their own, run one per worker, never batched, and hold at most
+//! `max_workers` workers together, so a fleet of runaways cannot keep the
+//! healthy vigies' ticks waiting for a worker.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,6 +111,8 @@ pub struct Job {
     pub input: TickInput,
     /// When the tick was due; `None` for a forced tick.
     pub due: Option<Instant>,
+    /// Whether the vigy's last tick failed, so this one may run long.
+    pub suspect: bool,
 }
 
 /// A job's outcome.
@@ -139,6 +146,10 @@ pub(crate) struct Shared {
     pub(crate) extensions: ExtensionTable,
     pub(crate) queue: Receiver<Job>,
     sender: Sender<Job>,
+    suspects: Receiver<Job>,
+    suspect_sender: Sender<Job>,
+    /// Supervisors running a suspect's tick.
+    suspects_running: AtomicUsize,
     done: mpsc::UnboundedSender<Done>,
     /// Supervisors running, and how many of them wait for work.
     pub(crate) live: AtomicUsize,
@@ -157,14 +168,40 @@ impl Shared {
     pub(crate) fn next_job(&self) -> Option<Job> {
         self.idle.fetch_add(1, Ordering::SeqCst);
         let job = loop {
+            if let Ok(job) = self.queue.try_recv() {
+                break Some(job);
+            }
+            if self.suspects_running.load(Ordering::SeqCst) >= self.config.max_workers.max(1) {
+                // The suspects have their share: wait for healthy ticks only,
+                // looking again now and then.
+                crossbeam_channel::select! {
+                    recv(self.queue) -> job => break job.ok(),
+                    recv(self.closed) -> _ => break None,
+                    default(Duration::from_millis(10)) => continue,
+                }
+            }
             crossbeam_channel::select! {
                 recv(self.queue) -> job => break job.ok(),
+                recv(self.suspects) -> job => break job.ok(),
                 recv(self.closed) -> _ => break None,
                 default(IDLE_RETIRE) => if self.live.load(Ordering::SeqCst) > 1 { break None },
             }
         };
         self.idle.fetch_sub(1, Ordering::SeqCst);
+        if job.as_ref().is_some_and(|job| job.suspect) {
+            self.suspects_running.fetch_add(1, Ordering::SeqCst);
+        }
         job
+    }
+
+    /// A supervisor is done with the suspect's tick it took.
+    pub(crate) fn suspect_done(&self) {
+        self.suspects_running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Queue `job` in its lane; false if the pool has closed.
+    fn enqueue(&self, job: Job) -> bool {
+        if job.suspect { self.suspect_sender.send(job).is_ok() } else { self.sender.send(job).is_ok() }
     }
 
     pub(crate) fn finish(&self, job: Job, started: Instant, outcome: TickOutcome) {
@@ -174,7 +211,7 @@ impl Shared {
 
     /// Queue `job` again: its worker never started it.
     pub(crate) fn requeue(self: &Arc<Self>, job: Job) {
-        if self.sender.send(job).is_ok() {
+        if self.enqueue(job) {
             self.grow_if_busy();
         }
     }
@@ -184,7 +221,7 @@ impl Shared {
     /// twice that in all.
     pub(crate) fn grow_if_busy(self: &Arc<Self>) {
         let idle = self.idle.load(Ordering::SeqCst);
-        if idle > 0 && self.queue.len() <= idle {
+        if idle > 0 && self.queue.len() + self.suspects.len() <= idle {
             return;
         }
         let (live, slow, max) =
@@ -222,12 +259,16 @@ impl Pool {
     /// `extensions` answered in this process; outcomes go to `done`.
     pub fn new(config: SandboxConfig, extensions: &[Arc<dyn Extension>], done: mpsc::UnboundedSender<Done>) -> Self {
         let (sender, queue) = crossbeam_channel::unbounded();
+        let (suspect_sender, suspects) = crossbeam_channel::unbounded();
         let (open, closed) = crossbeam_channel::bounded(0);
         let shared = Shared {
             config,
             extensions: ExtensionTable::new(extensions),
             queue,
             sender,
+            suspects,
+            suspect_sender,
+            suspects_running: AtomicUsize::new(0),
             done,
             live: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),
@@ -240,7 +281,7 @@ impl Pool {
 
     /// Queue a tick; false if the pool has shut down.
     pub fn submit(&self, job: Job) -> bool {
-        if self.shared.sender.send(job).is_err() {
+        if !self.shared.enqueue(job) {
             return false;
         }
         self.shared.grow_if_busy();

@@ -54,8 +54,10 @@ pub(crate) fn supervise(shared: Arc<Shared>) {
             None => break,
         };
         // This supervisor's share of what waits, so a long queue spreads
-        // over the workers instead of landing on one.
-        let share = (shared.queue.len() / shared.live.load(Ordering::SeqCst).max(1)).min(BATCH - 1);
+        // over the workers instead of landing on one; a suspect runs alone.
+        let suspect = first.suspect;
+        let share =
+            if suspect { 0 } else { (shared.queue.len() / shared.live.load(Ordering::SeqCst).max(1)).min(BATCH - 1) };
         let mut batch = vec![first];
         while batch.len() <= share {
             match shared.queue.try_recv() {
@@ -73,12 +75,18 @@ pub(crate) fn supervise(shared: Arc<Shared>) {
                         let error = TickError::WorkerCrashed(format!("no worker could be started: {reason}"));
                         shared.finish(job, Instant::now(), TickOutcome::lost(error, Duration::ZERO));
                     }
+                    if suspect {
+                        shared.suspect_done();
+                    }
                     std::thread::sleep(Duration::from_millis(200));
                     continue;
                 }
             },
         };
         worker = live.run(batch, &shared);
+        if suspect {
+            shared.suspect_done();
+        }
     }
     shared.live.fetch_sub(1, Ordering::SeqCst);
 }

@@ -4,18 +4,20 @@
 //! server's state is checked afterwards; a rebound name is refused; and
 //! GraphiQL renders from the server's own assets alone.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "support/browser.rs"]
+mod browser;
+
+use browser::wait_for;
 use headless_chrome::browser::tab::RequestPausedDecision;
 use headless_chrome::{Browser, LaunchOptions};
 use vigy_api::{GetVigyRequest, ListVigyRunsRequest, RegisterVigy, RegisterVigyRequest, VigyService};
 use vigy_runtime::{RuntimeHandle, Scope};
 
 fn browser() -> Browser {
-    let path = std::env::var_os("CHROME").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(path.exists(), "no browser at {} (apt-get install chromium, or set $CHROME)", path.display());
+    let path = browser::chromium();
     let options = LaunchOptions::default_builder().path(Some(path)).sandbox(false).headless(true).build().unwrap();
     Browser::new(options).unwrap()
 }
@@ -77,17 +79,6 @@ async fn serve_page(html: String) -> u16 {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     port
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("not within 30 s: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,18 +3,15 @@
 //! is listed, and "Try it out" on listing vigies gets a 200 with the
 //! registered vigy in it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+#[path = "support/browser.rs"]
+mod browser;
+
+use browser::{chromium, wait_for};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use vigy_api::{RegisterVigy, RegisterVigyRequest, VigyService};
 use vigy_runtime::{RuntimeHandle, Scope};
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROME").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(path.exists(), "no browser at {} (apt-get install chromium, or set $CHROME)", path.display());
-    path
-}
 
 async fn serve() -> String {
     let runtime = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
@@ -33,17 +30,6 @@ fn texts(tab: &Tab, selector: &str) -> Vec<String> {
     tab.find_elements(selector)
         .map(|found| found.iter().filter_map(|e| e.get_inner_text().ok()).collect())
         .unwrap_or_default()
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("not within 20 s: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

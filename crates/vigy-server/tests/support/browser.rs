@@ -1,0 +1,23 @@
+//! What the headless Chromium tests share: the browser's path and a wait.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Debian's Chromium (`scripts/test` installs it), or `$CHROME`.
+pub(crate) fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROME").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(path.exists(), "no browser at {} (apt-get install chromium, or set $CHROME)", path.display());
+    path
+}
+
+/// Poll `check` until it holds, for at most 30 s.
+pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("not within 30 s: {what}");
+}

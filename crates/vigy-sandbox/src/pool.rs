@@ -24,10 +24,6 @@ use crate::supervisor::supervise;
 
 /// A worker idle this long exits (while another one stays).
 const IDLE_RETIRE: Duration = Duration::from_secs(30);
-/// How long the listening supervisor gathers ticks arriving after the
-/// first, so a busy fleet pays one round trip per batch, not per tick.
-/// Only while ticks come in company: a lone tick is sent at once.
-const GATHER: Duration = Duration::from_millis(2);
 
 /// Which executable the workers run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,10 +150,6 @@ pub(crate) struct Shared {
     suspect_sender: Sender<Job>,
     /// Supervisors running a suspect's tick.
     suspects_running: AtomicUsize,
-    /// Held by the supervisor that waits for the next batch.
-    listening: std::sync::Mutex<()>,
-    /// Whether the last batch had more than one tick.
-    busy: std::sync::atomic::AtomicBool,
     done: mpsc::UnboundedSender<Done>,
     /// Supervisors running, and how many of them wait for work.
     pub(crate) live: AtomicUsize,
@@ -173,7 +165,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The next tick, waiting for one; `None` when this supervisor should
     /// end (the pool closed, or it idled while another stays).
-    fn next_job(&self) -> Option<Job> {
+    pub(crate) fn next_job(&self) -> Option<Job> {
         self.idle.fetch_add(1, Ordering::SeqCst);
         let job = loop {
             if let Ok(job) = self.queue.try_recv() {
@@ -200,29 +192,6 @@ impl Shared {
             self.suspects_running.fetch_add(1, Ordering::SeqCst);
         }
         job
-    }
-
-    /// The next batch: the first tick waited for (see [`Shared::next_job`]),
-    /// then the healthy ticks already waiting and, if the last batch had
-    /// company (a busy fleet), those arriving within [`GATHER`], up to
-    /// `most`; a suspect's tick goes alone. One supervisor listens at a
-    /// time, so the others sleep rather than split the ticks one by one.
-    pub(crate) fn next_batch(&self, most: usize) -> Option<Vec<Job>> {
-        let _listening = self.listening.lock().unwrap_or_else(|p| p.into_inner());
-        let first = self.next_job()?;
-        if first.suspect {
-            return Some(vec![first]);
-        }
-        let until = Instant::now() + if self.busy.load(Ordering::Relaxed) { GATHER } else { Duration::ZERO };
-        let mut batch = vec![first];
-        while batch.len() < most {
-            match self.queue.recv_deadline(until) {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        self.busy.store(batch.len() > 1, Ordering::Relaxed);
-        Some(batch)
     }
 
     /// A supervisor is done with the suspect's tick it took.
@@ -300,8 +269,6 @@ impl Pool {
             suspects,
             suspect_sender,
             suspects_running: AtomicUsize::new(0),
-            listening: std::sync::Mutex::new(()),
-            busy: std::sync::atomic::AtomicBool::new(false),
             done,
             live: AtomicUsize::new(0),
             idle: AtomicUsize::new(0),

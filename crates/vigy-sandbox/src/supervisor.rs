@@ -49,8 +49,22 @@ const STDERR_KEPT: usize = 4096;
 pub(crate) fn supervise(shared: Arc<Shared>) {
     let mut worker: Option<Worker> = None;
     loop {
-        let Some(batch) = shared.next_batch(BATCH) else { break };
-        let suspect = batch[0].suspect;
+        let first = match shared.next_job() {
+            Some(job) => job,
+            None => break,
+        };
+        // This supervisor's share of what waits, so a long queue spreads
+        // over the workers instead of landing on one; a suspect runs alone.
+        let suspect = first.suspect;
+        let share =
+            if suspect { 0 } else { (shared.queue.len() / shared.live.load(Ordering::SeqCst).max(1)).min(BATCH - 1) };
+        let mut batch = vec![first];
+        while batch.len() <= share {
+            match shared.queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
         let live = match worker.take() {
             Some(live) => live,
             None => match Worker::start(&shared) {

@@ -48,11 +48,7 @@ const STDERR_KEPT: usize = 4096;
 /// enough to retire.
 pub(crate) fn supervise(shared: Arc<Shared>) {
     let mut worker: Option<Worker> = None;
-    loop {
-        let first = match shared.next_job() {
-            Some(job) => job,
-            None => break,
-        };
+    while let Some(first) = shared.next_job() {
         // This supervisor's share of what waits, so a long queue spreads
         // over the workers instead of landing on one; a suspect runs alone.
         let suspect = first.suspect;

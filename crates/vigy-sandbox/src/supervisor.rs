@@ -153,7 +153,10 @@ impl Worker {
             .and_then(|()| worker.wait_readable(Instant::now() + START_TIMEOUT))
             .and_then(|ready| if ready { worker.receive() } else { Err("timed out".into()) });
         match started {
-            Ok(FromWorker::Ready) => Ok(worker),
+            Ok(FromWorker::Ready) => {
+                shared.metrics.started.fetch_add(1, Ordering::Relaxed);
+                Ok(worker)
+            }
             Ok(other) => Err(format!("the worker answered {other:?} to Hello")),
             Err(reason) => {
                 let _ = worker.child.kill();

@@ -6,15 +6,18 @@
 //! committed snapshot without waiting for a write to finish.
 //!
 //! Tables (see `migration.rs`): `vigies`, `vigy_runs`, `vigy_kv`,
-//! `vigy_state`, `vigy_events`.
+//! `vigy_state`, `vigy_events`; and for leases (`lease.rs`) `vigy_runtimes`,
+//! `vigy_leases`, `vigy_fence`, `vigy_tick_requests`.
 
 mod convert;
 mod entity;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+mod lease;
 mod migration;
 mod path;
 mod store;
 
+pub use lease::{Lease, LeaseRequest, LeaseRound, RuntimeInfo, TickRequest};
 pub use path::{DB_ENV, default_db_path};
 pub use store::{EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord};

@@ -8,7 +8,7 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(DisabledReason)]
+        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases)]
     }
 }
 
@@ -93,5 +93,63 @@ impl MigrationTrait for DisabledReason {
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
         manager.get_connection().execute_unprepared(INITIAL).await.map(drop)
+    }
+}
+
+/// Who ticks each vigy (see `lease.rs`): the runtimes that schedule, their
+/// leases, the fencing counter every claim draws from, and forced ticks
+/// asked of the owner by other processes.
+struct Leases;
+
+impl MigrationName for Leases {
+    fn name(&self) -> &str {
+        "m20261201_000002_leases"
+    }
+}
+
+const LEASES: &str = r#"
+-- One row per scheduling runtime, kept fresh by its lease rounds.
+CREATE TABLE IF NOT EXISTS vigy_runtimes (
+    id           TEXT    NOT NULL PRIMARY KEY,
+    host         TEXT    NOT NULL,
+    pid          INTEGER NOT NULL,
+    scope        TEXT    NOT NULL,
+    started_at   TEXT    NOT NULL,
+    heartbeat_ms BIGINT  NOT NULL
+);
+-- The runtime allowed to tick (and write for) each vigy, until expires_ms
+-- (the database's clock, ms since the epoch). No row: nobody holds it.
+CREATE TABLE IF NOT EXISTS vigy_leases (
+    vigy_id     TEXT   NOT NULL PRIMARY KEY,
+    owner       TEXT   NOT NULL,
+    token       BIGINT NOT NULL,
+    acquired_ms BIGINT NOT NULL,
+    expires_ms  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vigy_leases_by_owner ON vigy_leases (owner);
+-- Fencing tokens: every claim takes the next value, so a token is never
+-- handed out twice, even across a vigy's delete and re-registration.
+CREATE TABLE IF NOT EXISTS vigy_fence (
+    id    INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    token BIGINT  NOT NULL
+);
+INSERT INTO vigy_fence (id, token) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+-- A forced tick asked of whichever runtime holds the vigy's lease; run_id
+-- is set in the transaction that commits the run.
+CREATE TABLE IF NOT EXISTS vigy_tick_requests (
+    id           TEXT NOT NULL PRIMARY KEY,
+    vigy_id      TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    claimed_by   TEXT,
+    run_id       TEXT,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS vigy_tick_requests_by_vigy ON vigy_tick_requests (vigy_id);
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Leases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager.get_connection().execute_unprepared(LEASES).await.map(drop)
     }
 }

@@ -20,7 +20,7 @@ use crate::entity::{event, kv, run, state, vigy};
 use crate::migration::Migrator;
 
 /// Rows per multi-row `INSERT`: well under SQLite's bound-parameter limit.
-const CHUNK: usize = 400;
+pub(crate) const CHUNK: usize = 400;
 
 /// The most bytes of runs one [`Store::recent_runs`] returns: 1,000 runs of
 /// up to ~1 MiB each would otherwise make one listing a gigabyte.
@@ -89,6 +89,11 @@ pub struct TickRecord {
     /// written; `None` leaves the previous report in place (a failed tick,
     /// or an unchanged report).
     pub reported: Option<(JsonMap<String, Json>, JsonMap<String, Json>)>,
+    /// The fencing token of the lease the tick ran under: the tick is kept
+    /// only if its runtime still holds that lease when it commits.
+    pub token: u64,
+    /// The forced-tick request this tick carries out, if any.
+    pub request: Option<String>,
 }
 
 /// One row of the lifecycle change feed.
@@ -96,17 +101,19 @@ pub struct TickRecord {
 pub struct EventRow {
     /// Position in the feed.
     pub id: i64,
-    /// The vigy that changed.
-    pub vigy_id: VigyId,
-    /// `registered`, `updated`, `enabled`, `disabled` or `deleted`.
+    /// The vigy that changed; `None` for a change of leases.
+    pub vigy_id: Option<VigyId>,
+    /// `registered`, `updated`, `enabled`, `disabled`, `deleted`,
+    /// `tick-requested` (a forced tick asked of the owner) or `released`
+    /// (leases given up: free for another runtime to claim).
     pub kind: String,
 }
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: DatabaseConnection,
-    reader: DatabaseConnection,
+    pub(crate) writer: DatabaseConnection,
+    pub(crate) reader: DatabaseConnection,
     /// Copies the WAL back into the database off the writer's path; `None`
     /// in memory, where there is no WAL.
     checkpointer: Option<DatabaseConnection>,
@@ -180,8 +187,8 @@ impl Store {
             }
         };
         match outcome {
-            Registered::Created => record_event(&txn, v.id, "registered", &v.updated_at).await?,
-            Registered::Updated => record_event(&txn, v.id, "updated", &v.updated_at).await?,
+            Registered::Created => record_event(&txn, Some(v.id), "registered", &v.updated_at).await?,
+            Registered::Updated => record_event(&txn, Some(v.id), "updated", &v.updated_at).await?,
             Registered::Unchanged => {}
         }
         txn.commit().await?;
@@ -223,13 +230,15 @@ impl Store {
                 .filter(vigy::Column::Id.eq(id.to_string()))
                 .exec(&txn)
                 .await?;
-            record_event(&txn, id, if enabled { "enabled" } else { "disabled" }, &at).await?;
+            record_event(&txn, Some(id), if enabled { "enabled" } else { "disabled" }, &at).await?;
         }
         txn.commit().await?;
         Ok(Some(v))
     }
 
-    /// Delete a vigy with its runs, kv and state; `false` if there was none.
+    /// Delete a vigy with its runs, kv, state and lease; `false` if there
+    /// was none. Dropping the lease fences out every tick of it still in
+    /// flight anywhere: registered again, it starts a new tenure.
     pub async fn delete(&self, id: VigyId, at: Timestamp) -> Result<bool, StoreError> {
         let key = id.to_string();
         let txn = self.begin_write().await?;
@@ -237,8 +246,21 @@ impl Store {
         if deleted {
             run::Entity::delete_many().filter(run::Column::VigyId.eq(key.clone())).exec(&txn).await?;
             kv::Entity::delete_many().filter(kv::Column::VigyId.eq(key.clone())).exec(&txn).await?;
-            state::Entity::delete_many().filter(state::Column::VigyId.eq(key)).exec(&txn).await?;
-            record_event(&txn, id, "deleted", &at).await?;
+            state::Entity::delete_many().filter(state::Column::VigyId.eq(key.clone())).exec(&txn).await?;
+            let backend = txn.get_database_backend();
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "DELETE FROM vigy_leases WHERE vigy_id = $1",
+                [key.clone().into()],
+            ))
+            .await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE vigy_tick_requests SET error = 'the vigy was deleted' WHERE vigy_id = $1 AND run_id IS NULL",
+                [key.into()],
+            ))
+            .await?;
+            record_event(&txn, Some(id), "deleted", &at).await?;
         }
         txn.commit().await?;
         Ok(deleted)
@@ -246,25 +268,58 @@ impl Store {
 
     // ---- ticks ----------------------------------------------------------
 
-    /// Commit many ticks in one transaction: their runs, kv changes and
-    /// state, all or nothing. In the same transaction, trim the runs of the
+    /// Commit many ticks of runtime `owner` in one transaction: their runs,
+    /// kv changes and state, all or nothing. A tick whose lease `owner` no
+    /// longer holds with the tick's token (expired, taken over, released,
+    /// the vigy deleted) is fenced out: nothing of it is written, and its
+    /// index is returned. In the same transaction, trim the runs of the
     /// vigies in `trim` to the newest `keep_runs`.
-    pub async fn write_ticks(&self, ticks: &[TickRecord], trim: &[VigyId], keep_runs: usize) -> Result<(), StoreError> {
+    pub async fn write_ticks(
+        &self,
+        ticks: &[TickRecord],
+        trim: &[VigyId],
+        keep_runs: usize,
+        owner: &str,
+    ) -> Result<Vec<usize>, StoreError> {
         if ticks.is_empty() && trim.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let txn = self.begin_write().await?;
+        let mut ids: Vec<VigyId> = ticks.iter().map(|t| t.run.vigy_id).chain(trim.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let tokens = crate::lease::live_tokens(&txn, owner, &ids).await?;
+        let fenced: Vec<usize> =
+            (0..ticks.len()).filter(|i| tokens.get(&ticks[*i].run.vigy_id) != Some(&ticks[*i].token)).collect();
+        let kept: Vec<TickRecord>;
+        let ticks = if fenced.is_empty() {
+            ticks
+        } else {
+            kept = ticks.iter().enumerate().filter(|(i, _)| !fenced.contains(i)).map(|(_, t)| t.clone()).collect();
+            &kept[..]
+        };
         for chunk in ticks.chunks(CHUNK) {
             let rows = chunk.iter().map(|t| run_to_row(&t.run).into_active_model());
             run::Entity::insert_many(rows).exec_without_returning(&txn).await?;
         }
         write_kv(&txn, ticks).await?;
         write_state(&txn, ticks).await?;
-        for id in trim {
+        for tick in ticks {
+            if let Some(request) = &tick.request {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    txn.get_database_backend(),
+                    "UPDATE vigy_tick_requests SET run_id = $1 WHERE id = $2",
+                    [tick.run.id.clone().into(), request.clone().into()],
+                ))
+                .await?;
+            }
+        }
+        // Retention is the owner's: only a vigy whose lease is held here.
+        for id in trim.iter().filter(|id| tokens.contains_key(id)) {
             trim_runs(&txn, *id, keep_runs).await?;
         }
         txn.commit().await?;
-        Ok(())
+        Ok(fenced)
     }
 
     /// Keep the newest `keep` runs of `id`; returns how many were deleted.
@@ -284,6 +339,25 @@ impl Store {
         }
         let sql = format!("DELETE FROM vigy_events WHERE id <= (SELECT MAX(id) FROM vigy_events) - {keep_events}");
         removed += txn.execute_unprepared(&sql).await?.rows_affected();
+        // Answered forced ticks (their callers read the answer within
+        // moments) and runtimes silent for an hour.
+        let now = crate::lease::db_now_ms(&txn).await?;
+        let hour_ago = format_timestamp(&(vigy_types::now() - chrono::Duration::hours(1)));
+        let stale = [
+            Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "DELETE FROM vigy_tick_requests WHERE requested_at < $1",
+                [hour_ago.into()],
+            ),
+            Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "DELETE FROM vigy_runtimes WHERE heartbeat_ms < $1",
+                [(now - 3_600_000).into()],
+            ),
+        ];
+        for statement in stale {
+            removed += txn.execute_raw(statement).await?.rows_affected();
+        }
         txn.commit().await?;
         Ok(removed)
     }
@@ -416,7 +490,7 @@ impl Store {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|r| Some(EventRow { id: r.id, vigy_id: VigyId::from_str(&r.vigy_id).ok()?, kind: r.kind }))
+            .map(|r| EventRow { id: r.id, vigy_id: VigyId::from_str(&r.vigy_id).ok(), kind: r.kind })
             .collect())
     }
 
@@ -448,7 +522,7 @@ impl Store {
     /// fails with `SQLITE_BUSY_SNAPSHOT` when another process committed in
     /// between, which no busy timeout can wait out; an immediate one waits
     /// its turn instead.
-    async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
@@ -539,10 +613,16 @@ async fn trim_runs(db: &impl ConnectionTrait, id: VigyId, keep: usize) -> Result
     Ok(db.execute_raw(stmt).await?.rows_affected())
 }
 
-async fn record_event(db: &impl ConnectionTrait, id: VigyId, kind: &str, at: &Timestamp) -> Result<(), StoreError> {
+/// Append to the change feed; `id` is `None` for a change of leases.
+pub(crate) async fn record_event(
+    db: &impl ConnectionTrait,
+    id: Option<VigyId>,
+    kind: &str,
+    at: &Timestamp,
+) -> Result<(), DbErr> {
     let row = event::ActiveModel {
         id: ActiveValue::NotSet,
-        vigy_id: ActiveValue::Set(id.to_string()),
+        vigy_id: ActiveValue::Set(id.map(|id| id.to_string()).unwrap_or_default()),
         kind: ActiveValue::Set(kind.to_owned()),
         at: ActiveValue::Set(format_timestamp(at)),
     };

@@ -1,23 +1,25 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use serde_json::Value as Json;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
-use vigy_store::{Registered, Store, StoreError, StoreOptions};
+use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
 use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
 use crate::backoff::Backoff;
 use crate::catalog::{Catalog, Entry};
 use crate::feed::{self, Feed};
 use crate::health::{Health, Task, Unhealthy};
+use crate::lease::{Elector, LeaseTiming, OneOffs};
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, FirstTick, Quarantine, Scheduler};
+use crate::scheduler::{Command, OneOff, Quarantine, Scheduler};
 use crate::supervise::{self, PanicHook};
 use crate::writer::Writer;
 use crate::{queue, watcher};
@@ -37,6 +39,9 @@ pub enum RuntimeError {
     /// The runtime is shutting down, or a write could not be committed.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The vigy's lease is held elsewhere, or moved while its tick ran.
+    #[error("lease moved: {0}")]
+    LeaseMoved(String),
 }
 
 /// Which vigies a runtime ticks. Every runtime can list, inspect and
@@ -54,6 +59,16 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope as text: fair shares of leases are counted among runtimes
+    /// of the same scope.
+    fn as_text(&self) -> String {
+        match self {
+            Self::All => "all".into(),
+            Self::Selector(selector) => format!("selector:{selector}"),
+            Self::Nothing => "nothing".into(),
+        }
+    }
+
     pub(crate) fn includes(&self, vigy: &Vigy) -> bool {
         match self {
             Self::All => true,
@@ -80,6 +95,7 @@ pub struct RuntimeBuilder {
     extensions: Vec<Arc<dyn Extension>>,
     max_vigies: usize,
     store: StoreOptions,
+    lease: LeaseTiming,
 }
 
 /// Vigies a runtime registers by default: every one is in memory (the
@@ -98,6 +114,7 @@ impl Default for RuntimeBuilder {
             extensions: Vec::new(),
             max_vigies: DEFAULT_MAX_VIGIES,
             store: StoreOptions::default(),
+            lease: LeaseTiming::default(),
         }
     }
 }
@@ -187,6 +204,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How long a vigy's lease lasts without renewal (default 15 s; renewed
+    /// every sixth of it): how soon other runtimes on the database take over
+    /// the vigies of one that died without stopping (see `lease.rs`).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease = LeaseTiming::with_ttl(ttl);
+        self
+    }
+
     /// Add intrinsics of the embedding app.
     pub fn extension(mut self, extension: impl Extension) -> Self {
         self.extensions.push(Arc::new(extension));
@@ -204,6 +229,13 @@ impl RuntimeBuilder {
             Some(path) => Store::open_with(path, &self.store).await?,
             None => Store::open_in_memory().await?,
         };
+        let me = Arc::new(RuntimeInfo {
+            id: uuid::Uuid::now_v7().to_string(),
+            host: host_name(),
+            pid: std::process::id(),
+            scope: self.scope.as_text(),
+            started_at: vigy_types::now(),
+        });
         let metrics = Arc::new(Metrics::default());
         let health = Arc::new(Health::default());
         let panic_hook = Arc::new(PanicHook::default());
@@ -218,6 +250,7 @@ impl RuntimeBuilder {
             closing: closing.clone(),
             panic_hook: panic_hook.clone(),
             keep_runs: self.keep_runs,
+            owner: me.id.clone(),
         };
         let writer_task = supervise::spawn(Task::Writer, writer.run(write_rx), health.clone(), metrics.clone());
 
@@ -248,10 +281,30 @@ impl RuntimeBuilder {
         }
         let catalog = Arc::new(Catalog::new(vigies));
         let schedules = !matches!(self.scope, Scope::Nothing);
+        let nudge = Arc::new(Notify::new());
+        let one_offs = OneOffs::default();
         if schedules {
-            resume(&store, &self.scope, &catalog, &commands).await?;
+            let elector = Elector {
+                store: store.clone(),
+                me: (*me).clone(),
+                timing: self.lease,
+                scope: self.scope.clone(),
+                catalog: catalog.clone(),
+                commands: commands.clone(),
+                nudge: nudge.clone(),
+                one_offs: one_offs.clone(),
+                metrics: metrics.clone(),
+                closing: closing.clone(),
+            };
+            tokio::spawn(elector.run());
         }
-        let follower = watcher::Follower { store: store.clone(), catalog: catalog.clone(), commands: commands.clone() };
+        let follower = watcher::Follower {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            commands: commands.clone(),
+            nudge: nudge.clone(),
+            owner: me.id.clone(),
+        };
         tokio::spawn(follower.follow(cursor, schedules));
         let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
         let max_vigies = self.max_vigies;
@@ -267,6 +320,11 @@ impl RuntimeBuilder {
             closing,
             closed: CancellationToken::new(),
             max_vigies,
+            me,
+            lease: self.lease,
+            nudge,
+            one_offs,
+            schedules,
         };
         tokio::spawn(handle.clone().quarantine(quarantine_rx));
         Ok(handle)
@@ -282,23 +340,19 @@ pub(crate) async fn carried_state(
     Ok((store.kv(id).await?, store.tick_count(id).await?))
 }
 
-/// Schedule every stored vigy in scope, spread over its first interval.
-async fn resume(
-    store: &Store,
-    scope: &Scope,
-    catalog: &Catalog,
-    commands: &mpsc::UnboundedSender<Command>,
-) -> Result<(), RuntimeError> {
-    let tick_counts = store.tick_counts().await?;
-    for vigy in catalog.list(&LabelSelector::everything()).into_iter().map(|entry| entry.vigy.clone()) {
-        if !(vigy.enabled && scope.includes(&vigy)) {
-            continue;
-        }
-        let kv = store.kv(vigy.id).await?;
-        let tick_count = tick_counts.get(&vigy.id).copied().unwrap_or(0);
-        let _ = commands.send(Command::Upsert { vigy, kv, tick_count, first: FirstTick::Spread });
-    }
-    Ok(())
+/// How long a forced tick waits for the vigy's owner to carry it out.
+const FORCED_TICK_WAIT: Duration = Duration::from_secs(60);
+/// How often a forced tick asked of another runtime looks for its answer.
+const REQUEST_POLL: Duration = Duration::from_millis(25);
+
+/// This machine's name, for telling runtimes apart in `vigy inspect`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// How often the WAL is copied back into the database.
@@ -339,6 +393,14 @@ pub struct RuntimeHandle {
     closed: CancellationToken,
     /// See [`RuntimeBuilder::max_vigies`].
     max_vigies: usize,
+    /// This runtime, as its peers on the database see it.
+    me: Arc<RuntimeInfo>,
+    lease: LeaseTiming,
+    /// Runs a lease round at once (a vigy became claimable).
+    nudge: Arc<Notify>,
+    one_offs: OneOffs,
+    /// Whether it ticks at all (holds leases).
+    schedules: bool,
 }
 
 impl RuntimeHandle {
@@ -390,7 +452,7 @@ impl RuntimeHandle {
         let (outcome, stored) = self.store.register(&vigy).await?;
         self.catalog.put(stored.clone());
         if outcome != Registered::Unchanged {
-            self.schedule(stored.clone(), FirstTick::Now).await?;
+            self.schedule(stored.clone())?;
         }
         Ok(stored)
     }
@@ -445,7 +507,7 @@ impl RuntimeHandle {
             .await?
             .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         self.catalog.put(vigy.clone());
-        self.schedule(vigy.clone(), FirstTick::Now).await?;
+        self.schedule(vigy.clone())?;
         Ok(vigy)
     }
 
@@ -461,15 +523,109 @@ impl RuntimeHandle {
     }
 
     /// Run one tick of `id` now, whether or not it is enabled or in this
-    /// runtime's scope, and return its run once committed.
+    /// runtime's scope, and return its run once committed. It runs where
+    /// the vigy's lease is: here if this runtime holds it; by the runtime
+    /// holding it, asked through the store, if another does; here under a
+    /// lease claimed for this tick if nobody does. Never two ticks of one
+    /// vigy at once, in any process.
     pub async fn tick_now(&self, id: VigyId) -> Result<VigyRun, RuntimeError> {
         // Read from the store, not the catalog: a vigy another process
-        // deleted or changed a moment ago must not tick as it was.
-        let vigy = self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
-        let (kv, tick_count) = carried_state(&self.store, id).await?;
+        // deleted a moment ago must not tick.
+        self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        let since = Instant::now();
+        loop {
+            let lease = self.store.lease(id).await?.filter(|lease| lease.live);
+            let moved = match lease {
+                Some(lease) if lease.owner == self.me.id => match self.tick_here(id, None, None).await {
+                    Err(RuntimeError::LeaseMoved(why)) => why,
+                    other => return other,
+                },
+                Some(_) => return self.tick_through_owner(id).await,
+                None => match self.tick_one_off(id, None).await? {
+                    Some(run) => return Ok(run),
+                    None => format!("another runtime claimed `{id}` first"),
+                },
+            };
+            // The lease moved between reading it and ticking: look again.
+            if since.elapsed() >= FORCED_TICK_WAIT {
+                return Err(RuntimeError::LeaseMoved(moved));
+            }
+            tokio::time::sleep(REQUEST_POLL).await;
+        }
+    }
+
+    async fn tick_here(
+        &self,
+        id: VigyId,
+        one_off: Option<OneOff>,
+        request: Option<String>,
+    ) -> Result<VigyRun, RuntimeError> {
         let (reply, run) = oneshot::channel();
-        self.send(Command::TickNow { vigy, kv, tick_count, reply })?;
+        self.send(Command::TickNow { id, one_off, request, reply })?;
         run.await.map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))?
+    }
+
+    /// Tick `id` once under a lease claimed for that tick alone, then give
+    /// the lease back; `None` if another runtime holds it.
+    async fn tick_one_off(&self, id: VigyId, request: Option<String>) -> Result<Option<VigyRun>, RuntimeError> {
+        // Marked first, so the elector never takes this lease for its own.
+        self.one_offs.lock().expect("one-offs lock").insert(id);
+        let result = async {
+            let Some(token) = self.store.claim_one(&self.me.id, id, self.lease.ttl).await? else {
+                return Ok(None);
+            };
+            let run = async {
+                let vigy = self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+                let (kv, tick_count) = carried_state(&self.store, id).await?;
+                self.tick_here(id, Some(OneOff { vigy, kv, tick_count, token }), request).await
+            }
+            .await;
+            if let Err(error) = self.store.release(&self.me.id, &[id]).await {
+                tracing::warn!(%error, vigy = %id, "could not give back a forced tick's lease; it lapses on its own");
+            }
+            run.map(Some)
+        }
+        .await;
+        self.one_offs.lock().expect("one-offs lock").remove(&id);
+        self.nudge.notify_one();
+        result
+    }
+
+    /// Ask the runtime holding `id`'s lease for a tick and wait for its
+    /// committed run. Should that runtime die first, the request is taken
+    /// over here once its lease lapses.
+    async fn tick_through_owner(&self, id: VigyId) -> Result<VigyRun, RuntimeError> {
+        let request = self.store.request_tick(id).await?;
+        let since = Instant::now();
+        loop {
+            tokio::time::sleep(REQUEST_POLL).await;
+            let Some(state) = self.store.tick_request(&request).await? else {
+                return Err(RuntimeError::NotFound(id.to_string()));
+            };
+            if let Some(run_id) = state.run_id {
+                return self
+                    .store
+                    .run(&run_id)
+                    .await?
+                    .ok_or_else(|| RuntimeError::Unavailable(format!("run `{run_id}` is gone already")));
+            }
+            if state.error.is_some() {
+                return Err(RuntimeError::NotFound(id.to_string()));
+            }
+            let owner_alive = self.store.lease(id).await?.is_some_and(|l| l.live && l.owner != self.me.id);
+            if !owner_alive && self.store.take_tick_request(&self.me.id, &request).await? {
+                match self.tick_one_off(id, Some(request.clone())).await? {
+                    Some(run) => return Ok(run),
+                    None => self.store.unclaim_tick_request(&request).await?,
+                }
+            }
+            if since.elapsed() >= FORCED_TICK_WAIT {
+                return Err(RuntimeError::Unavailable(format!(
+                    "no runtime carried out the forced tick of `{id}` within {} s",
+                    FORCED_TICK_WAIT.as_secs()
+                )));
+            }
+        }
     }
 
     /// The newest `limit` runs of `id`, newest first.
@@ -554,6 +710,17 @@ impl RuntimeHandle {
         // The scheduler held the writer's only sender: the writer now drains
         // what is queued and stops.
         let _ = writer.await;
+        // Everything is committed: the leases can go to another runtime now.
+        if self.schedules
+            && let Err(error) = self.store.leave(&self.me).await
+        {
+            tracing::warn!(%error, "could not release leases; other runtimes take over once they lapse");
+        }
+    }
+
+    /// This runtime's id, as its leases name it.
+    pub fn runtime_id(&self) -> &str {
+        &self.me.id
     }
 
     /// Disable each vigy the scheduler reports as a repeat offender, with
@@ -567,7 +734,7 @@ impl RuntimeHandle {
                     tracing::error!(vigy = %vigy.name, %reason, "vigy quarantined: disabled");
                     self.metrics.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.catalog.put(vigy.clone());
-                    let _ = self.schedule(vigy, FirstTick::Now).await;
+                    let _ = self.schedule(vigy);
                 }
                 Ok(None) => {}
                 Err(error) => tracing::error!(%id, %error, "could not quarantine a vigy"),
@@ -575,9 +742,12 @@ impl RuntimeHandle {
         }
     }
 
-    async fn schedule(&self, vigy: Vigy, first: FirstTick) -> Result<(), RuntimeError> {
-        let (kv, tick_count) = carried_state(&self.store, vigy.id).await?;
-        self.send(Command::Upsert { vigy, kv, tick_count, first })
+    /// Tell the scheduler `vigy` changed, and the elector it may have
+    /// become (or stopped being) claimable.
+    fn schedule(&self, vigy: Vigy) -> Result<(), RuntimeError> {
+        self.send(Command::Upsert { vigy })?;
+        self.nudge.notify_one();
+        Ok(())
     }
 
     fn send(&self, command: Command) -> Result<(), RuntimeError> {

@@ -117,6 +117,18 @@ pub struct Metrics {
     pub ticks_held_back: AtomicU64,
     /// Runtime tasks (scheduler, writer) stopped by a panic.
     pub task_panics: AtomicU64,
+    /// Ticks refused by the store because their lease had moved (fencing).
+    pub runs_fenced: AtomicU64,
+    /// Leases this runtime holds (a gauge).
+    pub leases_held: AtomicU64,
+    /// Leases claimed.
+    pub leases_acquired: AtomicU64,
+    /// Leases lost to expiry or another runtime (not released).
+    pub leases_lost: AtomicU64,
+    /// Leases claimed after another runtime's had expired.
+    pub leases_taken_over: AtomicU64,
+    /// Lease rounds committed.
+    pub lease_rounds: AtomicU64,
     /// How late scheduled ticks started, against their due time.
     pub lateness: Histogram,
     /// How long evaluation took.

@@ -3,13 +3,11 @@
 //! holds its place until it is committed or given up; the scheduler holds
 //! back new ticks while the next one does not fit (`scheduler.rs`).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use vigy_store::TickRecord;
-use vigy_types::VigyId;
 
 use crate::metrics::Metrics;
 use crate::writer::RunReply;
@@ -34,18 +32,17 @@ pub(crate) struct WriteJob {
 /// was), it counts in `runs_lost`: no tick leaves unaccounted for.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    vigy: VigyId,
-    uncommitted: Arc<Uncommitted>,
     metrics: Arc<Metrics>,
     committed: bool,
 }
 
 impl Pending {
-    pub(crate) fn new(vigy: VigyId, uncommitted: Arc<Uncommitted>, metrics: Arc<Metrics>) -> Self {
-        *uncommitted.lock().entry(vigy).or_default() += 1;
-        Self { vigy, uncommitted, metrics, committed: false }
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics, committed: false }
     }
 
+    /// Resolved: committed, or refused by the store's fencing (counted
+    /// there), not lost.
     pub(crate) fn committed(mut self) {
         self.committed = true;
     }
@@ -53,32 +50,9 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let mut counts = self.uncommitted.lock();
-        if let Some(n) = counts.get_mut(&self.vigy) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.vigy);
-            }
-        }
         if !self.committed {
             self.metrics.runs_lost.fetch_add(1, Relaxed);
         }
-    }
-}
-
-/// How many finished ticks of each vigy are not committed yet: while a
-/// vigy has any, the store is behind what this process holds of it.
-#[derive(Debug, Default)]
-pub(crate) struct Uncommitted(Mutex<HashMap<VigyId, usize>>);
-
-impl Uncommitted {
-    pub(crate) fn any(&self, vigy: VigyId) -> bool {
-        self.lock().contains_key(&vigy)
-    }
-
-    // Nothing panics while holding it: a poisoned lock is still sound.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<VigyId, usize>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -2,6 +2,11 @@
 //!
 //! # Rules
 //!
+//! - **Only under a lease.** A vigy is scheduled only while this runtime
+//!   holds its lease (`lease.rs`): `Acquired` brings it with its state as
+//!   stored and its token, `Lost` drops it and whatever it held in memory.
+//!   A tick that ran under an older tenure than its entry's is not
+//!   recorded (the store would fence it anyway).
 //! - **One slot per vigy.** A vigy has at most one pending due time and at
 //!   most one tick in flight; a tick never overlaps the previous tick of the
 //!   same vigy. A forced tick of a vigy that is running waits for that tick
@@ -37,10 +42,8 @@
 //!   runtime holding thousands does not tick them all in the same instant.
 //!
 //! The scheduler owns each vigy's kv store and tick count in memory (loaded
-//! from the store when the vigy is first scheduled, unless ticks of it that
-//! this process ran are still uncommitted: then the store is behind, and it
-//! carries on from what it held when it last stopped scheduling it), hands
-//! ticks to the worker pool, and passes finished ticks to the writer.
+//! from the store when its lease is claimed), hands ticks to the worker
+//! pool, and passes finished ticks to the writer.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -58,7 +61,7 @@ use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
 use crate::backoff::Backoff;
 use crate::health::Task;
 use crate::metrics::Metrics;
-use crate::queue::{Pending, Place, Queue, Uncommitted, WriteJob};
+use crate::queue::{Pending, Place, Queue, WriteJob};
 use crate::size::record_bytes;
 use crate::supervise::PanicHook;
 use crate::writer::RunReply;
@@ -67,17 +70,39 @@ use crate::{RuntimeError, Scope};
 /// What the scheduler is asked to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Schedule `vigy` as it now is (or stop scheduling it, if it is
-    /// disabled or out of scope). `kv` and `tick_count` are the stored
-    /// values, used only if the vigy is not already scheduled.
-    Upsert { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, first: FirstTick },
+    /// `vigy` changed: a leased one is scheduled as it now is (or stops
+    /// being scheduled, if it is disabled or out of scope).
+    Upsert { vigy: Vigy },
+    /// This runtime now holds `vigy`'s lease with `token`; `kv` and
+    /// `tick_count` are as stored.
+    Acquired { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, token: u64, first: FirstTick },
+    /// These leases are gone: forget the vigies and what they held.
+    Lost(Vec<VigyId>),
     /// Forget `id` (deleted); a tick in flight is not recorded.
     Remove(VigyId),
-    /// Run one tick now, whatever the schedule, and reply with the run once
-    /// it is committed.
-    TickNow { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply },
+    /// Run one tick of `id` now, whatever the schedule, and reply with the
+    /// run once it is committed: under its lease if it is scheduled here,
+    /// else under `one_off`'s; `LeaseMoved` if neither.
+    TickNow { id: VigyId, one_off: Option<OneOff>, request: Option<String>, reply: RunReply },
     /// Stop dispatching; reply when no tick is in flight.
     Drain(oneshot::Sender<()>),
+}
+
+/// A vigy ticked once under a lease claimed for that tick alone.
+#[derive(Debug)]
+pub(crate) struct OneOff {
+    pub(crate) vigy: Vigy,
+    pub(crate) kv: BTreeMap<String, Json>,
+    pub(crate) tick_count: u64,
+    pub(crate) token: u64,
+}
+
+/// A forced tick's caller: a reply, and the stored request it carries out
+/// when it came from another process.
+#[derive(Debug)]
+pub(crate) struct Forced {
+    reply: RunReply,
+    request: Option<String>,
 }
 
 /// When a newly scheduled vigy first ticks.
@@ -87,6 +112,10 @@ pub(crate) enum FirstTick {
     Now,
     /// At a point of its first interval chosen by its id: it is resuming.
     Spread,
+}
+
+fn lease_moved(id: VigyId) -> RuntimeError {
+    RuntimeError::LeaseMoved(format!("this runtime does not hold the lease of `{id}`"))
 }
 
 /// What a tick reported with `vigy-desired` and `vigy-observed`.
@@ -100,14 +129,6 @@ struct Finished {
     bytes: usize,
 }
 
-/// What a vigy that stopped being scheduled carried, kept while some of its
-/// ticks are not committed yet: the store does not know it yet.
-struct Retired {
-    kv: Arc<BTreeMap<String, Json>>,
-    tick_count: u64,
-    last_report: Option<Report>,
-}
-
 /// One vigy the scheduler knows.
 struct Entry {
     vigy: Vigy,
@@ -115,9 +136,14 @@ struct Entry {
     /// Bumped whenever the entry is replaced, so stale heap slots and stale
     /// completions are recognised.
     generation: u64,
-    /// Whether it ticks on its own (false for a one-off forced tick of a
-    /// vigy outside this runtime's scope or disabled).
+    /// Whether it ticks on its own: leased, enabled and in scope.
     scheduled: bool,
+    /// Whether the elector holds its lease (false for a one-off).
+    leased: bool,
+    /// The token of the tenure its state belongs to.
+    token: u64,
+    /// The token the tick in flight started under.
+    running_token: u64,
     kv: Arc<BTreeMap<String, Json>>,
     /// The last `desired`/`observed` sent to the writer, so an unchanged
     /// report is not rewritten every tick (`None` until the first report).
@@ -130,7 +156,7 @@ struct Entry {
     due: Option<Instant>,
     running: bool,
     /// Forced ticks waiting for the one in flight to end.
-    forced: Vec<RunReply>,
+    forced: Vec<Forced>,
 }
 
 pub(crate) struct Scheduler {
@@ -141,17 +167,14 @@ pub(crate) struct Scheduler {
     /// has that `due` and `generation`.
     queue: BinaryHeap<Reverse<(Instant, u64, VigyId)>>,
     next_generation: u64,
-    /// Forced ticks in flight, by vigy: their replies.
-    replies: HashMap<VigyId, Vec<RunReply>>,
+    /// Forced ticks in flight, by vigy.
+    replies: HashMap<VigyId, Vec<Forced>>,
     workers: Pool,
     writes: Queue,
     /// Finished ticks, oldest first, that did not fit in the write queue yet.
     backlog: VecDeque<Finished>,
     /// A due tick waited for room in the write queue.
     held_back: bool,
-    uncommitted: Arc<Uncommitted>,
-    /// Vigies no longer in `entries` whose last ticks may be uncommitted.
-    retired: HashMap<VigyId, Retired>,
     metrics: Arc<Metrics>,
     panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
@@ -186,8 +209,6 @@ impl Scheduler {
             writes,
             backlog: VecDeque::new(),
             held_back: false,
-            uncommitted: Arc::default(),
-            retired: HashMap::new(),
             metrics,
             panic_hook,
             draining: None,
@@ -264,104 +285,104 @@ impl Scheduler {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Upsert { vigy, kv, tick_count, first } => self.upsert(vigy, kv, tick_count, first),
+            Command::Upsert { vigy } => self.upsert(vigy),
+            Command::Acquired { vigy, kv, tick_count, token, first } => {
+                self.acquired(vigy, kv, tick_count, token, first);
+            }
+            Command::Lost(ids) => {
+                for id in ids {
+                    self.forget(id, || lease_moved(id));
+                }
+            }
             Command::Remove(id) => {
                 // Its series go here, where ticks are counted: a tick ending
                 // after this finds no entry and counts nothing.
-                self.entries.remove(&id);
-                self.retired.remove(&id);
+                self.forget(id, || RuntimeError::NotFound(id.to_string()));
                 self.metrics.forget(id);
-                for reply in self.replies.remove(&id).unwrap_or_default() {
-                    let _ = reply.send(Err(RuntimeError::NotFound(id.to_string())));
-                }
             }
-            Command::TickNow { vigy, kv, tick_count, reply } => self.tick_now(vigy, kv, tick_count, reply),
+            Command::TickNow { id, one_off, request, reply } => self.tick_now(id, one_off, Forced { reply, request }),
             Command::Drain(reply) => self.draining = Some(reply),
         }
     }
 
-    fn upsert(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, first: FirstTick) {
-        let wanted = vigy.enabled && self.scope.includes(&vigy);
-        let generation = self.bump();
+    fn upsert(&mut self, vigy: Vigy) {
         let id = vigy.id;
-        let due = match self.entries.get_mut(&id) {
-            Some(entry) if !entry.vigy.differs_in_behaviour(&vigy) && entry.scheduled == wanted => None,
-            Some(entry) => {
-                let was_scheduled = entry.scheduled;
-                entry.program = Arc::new(ProgramSource::new(&vigy.program));
-                entry.vigy = vigy;
-                entry.generation = generation;
-                entry.scheduled = wanted;
-                entry.failures = 0;
-                entry.due = None;
-                // A running tick reschedules itself when it ends. Otherwise a
-                // vigy that was ticking keeps its rhythm; one that was not
-                // (just enabled) ticks at once.
-                let interval = entry.vigy.tick_interval.as_duration();
-                (wanted && !entry.running)
-                    .then(|| if was_scheduled { Instant::now() + interval } else { Instant::now() })
-            }
-            None if wanted => {
-                let due = match first {
-                    FirstTick::Now => Instant::now(),
-                    FirstTick::Spread => Instant::now() + spread(&vigy),
-                };
-                let entry = self.revive(vigy, kv, tick_count, generation, true);
-                self.entries.insert(id, entry);
-                Some(due)
-            }
-            None => None,
+        let generation = self.bump();
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        let wanted = entry.leased && vigy.enabled && self.scope.includes(&vigy);
+        if !entry.vigy.differs_in_behaviour(&vigy) && entry.scheduled == wanted {
+            return;
+        }
+        let was_scheduled = entry.scheduled;
+        entry.program = Arc::new(ProgramSource::new(&vigy.program));
+        entry.vigy = vigy;
+        entry.generation = generation;
+        entry.scheduled = wanted;
+        entry.failures = 0;
+        entry.due = None;
+        // A running tick reschedules itself when it ends. Otherwise a vigy
+        // that was ticking keeps its rhythm; one that was not (just
+        // enabled) ticks at once.
+        let interval = entry.vigy.tick_interval.as_duration();
+        if wanted && !entry.running {
+            self.set_due(id, if was_scheduled { Instant::now() + interval } else { Instant::now() });
+        }
+    }
+
+    fn acquired(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, token: u64, first: FirstTick) {
+        let id = vigy.id;
+        let generation = self.bump();
+        let wanted = vigy.enabled && self.scope.includes(&vigy);
+        let due = match first {
+            FirstTick::Now => Instant::now(),
+            FirstTick::Spread => Instant::now() + spread(&vigy),
         };
-        if let Some(due) = due {
+        let mut entry = Entry::new(vigy, kv, tick_count, generation, wanted);
+        entry.leased = true;
+        entry.token = token;
+        // A tick still in flight from before keeps the slot (it will not
+        // be recorded) and schedules the next one when it ends.
+        let running = match self.entries.remove(&id) {
+            Some(old) if old.running => {
+                entry.running = true;
+                entry.running_token = old.running_token;
+                entry.forced = old.forced;
+                true
+            }
+            _ => false,
+        };
+        self.entries.insert(id, entry);
+        if wanted && !running {
             self.set_due(id, due);
         }
     }
 
-    fn tick_now(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, reply: RunReply) {
-        let id = vigy.id;
-        let generation = self.bump();
+    /// Drop `id` and what it held; its waiting forced ticks get `error`.
+    fn forget(&mut self, id: VigyId, error: impl Fn() -> RuntimeError) {
+        let forced = self.entries.remove(&id).map(|e| e.forced).unwrap_or_default();
+        for waiting in self.replies.remove(&id).unwrap_or_default().into_iter().chain(forced) {
+            let _ = waiting.reply.send(Err(error()));
+        }
+    }
+
+    fn tick_now(&mut self, id: VigyId, one_off: Option<OneOff>, forced: Forced) {
         if !self.entries.contains_key(&id) {
-            let entry = self.revive(vigy, kv, tick_count, generation, false);
+            let Some(OneOff { vigy, kv, tick_count, token }) = one_off else {
+                let _ = forced.reply.send(Err(lease_moved(id)));
+                return;
+            };
+            let generation = self.bump();
+            let mut entry = Entry::new(vigy, kv, tick_count, generation, false);
+            entry.token = token;
             self.entries.insert(id, entry);
         }
         let Some(entry) = self.entries.get_mut(&id) else { return };
         if entry.running {
-            entry.forced.push(reply);
+            entry.forced.push(forced);
             return;
         }
-        self.replies.entry(id).or_default().push(reply);
+        self.replies.entry(id).or_default().push(forced);
         self.dispatch(id, None);
-    }
-
-    /// A new entry from the stored `kv` and `tick_count`, unless this process
-    /// still has uncommitted ticks of the vigy (commits failing): then the
-    /// store is behind, and it carries on from what it retired with.
-    fn revive(
-        &mut self,
-        vigy: Vigy,
-        kv: BTreeMap<String, Json>,
-        tick_count: u64,
-        generation: u64,
-        scheduled: bool,
-    ) -> Entry {
-        let id = vigy.id;
-        let mut entry = Entry::new(vigy, kv, tick_count, generation, scheduled);
-        if let Some(retired) = self.retired.remove(&id)
-            && self.uncommitted.any(id)
-        {
-            entry.kv = retired.kv;
-            entry.tick_count = retired.tick_count;
-            entry.last_report = retired.last_report;
-        }
-        entry
-    }
-
-    fn retire(&mut self, id: VigyId) {
-        let Some(entry) = self.entries.remove(&id) else { return };
-        let uncommitted = &self.uncommitted;
-        self.retired.retain(|id, _| uncommitted.any(*id));
-        let Entry { kv, tick_count, last_report, .. } = entry;
-        self.retired.insert(id, Retired { kv, tick_count, last_report });
     }
 
     fn bump(&mut self) -> u64 {
@@ -397,6 +418,7 @@ impl Scheduler {
     fn dispatch(&mut self, id: VigyId, due: Option<Instant>) {
         let Some(entry) = self.entries.get_mut(&id) else { return };
         entry.running = true;
+        entry.running_token = entry.token;
         entry.due = None;
         entry.tick_count += 1;
         let job = Job {
@@ -420,15 +442,18 @@ impl Scheduler {
 
     fn on_done(&mut self, done: Done) {
         let Done { vigy_id, input, due, started, outcome, .. } = done;
-        let mut replies = self.replies.remove(&vigy_id).unwrap_or_default();
+        let mut forced_now = self.replies.remove(&vigy_id).unwrap_or_default();
         let Some(entry) = self.entries.get_mut(&vigy_id) else {
             // Deleted while it ran: nothing to record.
-            for reply in replies {
-                let _ = reply.send(Err(RuntimeError::NotFound(vigy_id.to_string())));
+            for waiting in forced_now {
+                let _ = waiting.reply.send(Err(RuntimeError::NotFound(vigy_id.to_string())));
             }
             return;
         };
         entry.running = false;
+        // Ran under a tenure that has ended since: its state is not the
+        // entry's, and the store would refuse it.
+        let stale = entry.running_token != entry.token;
         self.metrics.tick_duration.record(outcome.elapsed);
         if let Some(due) = due {
             self.metrics.lateness.record(started.saturating_duration_since(due));
@@ -437,6 +462,7 @@ impl Scheduler {
         self.metrics.count_tick(vigy_id, entry.vigy.name.as_str(), failed);
         if let Err(error) = &outcome.result
             && error.ended_its_worker()
+            && !stale
         {
             entry.worker_losses += 1;
             if entry.worker_losses == self.quarantine.after && entry.scheduled {
@@ -445,7 +471,11 @@ impl Scheduler {
                 let _ = self.quarantine.to.send((vigy_id, reason));
             }
         }
-        if failed {
+        if stale {
+            for waiting in std::mem::take(&mut forced_now) {
+                let _ = waiting.reply.send(Err(lease_moved(vigy_id)));
+            }
+        } else if failed {
             entry.failures = entry.failures.saturating_add(1);
         } else {
             entry.failures = 0;
@@ -454,26 +484,35 @@ impl Scheduler {
                 outcome.apply_kv_changes(Arc::make_mut(&mut entry.kv));
             }
         }
-        let run = to_run(&input, &outcome);
-        if let Err(error) = &outcome.result {
-            tracing::warn!(vigy = %entry.vigy.name, tick = run.tick, failures = entry.failures, %error, "tick failed");
-        } else {
-            tracing::debug!(vigy = %entry.vigy.name, tick = run.tick, elapsed_us = outcome.elapsed.as_micros() as u64, "tick");
+        if !stale {
+            let run = to_run(&input, &outcome);
+            if let Err(error) = &outcome.result {
+                tracing::warn!(vigy = %entry.vigy.name, tick = run.tick, failures = entry.failures, %error, "tick failed");
+            } else {
+                tracing::debug!(vigy = %entry.vigy.name, tick = run.tick, elapsed_us = outcome.elapsed.as_micros() as u64, "tick");
+            }
+            let report = (outcome.desired, outcome.observed);
+            let reported = (!failed && entry.last_report.as_ref() != Some(&report)).then(|| {
+                entry.last_report = Some(report.clone());
+                report
+            });
+            let (replies, requests): (Vec<_>, Vec<_>) = forced_now.into_iter().map(|f| (f.reply, f.request)).unzip();
+            let record = TickRecord {
+                run,
+                kv_changes: outcome.kv_changes,
+                reported,
+                token: entry.running_token,
+                requests: requests.into_iter().flatten().collect(),
+            };
+            let bytes = record_bytes(&record);
+            let pending = Pending::new(self.metrics.clone());
+            self.backlog.push_back(Finished { record, replies, pending, bytes });
         }
-        let report = (outcome.desired, outcome.observed);
-        let reported = (!failed && entry.last_report.as_ref() != Some(&report)).then(|| {
-            entry.last_report = Some(report.clone());
-            report
-        });
-        let record = TickRecord { run, kv_changes: outcome.kv_changes, reported };
-        let bytes = record_bytes(&record);
-        let pending = Pending::new(vigy_id, self.uncommitted.clone(), self.metrics.clone());
-        self.backlog.push_back(Finished { record, replies: std::mem::take(&mut replies), pending, bytes });
 
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {
             if forced.is_empty() {
-                self.retire(vigy_id);
+                self.entries.remove(&vigy_id);
             } else {
                 self.replies.insert(vigy_id, forced);
                 self.dispatch(vigy_id, None);
@@ -502,6 +541,9 @@ impl Entry {
             vigy,
             generation,
             scheduled,
+            leased: false,
+            token: 0,
+            running_token: 0,
             kv: Arc::new(kv),
             last_report: None,
             tick_count,

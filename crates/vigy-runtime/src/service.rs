@@ -23,6 +23,7 @@ impl From<RuntimeError> for ServiceError {
             RuntimeError::Invalid(e) => Self::InvalidArgument(e.to_string()),
             RuntimeError::NotFound(what) => Self::NotFound(format!("no vigy `{what}`")),
             RuntimeError::Unavailable(why) => Self::Unavailable(why),
+            RuntimeError::LeaseMoved(why) => Self::Unavailable(format!("lease moved: {why}")),
             // The store's detail stays in the server's log, under an id
             // the client is given (a time-ordered UUID, as run ids are).
             RuntimeError::Store(e) => {

@@ -1,17 +1,20 @@
 //! Follows the store's lifecycle change feed, so a vigy registered,
 //! changed or deleted by another process (the CLI, another app) is picked
-//! up here within one poll: in the catalog, and by the scheduler.
+//! up here within one poll: in the catalog, by the scheduler, and by the
+//! elector (which may now claim or must give up its lease). It also takes
+//! the forced ticks other processes ask of the vigies leased here.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use vigy_store::{Store, StoreError};
+use tokio::sync::{Notify, mpsc, oneshot};
+use vigy_store::{Store, StoreError, TickRequest};
 use vigy_types::VigyId;
 
+use crate::RuntimeError;
 use crate::catalog::Catalog;
-use crate::scheduler::{Command, FirstTick};
+use crate::scheduler::Command;
 
 /// How often the feed is read.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
@@ -22,11 +25,15 @@ pub(crate) struct Follower {
     pub(crate) catalog: Arc<Catalog>,
     /// Also the runtime's liveness: following stops once it is closed.
     pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// Wakes the elector.
+    pub(crate) nudge: Arc<Notify>,
+    /// This runtime's id: whose leases' tick requests it takes.
+    pub(crate) owner: String,
 }
 
 impl Follower {
     /// Apply every change after `cursor`, until the runtime stops. The
-    /// scheduler hears of them only if the runtime `schedules` at all.
+    /// scheduler and elector hear of them only if the runtime `schedules`.
     ///
     /// A vigy whose change could not be applied (the store failed, or its
     /// row does not read back) is tried again at every poll until it is:
@@ -53,12 +60,31 @@ impl Follower {
                     continue;
                 }
             };
+            let mut leases_changed = false;
             for event in events {
                 cursor = event.id;
-                if let Err(error) = self.apply(event.vigy_id, schedules).await
-                    && failed.insert(event.vigy_id)
+                let Some(id) = event.vigy_id else {
+                    leases_changed = true;
+                    continue;
+                };
+                if event.kind == "tick-requested" {
+                    continue;
+                }
+                leases_changed = true;
+                if let Err(error) = self.apply(id, schedules).await
+                    && failed.insert(id)
                 {
-                    tracing::warn!(%error, vigy = %event.vigy_id, "could not apply a change; retrying every poll");
+                    tracing::warn!(%error, vigy = %id, "could not apply a change; retrying every poll");
+                }
+            }
+            if schedules {
+                if leases_changed {
+                    self.nudge.notify_one();
+                }
+                // Every poll, not only on a `tick-requested` event: a request
+                // made before this runtime held the lease is taken too.
+                if let Err(error) = self.take_tick_requests().await {
+                    tracing::warn!(%error, "could not take forced-tick requests");
                 }
             }
         }
@@ -77,8 +103,36 @@ impl Follower {
         };
         self.catalog.put(vigy.clone());
         if schedules {
-            let (kv, tick_count) = crate::handle::carried_state(&self.store, id).await?;
-            let _ = self.commands.send(Command::Upsert { vigy, kv, tick_count, first: FirstTick::Now });
+            let _ = self.commands.send(Command::Upsert { vigy });
+        }
+        Ok(())
+    }
+
+    /// Carry out the forced ticks asked of vigies leased here; a request
+    /// this runtime cannot run after all (the lease just moved) is handed
+    /// back for the next owner.
+    async fn take_tick_requests(&self) -> Result<(), StoreError> {
+        if !self.store.open_tick_requests().await? {
+            return Ok(());
+        }
+        for TickRequest { id: request, vigy_id, .. } in self.store.claim_tick_requests(&self.owner).await? {
+            let (reply, run) = oneshot::channel();
+            let command = Command::TickNow { id: vigy_id, one_off: None, request: Some(request.clone()), reply };
+            if self.commands.send(command).is_err() {
+                return Ok(());
+            }
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let outcome = match run.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(RuntimeError::NotFound(_))) => store.fail_tick_request(&request, "the vigy was deleted").await,
+                    // Moved, or shutting down: the next owner takes it.
+                    Ok(Err(_)) | Err(_) => store.unclaim_tick_request(&request).await,
+                };
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, vigy = %vigy_id, "could not settle a forced-tick request");
+                }
+            });
         }
         Ok(())
     }

@@ -19,6 +19,10 @@
 //!   starts from what was committed.
 //! - **Runs are published only once committed**, to forced-tick callers and
 //!   the run feed alike.
+//! - **Fenced ticks are dropped.** A tick whose lease this runtime no
+//!   longer holds with the tick's token is refused inside the transaction
+//!   (`Store::write_ticks`); the rest of its batch commits. It is counted
+//!   in `runs_fenced`, and a forced tick's caller is told the lease moved.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +67,8 @@ pub(crate) struct Writer {
     pub(crate) panic_hook: Arc<PanicHook>,
     /// Runs kept per vigy.
     pub(crate) keep_runs: usize,
+    /// This runtime's id: the owner its ticks' leases must name.
+    pub(crate) owner: String,
 }
 
 impl Writer {
@@ -85,12 +91,25 @@ impl Writer {
                 waiting.push((replies, pending, place));
             }
             let trim: Vec<VigyId> = since_trim.iter().filter(|(_, n)| **n >= slack).map(|(id, _)| *id).collect();
-            if self.commit(&records, &trim).await {
+            if let Some(fenced) = self.commit(&records, &trim).await {
                 for id in &trim {
                     since_trim.remove(id);
                 }
-                for (record, (replies, pending, _place)) in records.into_iter().zip(waiting) {
+                self.metrics.runs_fenced.fetch_add(fenced.len() as u64, Relaxed);
+                if !fenced.is_empty() {
+                    tracing::warn!(ticks = fenced.len(), "ticks fenced out: their leases moved before they committed");
+                }
+                for (index, (record, (replies, pending, _place))) in records.into_iter().zip(waiting).enumerate() {
                     pending.committed();
+                    if fenced.contains(&index) {
+                        for reply in replies {
+                            let _ = reply.send(Err(RuntimeError::LeaseMoved(format!(
+                                "the tick of `{}` was not recorded: this runtime lost its lease before the commit",
+                                record.run.vigy_id
+                            ))));
+                        }
+                        continue;
+                    }
                     for reply in replies {
                         let _ = reply.send(Ok(record.run.clone()));
                     }
@@ -115,21 +134,21 @@ impl Writer {
         }
     }
 
-    /// Write a batch, retrying as long as it fails (see the rules); false
-    /// only if the runtime is closing and the batch still fails after the
-    /// grace period.
-    async fn commit(&self, records: &[TickRecord], trim: &[VigyId]) -> bool {
+    /// Write a batch, retrying as long as it fails (see the rules): the
+    /// indexes of the ticks fenced out, or `None` only if the runtime is
+    /// closing and the batch still fails after the grace period.
+    async fn commit(&self, records: &[TickRecord], trim: &[VigyId]) -> Option<Vec<usize>> {
         let backoff = Backoff { cap: RETRY_CAP };
         let mut closing_since: Option<Instant> = None;
         for attempt in 1u32.. {
-            let error = match self.store.write_ticks(records, trim, self.keep_runs).await {
-                Ok(()) => {
+            let error = match self.store.write_ticks(records, trim, self.keep_runs, &self.owner).await {
+                Ok(fenced) => {
                     if let Some(since) = self.health.commit_succeeded() {
                         tracing::warn!(attempts = attempt, failing_since = %since, "commits succeed again");
                     }
                     self.metrics.write_batches.fetch_add(1, Relaxed);
-                    self.metrics.runs_written.fetch_add(records.len() as u64, Relaxed);
-                    return true;
+                    self.metrics.runs_written.fetch_add((records.len() - fenced.len()) as u64, Relaxed);
+                    return Some(fenced);
                 }
                 Err(error) => error,
             };
@@ -142,7 +161,7 @@ impl Writer {
             if self.closing.is_cancelled() {
                 let since = *closing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= SHUTDOWN_GRACE {
-                    return false;
+                    return None;
                 }
             }
             let pause = backoff.delay(RETRY_FIRST, attempt - 1).min(RETRY_CAP);
@@ -152,6 +171,6 @@ impl Writer {
                 () = self.closing.cancelled(), if closing_since.is_none() => {}
             }
         }
-        false
+        None
     }
 }

@@ -296,17 +296,24 @@ impl Store {
         Ok(())
     }
 
-    /// Claim `id` for one forced tick: its token, or `None` while another
-    /// runtime holds it. A lease `owner` already holds is returned as is.
+    /// Claim `id` for one forced tick: its token, or `None` while any
+    /// runtime (this one included) holds a live lease on it.
     pub async fn claim_one(&self, owner: &str, id: VigyId, ttl: Duration) -> Result<Option<u64>, StoreError> {
         let txn = self.begin_write().await?;
-        if let Some(token) = live_tokens(&txn, owner, &[id]).await?.get(&id) {
-            return Ok(Some(*token));
-        }
         let now = db_now_ms(&txn).await?;
+        let held = txn
+            .query_one_raw(stmt(
+                &txn,
+                "SELECT owner FROM vigy_leases WHERE vigy_id = $1 AND expires_ms > $2",
+                vec![id.to_string().into(), now.into()],
+            ))
+            .await?;
+        if held.is_some() {
+            return Ok(None);
+        }
         let token = next_token(&txn).await?;
         claim(&txn, owner, token, now, millis(ttl), &[id]).await?;
-        let mine = live_tokens(&txn, owner, &[id]).await?.get(&id).copied();
+        let mine = live_tokens(&txn, owner, &[id]).await?.get(&id).copied().filter(|t| *t == token);
         txn.commit().await?;
         Ok(mine)
     }
@@ -371,6 +378,13 @@ impl Store {
         record_event(&txn, Some(id), "tick-requested", &vigy_types::now()).await?;
         txn.commit().await?;
         Ok(request)
+    }
+
+    /// Whether any forced-tick request waits for a taker (a read, so the
+    /// owners can look often without taking the write lock).
+    pub async fn open_tick_requests(&self) -> Result<bool, StoreError> {
+        let sql = "SELECT id FROM vigy_tick_requests WHERE claimed_by IS NULL AND run_id IS NULL AND error IS NULL LIMIT 1";
+        Ok(self.reader.query_one_raw(stmt(&self.reader, sql, vec![])).await?.is_some())
     }
 
     /// Take every open request for a vigy whose live lease `owner` holds.

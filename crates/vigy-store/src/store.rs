@@ -92,8 +92,8 @@ pub struct TickRecord {
     /// The fencing token of the lease the tick ran under: the tick is kept
     /// only if its runtime still holds that lease when it commits.
     pub token: u64,
-    /// The forced-tick request this tick carries out, if any.
-    pub request: Option<String>,
+    /// The forced-tick requests (of other processes) this tick carries out.
+    pub requests: Vec<String>,
 }
 
 /// One row of the lifecycle change feed.
@@ -305,7 +305,7 @@ impl Store {
         write_kv(&txn, ticks).await?;
         write_state(&txn, ticks).await?;
         for tick in ticks {
-            if let Some(request) = &tick.request {
+            for request in &tick.requests {
                 txn.execute_raw(Statement::from_sql_and_values(
                     txn.get_database_backend(),
                     "UPDATE vigy_tick_requests SET run_id = $1 WHERE id = $2",
@@ -408,6 +408,11 @@ impl Store {
             runs.push(run_from_row(row)?);
         }
         Ok(runs)
+    }
+
+    /// The run with this id.
+    pub async fn run(&self, id: &str) -> Result<Option<VigyRun>, StoreError> {
+        run::Entity::find_by_id(id.to_owned()).one(&self.reader).await?.map(run_from_row).transpose()
     }
 
     /// Runs committed after insertion position `cursor` (SQLite's rowid),

@@ -220,7 +220,7 @@ impl Store {
         let ttl = millis(ttl);
         let txn = self.begin_write().await?;
         let now = db_now_ms(&txn).await?;
-        heartbeat(&txn, me, now).await?;
+        heartbeat(&txn, me, now, ttl).await?;
         txn.execute_raw(stmt(
             &txn,
             "UPDATE vigy_leases SET expires_ms = $1 WHERE owner = $2 AND expires_ms > $3",
@@ -242,7 +242,7 @@ impl Store {
                 others.insert(id, (owner, expires));
             }
         }
-        let peers = live_peers(&txn, &me.scope, now, ttl).await?.max(1);
+        let peers = live_peers(&txn, &me.scope, now).await?.max(1);
         let share = candidates.len().div_ceil(peers);
 
         let wanted: HashSet<VigyId> = candidates.iter().copied().collect();
@@ -455,16 +455,17 @@ impl Store {
         }))
     }
 
-    /// Live runtimes of `scope` (heartbeat within `ttl`).
-    pub async fn live_runtimes(&self, scope: &str, ttl: Duration) -> Result<usize, StoreError> {
+    /// Live runtimes of `scope` (heard from within their own lease TTL).
+    pub async fn live_runtimes(&self, scope: &str) -> Result<usize, StoreError> {
         let now = db_now_ms(&self.reader).await?;
-        Ok(live_peers(&self.reader, scope, now, millis(ttl)).await?)
+        Ok(live_peers(&self.reader, scope, now).await?)
     }
 }
 
-async fn heartbeat(db: &impl ConnectionTrait, me: &RuntimeInfo, now: i64) -> Result<(), DbErr> {
-    let sql = "INSERT INTO vigy_runtimes (id, host, pid, scope, started_at, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-               ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms";
+async fn heartbeat(db: &impl ConnectionTrait, me: &RuntimeInfo, now: i64, ttl: i64) -> Result<(), DbErr> {
+    let sql = "INSERT INTO vigy_runtimes (id, host, pid, scope, started_at, heartbeat_ms, expires_ms) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) \
+               ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, expires_ms = excluded.expires_ms";
     let values: Vec<Value> = vec![
         me.id.as_str().into(),
         me.host.as_str().into(),
@@ -472,14 +473,15 @@ async fn heartbeat(db: &impl ConnectionTrait, me: &RuntimeInfo, now: i64) -> Res
         me.scope.as_str().into(),
         format_timestamp(&me.started_at).into(),
         now.into(),
+        (now + ttl).into(),
     ];
     db.execute_raw(stmt(db, sql, values)).await?;
     Ok(())
 }
 
-async fn live_peers(db: &impl ConnectionTrait, scope: &str, now: i64, ttl: i64) -> Result<usize, DbErr> {
-    let sql = "SELECT COUNT(*) AS n FROM vigy_runtimes WHERE scope = $1 AND heartbeat_ms > $2";
-    let row = db.query_one_raw(stmt(db, sql, vec![scope.into(), (now - ttl).into()])).await?;
+async fn live_peers(db: &impl ConnectionTrait, scope: &str, now: i64) -> Result<usize, DbErr> {
+    let sql = "SELECT COUNT(*) AS n FROM vigy_runtimes WHERE scope = $1 AND expires_ms > $2";
+    let row = db.query_one_raw(stmt(db, sql, vec![scope.into(), now.into()])).await?;
     let n: i64 = row.ok_or_else(|| DbErr::Custom("COUNT returned no row".into()))?.try_get("", "n")?;
     Ok(n.max(0) as usize)
 }

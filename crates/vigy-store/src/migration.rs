@@ -115,7 +115,9 @@ CREATE TABLE IF NOT EXISTS vigy_runtimes (
     pid          INTEGER NOT NULL,
     scope        TEXT    NOT NULL,
     started_at   TEXT    NOT NULL,
-    heartbeat_ms BIGINT  NOT NULL
+    heartbeat_ms BIGINT  NOT NULL,
+    -- Alive until then: its last heartbeat plus its own lease TTL.
+    expires_ms   BIGINT  NOT NULL
 );
 -- The runtime allowed to tick (and write for) each vigy, until expires_ms
 -- (the database's clock, ms since the epoch). No row: nobody holds it.

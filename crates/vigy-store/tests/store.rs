@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration as StdDuration;
+
 use chrono::{Duration, Utc};
 use serde_json::json;
 use vigy_store::{Registered, Store, TickRecord};
@@ -39,7 +41,27 @@ fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecor
         },
         kv_changes: kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         reported: Some((json!({"n": n}).as_object().unwrap().clone(), serde_json::Map::new())),
+        token: 0,
+        requests: Vec::new(),
     }
+}
+
+/// The runtime these tests write as.
+const OWNER: &str = "test-runtime";
+
+/// Write `batch` as [`OWNER`], under a lease of each vigy in it (claimed
+/// here unless already held).
+async fn write(store: &Store, batch: &[TickRecord], keep: usize) {
+    let mut batch = batch.to_vec();
+    for tick in &mut batch {
+        let held = store.lease(tick.run.vigy_id).await.unwrap().filter(|l| l.live && l.owner == OWNER);
+        tick.token = match held {
+            Some(lease) => lease.token,
+            None => store.claim_one(OWNER, tick.run.vigy_id, StdDuration::from_secs(60)).await.unwrap().unwrap(),
+        };
+    }
+    let fenced = store.write_ticks(&batch, &[], keep, OWNER).await.unwrap();
+    assert!(fenced.is_empty(), "ticks under a held lease are never fenced");
 }
 
 #[tokio::test]
@@ -78,7 +100,7 @@ async fn ticks_should_commit_runs_kv_and_state_together() {
         tick(&v, 1, &[("a", Some(json!(1))), ("b", Some(json!("x")))]),
         tick(&v, 2, &[("a", Some(json!(2))), ("b", None)]),
     ];
-    store.write_ticks(&batch, &[], 100).await.unwrap();
+    write(&store, &batch, 100).await;
     let kv = store.kv(v.id).await.unwrap();
     assert_eq!(kv, BTreeMap::from([("a".to_owned(), json!(2))]));
     let runs = store.recent_runs(v.id, 10).await.unwrap();
@@ -93,7 +115,7 @@ async fn ticks_should_commit_runs_kv_and_state_together() {
     // A tick without a report keeps the last one.
     let mut quiet = tick(&v, 3, &[]);
     quiet.reported = None;
-    store.write_ticks(&[quiet], &[], 100).await.unwrap();
+    write(&store, &[quiet], 100).await;
     let state = store.state(v.id).await.unwrap().unwrap();
     assert_eq!((state.tick_count, state.desired["n"].clone()), (3, json!(2)));
     let followed = store.runs_after(0, 10).await.unwrap();
@@ -110,7 +132,7 @@ async fn retention_should_keep_the_newest_runs_per_vigy() {
     for v in [&a, &b] {
         store.register(v).await.unwrap();
         let batch: Vec<_> = (1..=30).map(|n| tick(v, n, &[])).collect();
-        store.write_ticks(&batch, &[], 100).await.unwrap();
+        write(&store, &batch, 100).await;
     }
     assert_eq!(store.trim_runs(a.id, 10).await.unwrap(), 20);
     let kept = store.recent_runs(a.id, 100).await.unwrap();
@@ -123,7 +145,7 @@ async fn delete_should_remove_runs_kv_and_state() {
     let (_dir, store) = temp_store().await;
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(1)))])], &[], 100).await.unwrap();
+    write(&store, &[tick(&v, 1, &[("k", Some(json!(1)))])], 100).await;
     assert!(store.delete(v.id, Utc::now()).await.unwrap());
     assert!(!store.delete(v.id, Utc::now()).await.unwrap());
     assert!(store.get(v.id).await.unwrap().is_none());
@@ -138,7 +160,7 @@ async fn the_seeds_operator_queries_should_work_verbatim() {
     let (dir, store) = temp_store().await;
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[])], &[], 100).await.unwrap();
+    write(&store, &[tick(&v, 1, &[])], 100).await;
     let path = dir.path().join("nested/dir/vigy.db");
     let db = Database::connect(format!("sqlite://{}", path.display())).await.unwrap();
     let backend = db.get_database_backend();
@@ -163,7 +185,7 @@ async fn an_in_memory_store_should_work_like_a_file() {
     let store = Store::open_in_memory().await.unwrap();
     let v = vigy("mem", "(vigy-noop)");
     store.register(&v).await.unwrap();
-    store.write_ticks(&[tick(&v, 1, &[("k", Some(json!(true)))])], &[], 100).await.unwrap();
+    write(&store, &[tick(&v, 1, &[("k", Some(json!(true)))])], 100).await;
     assert_eq!(store.kv(v.id).await.unwrap()["k"], json!(true));
     assert_eq!(store.list().await.unwrap().len(), 1);
 }
@@ -182,7 +204,7 @@ async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest() {
             t
         })
         .collect();
-    store.write_ticks(&ticks, &[], 1_000).await.unwrap();
+    write(&store, &ticks, 1_000).await;
     let runs = store.recent_runs(v.id, 1_000).await.unwrap();
     let bytes: usize = runs.iter().map(|r| r.logs[0].message.len()).sum();
     assert!(bytes <= vigy_store::MAX_LISTING_BYTES, "{bytes} bytes listed");

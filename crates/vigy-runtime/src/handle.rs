@@ -536,6 +536,11 @@ impl RuntimeHandle {
         loop {
             let lease = self.store.lease(id).await?.filter(|lease| lease.live);
             let moved = match lease {
+                // A one-off tick of it is going on here: wait for its turn.
+                _ if self.one_offs.contains(id) => match self.tick_one_off(id, None).await? {
+                    Some(run) => return Ok(run),
+                    None => format!("another runtime claimed `{id}` first"),
+                },
                 Some(lease) if lease.owner == self.me.id => match self.tick_here(id, None, None).await {
                     Err(RuntimeError::LeaseMoved(why)) => why,
                     other => return other,
@@ -569,7 +574,7 @@ impl RuntimeHandle {
     /// the lease back; `None` if another runtime holds it.
     async fn tick_one_off(&self, id: VigyId, request: Option<String>) -> Result<Option<VigyRun>, RuntimeError> {
         // Marked first, so the elector never takes this lease for its own.
-        self.one_offs.lock().expect("one-offs lock").insert(id);
+        let turn = self.one_offs.enter(id).await;
         let result = async {
             let Some(token) = self.store.claim_one(&self.me.id, id, self.lease.ttl).await? else {
                 return Ok(None);
@@ -586,7 +591,7 @@ impl RuntimeHandle {
             run.map(Some)
         }
         .await;
-        self.one_offs.lock().expect("one-offs lock").remove(&id);
+        drop(turn);
         self.nudge.notify_one();
         result
     }

@@ -67,8 +67,51 @@ impl Default for LeaseTiming {
 }
 
 /// Vigies ticked once under a lease of their own (a forced tick nobody
-/// else holds): the elector neither claims nor releases them meanwhile.
-pub(crate) type OneOffs = Arc<Mutex<HashSet<VigyId>>>;
+/// else holds): the elector neither claims nor releases them meanwhile,
+/// and forced ticks of one vigy take turns, so one giving the lease back
+/// never fences the next.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct OneOffs(Arc<Mutex<HashMap<VigyId, Arc<tokio::sync::Mutex<()>>>>>);
+
+/// A vigy's turn for a one-off tick; the next waiting caller's when dropped.
+pub(crate) struct OneOffTurn {
+    id: VigyId,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    all: OneOffs,
+}
+
+impl OneOffs {
+    /// The vigies with a one-off tick going on or waiting.
+    pub(crate) fn ids(&self) -> HashSet<VigyId> {
+        self.lock().keys().copied().collect()
+    }
+
+    pub(crate) fn contains(&self, id: VigyId) -> bool {
+        self.lock().contains_key(&id)
+    }
+
+    /// Wait for `id`'s turn.
+    pub(crate) async fn enter(&self, id: VigyId) -> OneOffTurn {
+        let slot = self.lock().entry(id).or_default().clone();
+        OneOffTurn { id, turn: Some(slot.lock_owned().await), all: self.clone() }
+    }
+
+    // Nothing panics while holding it: a poisoned lock is still sound.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<VigyId, Arc<tokio::sync::Mutex<()>>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for OneOffTurn {
+    fn drop(&mut self) {
+        let mut all = self.all.lock();
+        self.turn = None;
+        // Only the map holds it now: nobody waits.
+        if all.get(&self.id).is_some_and(|slot| Arc::strong_count(slot) == 1) {
+            all.remove(&self.id);
+        }
+    }
+}
 
 pub(crate) struct Elector {
     pub(crate) store: Store,
@@ -95,7 +138,7 @@ impl Elector {
                 () = self.closing.cancelled() => return,
             }
             next_round = Instant::now() + self.timing.renew;
-            let untouched = self.one_offs.lock().expect("one-offs lock").clone();
+            let untouched = self.one_offs.ids();
             let candidates = self.candidates();
             let request = LeaseRequest { me: &self.me, ttl: self.timing.ttl, candidates: &candidates, untouched: &untouched };
             let started = Instant::now();

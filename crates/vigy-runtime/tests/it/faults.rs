@@ -177,17 +177,18 @@ async fn a_panic_in_the_writer_should_stop_ticking_count_the_lost_batch_and_say_
 async fn forced_ticks_while_commits_fail_should_each_count_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("forced.db");
-    let rt = RuntimeHandle::builder()
-        .path(&path)
-        .scope(Scope::Nothing)
-        .busy_timeout(Duration::from_millis(200))
-        .open()
-        .await
-        .unwrap();
-    let id = rt.register_or_update(vigy("manual", COUNTER, 100)).await.unwrap().id;
+    // A forced tick needs the vigy's lease, and claiming one is a write:
+    // so the vigy is leased here (it ticks once on registration, then
+    // hourly), and its forced ticks run under that lease while commits fail.
+    let rt = RuntimeHandle::builder().path(&path).busy_timeout(Duration::from_millis(200)).open().await.unwrap();
+    let id = rt.register_or_update(vigy("manual", COUNTER, 3_600_000)).await.unwrap().id;
+    eventually(Duration::from_secs(5), "the first tick committed", || async {
+        rt.metrics().runs_written.load(Relaxed) == 1
+    })
+    .await;
     let lock = WriteLock::take(&path).await.unwrap();
     let mut forced = Vec::new();
-    for n in 1..=2u64 {
+    for n in 2..=3u64 {
         let rt2 = rt.clone();
         forced.push(tokio::spawn(async move { rt2.tick_now(id).await }));
         eventually(Duration::from_secs(5), "the tick ran", || async { rt.metrics().ticks.load(Relaxed) == n }).await;
@@ -197,7 +198,7 @@ async fn forced_ticks_while_commits_fail_should_each_count_once() {
     for handle in forced {
         ticks.push(tokio::time::timeout(Duration::from_secs(10), handle).await.unwrap().unwrap().unwrap().tick);
     }
-    assert_eq!(ticks, [1, 2], "the second forced tick must follow the first, not repeat it");
-    assert_eq!(rt.kv(id).await.unwrap()["n"], json!(2));
+    assert_eq!(ticks, [2, 3], "the second forced tick must follow the first, not repeat it");
+    assert_eq!(rt.kv(id).await.unwrap()["n"], json!(3));
     rt.shutdown().await;
 }

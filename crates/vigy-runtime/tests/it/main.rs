@@ -1,5 +1,6 @@
 //! The runtime end to end, on real SQLite files and real time.
 mod faults;
+mod leases;
 mod lifecycle;
 mod processes;
 mod quotas;

@@ -112,6 +112,10 @@ pub(crate) enum Command {
         /// server, besides its own; repeat for more.
         #[arg(long = "allow-origin", value_name = "ORIGIN")]
         allow_origins: Vec<String>,
+        /// How long a vigy's lease lasts unrenewed: how soon other
+        /// runtimes on the database take over if this one dies (e.g. 15s).
+        #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+        lease_ttl: std::time::Duration,
         /// Tick only vigies matching this label selector.
         #[arg(long, default_value = "")]
         selector: String,
@@ -145,4 +149,22 @@ pub(crate) enum Command {
 
 fn token(value: &str) -> Result<vigy_server::Token, String> {
     Ok(vigy_server::Token::from(value))
+}
+
+/// `250ms`, `15s`, `2m`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as 250ms, 15s or 2m"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" | "" => n * 1_000,
+        "m" => n * 60_000,
+        _ => return Err(format!("`{text}`: the unit must be ms, s or m")),
+    };
+    if ms < 300 {
+        return Err(format!("`{text}`: a lease lasts at least 300ms"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }

@@ -34,6 +34,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_key,
             insecure_http,
             allow_origins,
+            lease_ttl,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| vigy_server::TlsFiles { cert, key });
             let options = vigy_server::ServeOptions {
@@ -44,7 +45,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 insecure_http,
                 ..Default::default()
             };
-            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options }).await
+            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options, lease_ttl }).await
         }
         Command::Mcp => match &cli.server {
             Some(url) => {

@@ -54,18 +54,25 @@ pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> 
             let state = service.get_vigy_state(api::GetVigyStateRequest { id: v.id.clone() }).await?;
             let recent = service.list_vigy_runs(api::ListVigyRunsRequest { id: v.id.clone(), limit: Some(limit) });
             let recent = recent.await?.items;
-            let kv = match target {
-                Target::Local(rt) => Some(serde_json::to_value(rt.kv(v.id.parse()?).await?)?),
-                Target::Remote(_) => None,
+            let (kv, lease) = match target {
+                Target::Local(rt) => {
+                    let id = v.id.parse()?;
+                    (Some(serde_json::to_value(rt.kv(id).await?)?), rt.store().lease(id).await?)
+                }
+                Target::Remote(_) => (None, None),
             };
+            let lease = lease.filter(|lease| lease.live).map(output::Owner::from);
             if json {
                 let mut report = json!({ "vigy": v, "state": state, "runs": recent });
                 if let Some(kv) = kv {
                     report["kv"] = kv;
                 }
+                if let Some(owner) = &lease {
+                    report["owner"] = serde_json::to_value(owner)?;
+                }
                 output::json(&report);
             } else {
-                output::inspect(&v, &state, kv.as_ref(), &recent);
+                output::inspect(&v, &state, kv.as_ref(), lease.as_ref(), &recent);
             }
         }
         Command::Tick { vigy } => {

@@ -83,8 +83,35 @@ pub(crate) fn runs(list: &[api::VigyRun]) {
     table(&["TICK", "STARTED", "RESULT", "TOOK", "ACTIONS", "ERROR"], &rows);
 }
 
-/// A vigy in full; `kv` where its store is at hand (the local database).
-pub(crate) fn inspect(v: &api::Vigy, state: &api::VigyState, kv: Option<&serde_json::Value>, recent: &[api::VigyRun]) {
+/// The runtime ticking a vigy, and until when its lease runs.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Owner {
+    pub(crate) runtime: String,
+    pub(crate) host: Option<String>,
+    pub(crate) pid: Option<u32>,
+    pub(crate) lease_expires_at: String,
+}
+
+impl From<vigy::Lease> for Owner {
+    fn from(lease: vigy::Lease) -> Self {
+        let expires = chrono::DateTime::from_timestamp_millis(lease.expires_ms).unwrap_or_default();
+        Self {
+            runtime: lease.owner,
+            host: lease.owner_host.as_ref().map(|(host, _)| host.clone()),
+            pid: lease.owner_host.map(|(_, pid)| pid),
+            lease_expires_at: format_timestamp(&expires),
+        }
+    }
+}
+
+/// A vigy in full; `kv` and its owner where the database is at hand.
+pub(crate) fn inspect(
+    v: &api::Vigy,
+    state: &api::VigyState,
+    kv: Option<&serde_json::Value>,
+    owner: Option<&Owner>,
+    recent: &[api::VigyRun],
+) {
     println!("id:        {}", v.id);
     println!("name:      {}", v.name);
     println!("enabled:   {}", v.enabled);
@@ -96,6 +123,13 @@ pub(crate) fn inspect(v: &api::Vigy, state: &api::VigyState, kv: Option<&serde_j
     println!("created:   {}", format_timestamp(&v.created_at));
     println!("updated:   {}", format_timestamp(&v.updated_at));
     println!("ticks:     {}", state.tick_count);
+    if let Some(owner) = owner {
+        let at = match (&owner.host, owner.pid) {
+            (Some(host), Some(pid)) => format!(" on {host} (pid {pid})"),
+            _ => String::new(),
+        };
+        println!("owner:     runtime {}{at}, lease until {}", owner.runtime, owner.lease_expires_at);
+    }
     println!("desired:   {}", serde_json::Value::Object(state.desired.clone()));
     println!("observed:  {}", serde_json::Value::Object(state.observed.clone()));
     if let Some(kv) = kv {

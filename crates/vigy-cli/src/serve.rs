@@ -17,6 +17,7 @@ pub(crate) struct Serve {
     pub(crate) selector: String,
     pub(crate) grpc_socket: Option<PathBuf>,
     pub(crate) options: ServeOptions,
+    pub(crate) lease_ttl: std::time::Duration,
 }
 
 pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
@@ -30,7 +31,13 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let tls = options.tls.as_ref().map(vigy_server::TlsFiles::server_config).transpose()?;
     let scope = if args.selector.trim().is_empty() { Scope::All } else { Scope::Selector(args.selector.parse()?) };
     let db = &args.db;
-    let rt = RuntimeHandle::builder().path(db).scope(scope).open().await.context(db.display().to_string())?;
+    let rt = RuntimeHandle::builder()
+        .path(db)
+        .scope(scope)
+        .lease_ttl(args.lease_ttl)
+        .open()
+        .await
+        .context(db.display().to_string())?;
     let readiness = Readiness::default();
     let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
     let listener =

@@ -140,14 +140,18 @@ impl Elector {
             next_round = Instant::now() + self.timing.renew;
             let untouched = self.one_offs.ids();
             let candidates = self.candidates();
-            let request = LeaseRequest { me: &self.me, ttl: self.timing.ttl, candidates: &candidates, untouched: &untouched };
+            let request =
+                LeaseRequest { me: &self.me, ttl: self.timing.ttl, candidates: &candidates, untouched: &untouched };
             let started = Instant::now();
             let round = match self.store.lease_round(&request).await {
                 Ok(round) => round,
                 Err(error) => {
                     tracing::warn!(%error, "lease round failed");
                     if last_renewed.elapsed() >= self.timing.ttl && !held.is_empty() {
-                        tracing::error!(leases = held.len(), "leases lapsed while the store failed; ticking stops until they are claimed again");
+                        tracing::error!(
+                            leases = held.len(),
+                            "leases lapsed while the store failed; ticking stops until they are claimed again"
+                        );
                         self.lose(held.drain().map(|(id, _)| id).collect());
                     }
                     next_round = Instant::now() + self.timing.renew.min(Duration::from_millis(500));

@@ -3,8 +3,8 @@
 //! holds its place until it is committed or given up; the scheduler holds
 //! back new ticks while the next one does not fit (`scheduler.rs`).
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use vigy_store::TickRecord;

@@ -125,7 +125,9 @@ impl Follower {
             tokio::spawn(async move {
                 let outcome = match run.await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(RuntimeError::NotFound(_))) => store.fail_tick_request(&request, "the vigy was deleted").await,
+                    Ok(Err(RuntimeError::NotFound(_))) => {
+                        store.fail_tick_request(&request, "the vigy was deleted").await
+                    }
                     // Moved, or shutting down: the next owner takes it.
                     Ok(Err(_)) | Err(_) => store.unclaim_tick_request(&request).await,
                 };

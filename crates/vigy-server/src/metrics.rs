@@ -78,6 +78,14 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 "Vigies disabled because their ticks kept ending their worker process.",
                 &m.quarantined,
             ),
+            ("vigy_leases_acquired", "Vigy leases claimed by this runtime.", &m.leases_acquired),
+            ("vigy_leases_lost", "Vigy leases lost to expiry or another runtime (not released).", &m.leases_lost),
+            (
+                "vigy_leases_taken_over",
+                "Vigy leases claimed after another runtime's had expired.",
+                &m.leases_taken_over,
+            ),
+            ("vigy_store_runs_fenced", "Ticks refused at commit because their lease had moved.", &m.runs_fenced),
         ];
         for (name, help, value) in counters {
             let value = value.load(std::sync::atomic::Ordering::Relaxed);
@@ -90,6 +98,7 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 "About how many bytes the ticks waiting for a commit hold.",
                 &m.write_queue_bytes,
             ),
+            ("vigy_leases_held", "Vigy leases this runtime holds.", &m.leases_held),
         ];
         for (name, help, value) in gauges {
             let value = value.load(std::sync::atomic::Ordering::Relaxed) as i64;

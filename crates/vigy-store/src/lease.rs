@@ -173,14 +173,22 @@ pub(crate) async fn live_tokens(
 async fn next_token(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     db.execute_unprepared("UPDATE vigy_fence SET token = token + 1 WHERE id = 1").await?;
     let backend = db.get_database_backend();
-    let row = db.query_one_raw(Statement::from_string(backend, "SELECT token AS n FROM vigy_fence WHERE id = 1")).await?;
+    let row =
+        db.query_one_raw(Statement::from_string(backend, "SELECT token AS n FROM vigy_fence WHERE id = 1")).await?;
     let token: i64 = row.ok_or_else(|| DbErr::Custom("vigy_fence has no row".into()))?.try_get("", "n")?;
     Ok(token as u64)
 }
 
 /// Claim `ids` for `owner` with `token` where nobody holds a live lease;
 /// a live lease of someone else is left alone.
-async fn claim(db: &impl ConnectionTrait, owner: &str, token: u64, now: i64, ttl: i64, ids: &[VigyId]) -> Result<(), DbErr> {
+async fn claim(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    token: u64,
+    now: i64,
+    ttl: i64,
+    ids: &[VigyId],
+) -> Result<(), DbErr> {
     for chunk in ids.chunks(CHUNK) {
         let rows: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1, $2, $3, $4)", i + 5)).collect();
         let sql = format!(
@@ -383,7 +391,8 @@ impl Store {
     /// Whether any forced-tick request waits for a taker (a read, so the
     /// owners can look often without taking the write lock).
     pub async fn open_tick_requests(&self) -> Result<bool, StoreError> {
-        let sql = "SELECT id FROM vigy_tick_requests WHERE claimed_by IS NULL AND run_id IS NULL AND error IS NULL LIMIT 1";
+        let sql =
+            "SELECT id FROM vigy_tick_requests WHERE claimed_by IS NULL AND run_id IS NULL AND error IS NULL LIMIT 1";
         Ok(self.reader.query_one_raw(stmt(&self.reader, sql, vec![])).await?.is_some())
     }
 
@@ -405,7 +414,13 @@ impl Store {
                 vec![owner.into(), request.as_str().into()],
             ))
             .await?;
-            taken.push(TickRequest { id: request, vigy_id, claimed_by: Some(owner.to_owned()), run_id: None, error: None });
+            taken.push(TickRequest {
+                id: request,
+                vigy_id,
+                claimed_by: Some(owner.to_owned()),
+                run_id: None,
+                error: None,
+            });
         }
         txn.commit().await?;
         Ok(taken)

@@ -93,7 +93,8 @@ async fn a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_lif
     let first = store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().unwrap();
     assert!(store.delete(id, vigy_types::now()).await.unwrap());
     registered(&store, 1).await;
-    let second = store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().expect("the lease went with the vigy");
+    let second =
+        store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().expect("the lease went with the vigy");
     assert_ne!(first, second);
     assert_eq!(store.write_ticks(&[tick(id, 7, first)], &[], 100, "a").await.unwrap(), [0]);
     assert!(store.kv(id).await.unwrap().is_empty(), "the new vigy starts empty");

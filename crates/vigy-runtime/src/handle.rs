@@ -234,7 +234,8 @@ impl RuntimeBuilder {
             host: host_name(),
             pid: std::process::id(),
             scope: self.scope.as_text(),
-            started_at: vigy_types::now(),
+            // Real time, not the test clock: see `vigy_store::RuntimeInfo`.
+            started_at: chrono::Utc::now(),
         });
         let metrics = Arc::new(Metrics::default());
         let health = Arc::new(Health::default());

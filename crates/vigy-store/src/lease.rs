@@ -215,6 +215,13 @@ async fn release(db: &impl ConnectionTrait, owner: &str, ids: &[VigyId]) -> Resu
     Ok(())
 }
 
+/// The real time, for what leases record: never the deterministic test
+/// clock (`VIGY_TEST_CLOCK`), whose readings belong to the API's answers
+/// and would shift with every background lease round.
+fn wall_clock() -> Timestamp {
+    chrono::Utc::now()
+}
+
 fn millis(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
@@ -276,7 +283,7 @@ impl Store {
         }
         release(&txn, &me.id, &released).await?;
         if !released.is_empty() {
-            record_event(&txn, None, "released", &vigy_types::now()).await?;
+            record_event(&txn, None, "released", &wall_clock()).await?;
         }
         let mine: Vec<VigyId> = held.iter().chain(claimed.iter().map(|(id, _)| id)).copied().collect();
         let tokens = live_tokens(&txn, &me.id, &mine).await?;
@@ -299,7 +306,7 @@ impl Store {
         let txn = self.begin_write().await?;
         txn.execute_raw(stmt(&txn, "DELETE FROM vigy_leases WHERE owner = $1", vec![me.id.as_str().into()])).await?;
         txn.execute_raw(stmt(&txn, "DELETE FROM vigy_runtimes WHERE id = $1", vec![me.id.as_str().into()])).await?;
-        record_event(&txn, None, "released", &vigy_types::now()).await?;
+        record_event(&txn, None, "released", &wall_clock()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -330,7 +337,7 @@ impl Store {
     pub async fn release(&self, owner: &str, ids: &[VigyId]) -> Result<(), StoreError> {
         let txn = self.begin_write().await?;
         release(&txn, owner, ids).await?;
-        record_event(&txn, None, "released", &vigy_types::now()).await?;
+        record_event(&txn, None, "released", &wall_clock()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -375,15 +382,15 @@ impl Store {
     /// Ask whichever runtime holds `id`'s lease for one tick; returns the
     /// request's id. The owner hears of it through the change feed.
     pub async fn request_tick(&self, id: VigyId) -> Result<String, StoreError> {
-        let request = vigy_types::new_run_id();
+        let request = uuid::Uuid::now_v7().to_string();
         let txn = self.begin_write().await?;
         txn.execute_raw(stmt(
             &txn,
             "INSERT INTO vigy_tick_requests (id, vigy_id, requested_at) VALUES ($1, $2, $3)",
-            vec![request.as_str().into(), id.to_string().into(), format_timestamp(&vigy_types::now()).into()],
+            vec![request.as_str().into(), id.to_string().into(), format_timestamp(&wall_clock()).into()],
         ))
         .await?;
-        record_event(&txn, Some(id), "tick-requested", &vigy_types::now()).await?;
+        record_event(&txn, Some(id), "tick-requested", &wall_clock()).await?;
         txn.commit().await?;
         Ok(request)
     }

@@ -342,7 +342,7 @@ impl Store {
         // Answered forced ticks (their callers read the answer within
         // moments) and runtimes silent for an hour.
         let now = crate::lease::db_now_ms(&txn).await?;
-        let hour_ago = format_timestamp(&(vigy_types::now() - chrono::Duration::hours(1)));
+        let hour_ago = format_timestamp(&(chrono::Utc::now() - chrono::Duration::hours(1)));
         let stale = [
             Statement::from_sql_and_values(
                 txn.get_database_backend(),

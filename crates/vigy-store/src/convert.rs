@@ -70,7 +70,8 @@ pub(crate) fn run_from_row(row: run::Model) -> Result<VigyRun, StoreError> {
     })
 }
 
-pub(crate) fn run_to_row(r: &VigyRun) -> run::Model {
+/// The row of `r`, committed at position `seq`.
+pub(crate) fn run_to_row(r: &VigyRun, seq: i64) -> run::Model {
     run::Model {
         id: r.id.clone(),
         vigy_id: r.vigy_id.to_string(),
@@ -82,6 +83,7 @@ pub(crate) fn run_to_row(r: &VigyRun) -> run::Model {
         actions: serde_json::to_string(&r.actions).expect("actions serialize"),
         logs: serde_json::to_string(&r.logs).expect("logs serialize"),
         logs_truncated: r.logs_truncated,
+        seq,
     }
 }
 

@@ -1,4 +1,5 @@
-//! vigy's store: SeaORM on SQLite.
+//! vigy's store: SeaORM on SQLite (a file, the default) or PostgreSQL (a
+//! `postgres://` URL, for runtimes on many hosts).
 //!
 //! Two pools on one file: a single-connection writer, so this process's
 //! writes never contend with each other (other processes wait on SQLite's
@@ -17,7 +18,9 @@ mod lease;
 mod migration;
 mod path;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use lease::{Lease, LeaseRequest, LeaseRound, RuntimeInfo, TickRequest};
 pub use path::{DB_ENV, default_db_path};
-pub use store::{EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord};
+pub use store::{Changes, EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord};

@@ -1,14 +1,17 @@
-//! Schema migrations. Plain SQL, so the schema `sqlite3 .schema` prints is
-//! the one written here.
+//! Schema migrations. Plain SQL, so the schema `sqlite3 .schema` (or
+//! `psql`'s `\d`) prints is the one written here. It is written once, in
+//! SQLite's words; [`dialect`] names every difference PostgreSQL needs.
 
-use sea_orm::ConnectionTrait;
+use std::borrow::Cow;
+
+use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait};
 
 pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases)]
+        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases), Box::new(RunSequence)]
     }
 }
 
@@ -81,18 +84,14 @@ impl MigrationName for DisabledReason {
 #[async_trait::async_trait]
 impl MigrationTrait for DisabledReason {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("ALTER TABLE vigies ADD COLUMN disabled_reason TEXT;")
-            .await
-            .map(drop)
+        run(manager, "ALTER TABLE vigies ADD COLUMN disabled_reason TEXT;").await
     }
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
-        manager.get_connection().execute_unprepared(INITIAL).await.map(drop)
+        run(manager, INITIAL).await
     }
 }
 
@@ -152,6 +151,65 @@ CREATE INDEX IF NOT EXISTS vigy_tick_requests_by_vigy ON vigy_tick_requests (vig
 #[async_trait::async_trait]
 impl MigrationTrait for Leases {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
-        manager.get_connection().execute_unprepared(LEASES).await.map(drop)
+        run(manager, LEASES).await
     }
+}
+
+/// Runs numbered in commit order (`seq`, from one counter every writer
+/// draws from in its transaction): what listings, retention and `vigy tail`
+/// order by, instead of wall clocks that differ between hosts or rowids
+/// SQLite reuses after deletes.
+struct RunSequence;
+
+impl MigrationName for RunSequence {
+    fn name(&self) -> &str {
+        "m20261201_000003_run_sequence"
+    }
+}
+
+const RUN_SEQUENCE: &str = r#"
+ALTER TABLE vigy_runs ADD COLUMN seq BIGINT;
+CREATE INDEX IF NOT EXISTS vigy_runs_by_seq ON vigy_runs (seq);
+CREATE INDEX IF NOT EXISTS vigy_runs_by_vigy_seq ON vigy_runs (vigy_id, seq);
+CREATE TABLE IF NOT EXISTS vigy_sequence (
+    id  INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq BIGINT  NOT NULL
+);
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for RunSequence {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        run(manager, RUN_SEQUENCE).await?;
+        let db = manager.get_connection();
+        // Runs already stored keep their insertion order (PostgreSQL
+        // databases are new: this migration ships with its support).
+        if db.get_database_backend() == DatabaseBackend::Sqlite {
+            db.execute_unprepared("UPDATE vigy_runs SET seq = rowid").await?;
+        }
+        db.execute_unprepared("INSERT INTO vigy_sequence (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM vigy_runs")
+            .await
+            .map(drop)
+    }
+}
+
+/// Run `sql`, written for SQLite, on the manager's database.
+async fn run(manager: &SchemaManager<'_>, sql: &str) -> Result<(), sea_orm::DbErr> {
+    let db = manager.get_connection();
+    db.execute_unprepared(&dialect(sql, db.get_database_backend())).await.map(drop)
+}
+
+/// `sql` as `backend` takes it: on PostgreSQL 64-bit integers (the
+/// entities read every integer as `i64`), a serial key for the feed, a
+/// boolean default spelled as one, and no `WITHOUT ROWID`.
+fn dialect(sql: &str, backend: DatabaseBackend) -> Cow<'_, str> {
+    if backend != DatabaseBackend::Postgres {
+        return Cow::Borrowed(sql);
+    }
+    Cow::Owned(
+        sql.replace("INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+            .replace(") WITHOUT ROWID;", ");")
+            .replace("BOOLEAN NOT NULL DEFAULT 0", "BOOLEAN NOT NULL DEFAULT FALSE")
+            .replace(" INTEGER ", " BIGINT "),
+    )
 }

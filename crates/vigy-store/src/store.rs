@@ -56,6 +56,22 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `--db` / `$VIGY_DB` looks like a PostgreSQL URL but is not one.
+    #[error("not a PostgreSQL URL: {url}: {reason}")]
+    BadUrl {
+        /// The URL, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL server did not accept a connection.
+    #[error("cannot reach PostgreSQL at {url}: {reason}")]
+    Unreachable {
+        /// The URL, its password hidden.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The database file's directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -115,19 +131,26 @@ pub struct Store {
     pub(crate) writer: DatabaseConnection,
     pub(crate) reader: DatabaseConnection,
     /// Copies the WAL back into the database off the writer's path; `None`
-    /// in memory, where there is no WAL.
+    /// in memory, where there is no WAL, and on PostgreSQL.
     checkpointer: Option<DatabaseConnection>,
+    /// The server's URL, on PostgreSQL: where change notifications are
+    /// listened for.
+    postgres: Option<String>,
 }
 
 impl Store {
     /// Open (creating it and its directory if needed) and migrate the
-    /// SQLite database at `path`.
+    /// SQLite database at `path`, or the PostgreSQL database `path` names
+    /// when it is a `postgres://` (or `postgresql://`) URL.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, &StoreOptions::default()).await
     }
 
     /// [`Store::open`] with `options`.
     pub async fn open_with(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        if let Some(url) = postgres_url(path) {
+            return Self::open_postgres(url).await;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
@@ -136,7 +159,46 @@ impl Store {
         Migrator::up(&writer, None).await?;
         let reader = connect(path, Role::Reader, options).await?;
         let checkpointer = Some(connect(path, Role::Checkpointer, options).await?);
-        Ok(Self { writer, reader, checkpointer })
+        Ok(Self { writer, reader, checkpointer, postgres: None })
+    }
+
+    /// The PostgreSQL database at `url`: one writer connection, as on
+    /// SQLite (this process's writes stay in order), and a reader pool.
+    async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        use sea_orm::sqlx::postgres::PgConnectOptions;
+        let shown = hide_password(url);
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+        let connect = |connections: u32| {
+            let mut options = ConnectOptions::new(url);
+            options
+                .max_connections(connections)
+                .min_connections(1)
+                .connect_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(10))
+                .sqlx_logging(false);
+            Database::connect(options)
+        };
+        let unreachable = |e: DbErr| StoreError::Unreachable { url: shown.clone(), reason: one_line(&e) };
+        let writer = connect(1).await.map_err(unreachable)?;
+        Migrator::up(&writer, None).await?;
+        let reader = connect(8).await.map_err(unreachable)?;
+        Ok(Self { writer, reader, checkpointer: None, postgres: Some(url.to_owned()) })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> sea_orm::DatabaseBackend {
+        self.writer.get_database_backend()
+    }
+
+    /// On PostgreSQL, a listener woken by every change-feed event any
+    /// process commits (`LISTEN vigy_events`); `None` on SQLite, where the
+    /// feed is polled.
+    pub async fn listen(&self) -> Result<Option<Changes>, StoreError> {
+        let Some(url) = &self.postgres else { return Ok(None) };
+        let unreachable = |e: sea_orm::sqlx::Error| StoreError::Unreachable { url: hide_password(url), reason: e.to_string() };
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await.map_err(unreachable)?;
+        listener.listen(CHANGES_CHANNEL).await.map_err(unreachable)?;
+        Ok(Some(Changes(listener)))
     }
 
     /// A private database in memory, gone when the store is dropped.
@@ -147,7 +209,7 @@ impl Store {
         options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None).sqlx_logging(false);
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { writer: db.clone(), reader: db, checkpointer: None })
+        Ok(Self { writer: db.clone(), reader: db, checkpointer: None, postgres: None })
     }
 
     // ---- lifecycle ------------------------------------------------------
@@ -298,8 +360,14 @@ impl Store {
             kept = ticks.iter().enumerate().filter(|(i, _)| !fenced.contains(i)).map(|(_, t)| t.clone()).collect();
             &kept[..]
         };
+        // Positions in commit order: the counter's row stays locked until
+        // this transaction ends, so a later commit always draws later ones.
+        let mut seq = next_seqs(&txn, ticks.len()).await?;
         for chunk in ticks.chunks(CHUNK) {
-            let rows = chunk.iter().map(|t| run_to_row(&t.run).into_active_model());
+            let rows = chunk.iter().map(|t| {
+                seq += 1;
+                run_to_row(&t.run, seq).into_active_model()
+            });
             run::Entity::insert_many(rows).exec_without_returning(&txn).await?;
         }
         write_kv(&txn, ticks).await?;
@@ -394,8 +462,7 @@ impl Store {
     pub async fn recent_runs(&self, id: VigyId, limit: u64) -> Result<Vec<VigyRun>, StoreError> {
         let mut rows = run::Entity::find()
             .filter(run::Column::VigyId.eq(id.to_string()))
-            .order_by_desc(run::Column::StartedAt)
-            .order_by_desc(run::Column::Id)
+            .order_by_desc(run::Column::Seq)
             .limit(limit)
             .stream(&self.reader)
             .await?;
@@ -415,28 +482,18 @@ impl Store {
         run::Entity::find_by_id(id.to_owned()).one(&self.reader).await?.map(run_from_row).transpose()
     }
 
-    /// Runs committed after insertion position `cursor` (SQLite's rowid),
-    /// oldest first, with their positions: how `vigy tail` follows the
-    /// database.
+    /// Runs committed after position `cursor` (in commit order, never
+    /// reused), oldest first, with their positions: how `vigy tail` follows
+    /// the database without skipping a run.
     pub async fn runs_after(&self, cursor: i64, limit: u64) -> Result<Vec<(i64, VigyRun)>, StoreError> {
-        let stmt = Statement::from_sql_and_values(
-            self.reader.get_database_backend(),
-            "SELECT rowid AS position, * FROM vigy_runs WHERE rowid > $1 ORDER BY rowid LIMIT $2",
-            [cursor.into(), (limit as i64).into()],
-        );
-        let rows = self.reader.query_all_raw(stmt).await?;
-        rows.into_iter()
-            .map(|row| {
-                let position: i64 = row.try_get("", "position")?;
-                let model = <run::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
-                Ok((position, run_from_row(model)?))
-            })
-            .collect()
+        let rows =
+            run::Entity::find().filter(run::Column::Seq.gt(cursor)).order_by_asc(run::Column::Seq).limit(limit).all(&self.reader).await?;
+        rows.into_iter().map(|row| Ok((row.seq, run_from_row(row)?))).collect()
     }
 
-    /// The insertion position of the newest run (0 when there is none).
+    /// The position of the newest run (0 when there is none).
     pub async fn last_run_position(&self) -> Result<i64, StoreError> {
-        self.scalar("SELECT COALESCE(MAX(rowid), 0) AS n FROM vigy_runs").await
+        self.scalar("SELECT COALESCE(MAX(seq), 0) AS n FROM vigy_runs").await
     }
 
     /// What `id` last reported, with its newest run's tick count and
@@ -457,7 +514,7 @@ impl Store {
     /// its newest run.
     pub async fn tick_counts(&self) -> Result<HashMap<VigyId, u64>, StoreError> {
         let sql = "SELECT v.id AS id, (SELECT r.tick FROM vigy_runs r WHERE r.vigy_id = v.id \
-                   ORDER BY r.started_at DESC LIMIT 1) AS tick FROM vigies v";
+                   ORDER BY r.seq DESC LIMIT 1) AS tick FROM vigies v";
         let stmt = Statement::from_string(self.reader.get_database_backend(), sql);
         let mut counts = HashMap::new();
         for row in self.reader.query_all_raw(stmt).await? {
@@ -515,8 +572,13 @@ impl Store {
         Ok(())
     }
 
-    /// `PRAGMA integrity_check`: `"ok"` for a sound database.
+    /// `PRAGMA integrity_check`: `"ok"` for a sound database (PostgreSQL
+    /// checks itself: `"ok"` once it answers).
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
+        if self.postgres.is_some() {
+            self.scalar("SELECT 1 AS n").await?;
+            return Ok("ok".into());
+        }
         let stmt = Statement::from_string(self.reader.get_database_backend(), "PRAGMA integrity_check");
         let row = self.reader.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no result".into()))?;
         Ok(row.try_get_by_index(0)?)
@@ -608,8 +670,8 @@ fn row_bytes(row: &run::Model) -> usize {
 }
 
 async fn trim_runs(db: &impl ConnectionTrait, id: VigyId, keep: usize) -> Result<u64, StoreError> {
-    let sql = "DELETE FROM vigy_runs WHERE vigy_id = $1 AND started_at < \
-               (SELECT started_at FROM vigy_runs WHERE vigy_id = $1 ORDER BY started_at DESC LIMIT 1 OFFSET $2)";
+    let sql = "DELETE FROM vigy_runs WHERE vigy_id = $1 AND seq < \
+               (SELECT seq FROM vigy_runs WHERE vigy_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)";
     let stmt = Statement::from_sql_and_values(
         db.get_database_backend(),
         sql,
@@ -632,7 +694,62 @@ pub(crate) async fn record_event(
         at: ActiveValue::Set(format_timestamp(at)),
     };
     event::Entity::insert(row).exec_without_returning(db).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Delivered when the transaction commits, to every listener.
+        db.execute_unprepared(&format!("NOTIFY {CHANGES_CHANNEL}")).await?;
+    }
     Ok(())
+}
+
+/// Take `n` positions in commit order; returns the one before the first.
+async fn next_seqs(db: &impl ConnectionTrait, n: usize) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let bump = Statement::from_sql_and_values(backend, "UPDATE vigy_sequence SET seq = seq + $1 WHERE id = 1", [(n as i64).into()]);
+    db.execute_raw(bump).await?;
+    let row = db.query_one_raw(Statement::from_string(backend, "SELECT seq AS n FROM vigy_sequence WHERE id = 1")).await?;
+    let last: i64 = row.ok_or_else(|| DbErr::Custom("vigy_sequence has no row".into()))?.try_get("", "n")?;
+    Ok(last - n as i64)
+}
+
+/// The PostgreSQL channel change-feed events are notified on.
+const CHANGES_CHANNEL: &str = "vigy_events";
+
+/// Wakes on every change-feed event (PostgreSQL's LISTEN).
+#[derive(Debug)]
+pub struct Changes(sea_orm::sqlx::postgres::PgListener);
+
+impl Changes {
+    /// Wait for the next notification. A lost connection is re-established
+    /// at the next call; what was notified meanwhile is not seen, which is
+    /// why the feed is also read on a slow timer.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await.map(drop).map_err(|e| StoreError::Db(DbErr::Custom(e.to_string())))
+    }
+}
+
+/// `path` as a PostgreSQL URL, if it is one.
+fn postgres_url(path: &Path) -> Option<&str> {
+    let text = path.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// `url` with any password replaced by `***`, for messages.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The first line of an error's message, without sea-orm's prefixes.
+fn one_line(error: &DbErr) -> String {
+    let text = error.to_string();
+    let text = text.lines().next().unwrap_or_default();
+    text.trim_start_matches("Connection Error: ").trim_start_matches("error communicating with database: ").to_owned()
 }
 
 async fn write_kv(db: &impl ConnectionTrait, ticks: &[TickRecord]) -> Result<(), StoreError> {

@@ -18,6 +18,8 @@ pub struct Model {
     /// JSON array of log lines.
     pub logs: String,
     pub logs_truncated: bool,
+    /// Position in commit order.
+    pub seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

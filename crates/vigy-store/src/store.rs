@@ -576,7 +576,7 @@ impl Store {
     /// checks itself: `"ok"` once it answers).
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         if self.postgres.is_some() {
-            self.scalar("SELECT 1 AS n").await?;
+            self.scalar("SELECT CAST(1 AS BIGINT) AS n").await?;
             return Ok("ok".into());
         }
         let stmt = Statement::from_string(self.reader.get_database_backend(), "PRAGMA integrity_check");

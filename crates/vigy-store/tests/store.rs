@@ -9,6 +9,17 @@ use serde_json::json;
 use vigy_store::{Registered, Store, TickRecord};
 use vigy_types::{ActionKind, ActionResult, ReconcileAction, RunResult, TickInterval, Vigy, VigyRun};
 
+mod backends;
+
+backends::on_both!(
+    register_should_create_then_update_then_leave_unchanged,
+    re_registering_should_keep_an_operators_disable,
+    ticks_should_commit_runs_kv_and_state_together,
+    retention_should_keep_the_newest_runs_per_vigy,
+    delete_should_remove_runs_kv_and_state,
+    recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest,
+);
+
 async fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("nested/dir/vigy.db")).await.unwrap();
@@ -64,9 +75,7 @@ async fn write(store: &Store, batch: &[TickRecord], keep: usize) {
     assert!(fenced.is_empty(), "ticks under a held lease are never fenced");
 }
 
-#[tokio::test]
-async fn register_should_create_then_update_then_leave_unchanged() {
-    let (_dir, store) = temp_store().await;
+async fn register_should_create_then_update_then_leave_unchanged(store: Store) {
     let v = vigy("hello", "(vigy-noop)");
     assert_eq!(store.register(&v).await.unwrap().0, Registered::Created);
     assert_eq!(store.register(&v).await.unwrap().0, Registered::Unchanged);
@@ -80,9 +89,7 @@ async fn register_should_create_then_update_then_leave_unchanged() {
     assert_eq!(kinds, ["registered", "updated"]);
 }
 
-#[tokio::test]
-async fn re_registering_should_keep_an_operators_disable() {
-    let (_dir, store) = temp_store().await;
+async fn re_registering_should_keep_an_operators_disable(store: Store) {
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     store.set_enabled(v.id, false, Utc::now()).await.unwrap().unwrap();
@@ -91,9 +98,7 @@ async fn re_registering_should_keep_an_operators_disable() {
     assert!(!store.get(v.id).await.unwrap().unwrap().enabled);
 }
 
-#[tokio::test]
-async fn ticks_should_commit_runs_kv_and_state_together() {
-    let (_dir, store) = temp_store().await;
+async fn ticks_should_commit_runs_kv_and_state_together(store: Store) {
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     let batch = vec![
@@ -125,9 +130,7 @@ async fn ticks_should_commit_runs_kv_and_state_together() {
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
 
-#[tokio::test]
-async fn retention_should_keep_the_newest_runs_per_vigy() {
-    let (_dir, store) = temp_store().await;
+async fn retention_should_keep_the_newest_runs_per_vigy(store: Store) {
     let (a, b) = (vigy("a", "(vigy-noop)"), vigy("b", "(vigy-noop)"));
     for v in [&a, &b] {
         store.register(v).await.unwrap();
@@ -140,9 +143,7 @@ async fn retention_should_keep_the_newest_runs_per_vigy() {
     assert_eq!(store.recent_runs(b.id, 100).await.unwrap().len(), 30);
 }
 
-#[tokio::test]
-async fn delete_should_remove_runs_kv_and_state() {
-    let (_dir, store) = temp_store().await;
+async fn delete_should_remove_runs_kv_and_state(store: Store) {
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     write(&store, &[tick(&v, 1, &[("k", Some(json!(1)))])], 100).await;
@@ -190,9 +191,7 @@ async fn an_in_memory_store_should_work_like_a_file() {
     assert_eq!(store.list().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest() {
-    let (_dir, store) = temp_store().await;
+async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest(store: Store) {
     let v = vigy("big", "(vigy-noop)");
     store.register(&v).await.unwrap();
     // 20 runs of ~1 MiB of logs each: 20 MiB if listed whole.
@@ -213,4 +212,21 @@ async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest() {
     assert_eq!(ticks, (14..=20).rev().collect::<Vec<_>>(), "the newest, newest first");
     // Small runs are not cut: the count limit still rules them.
     assert_eq!(store.recent_runs(v.id, 3).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_seeds_operator_queries_should_work_in_psql() {
+    let db = vigy_store::testing::TempPostgres::create().await;
+    let store = Store::open(std::path::Path::new(&db.url)).await.unwrap();
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    write(&store, &[tick(&v, 1, &[])], 100).await;
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql").args([&db.url, "-At", "-c", sql]).output().expect("psql runs");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(psql("SELECT id, name, enabled FROM vigies;").trim(), format!("{}|hello|t", v.id));
+    let runs = psql("SELECT vigy_id, result, started_at FROM vigy_runs ORDER BY started_at DESC LIMIT 10;");
+    assert!(runs.starts_with(&format!("{}|ok|", v.id)), "{runs}");
 }

@@ -16,8 +16,11 @@ use crate::RuntimeError;
 use crate::catalog::Catalog;
 use crate::scheduler::Command;
 
-/// How often the feed is read.
+/// How often the feed is read on SQLite.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
+/// How often it is read on PostgreSQL, where a notification wakes the
+/// follower at every change: only to catch what a dropped listener missed.
+const POLL_LISTENING: Duration = Duration::from_secs(5);
 
 /// What a followed change is applied to.
 pub(crate) struct Follower {
@@ -39,11 +42,24 @@ impl Follower {
     /// row does not read back) is tried again at every poll until it is:
     /// the feed moves on meanwhile, so one bad row holds up no other vigy.
     pub(crate) async fn follow(self, mut cursor: i64, schedules: bool) {
-        let mut ticker = tokio::time::interval(POLL);
+        let mut changes = match self.store.listen().await {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for changes; polling the feed instead");
+                None
+            }
+        };
+        let mut ticker = tokio::time::interval(if changes.is_some() { POLL_LISTENING } else { POLL });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut failed: BTreeSet<VigyId> = BTreeSet::new();
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                woken = next_change(changes.as_mut()) => if let Err(error) = woken {
+                    tracing::warn!(%error, "lost the change listener; it reconnects at the next wait");
+                    tokio::time::sleep(POLL).await;
+                },
+            }
             if self.commands.is_closed() {
                 return;
             }
@@ -137,5 +153,13 @@ impl Follower {
             });
         }
         Ok(())
+    }
+}
+
+/// The next change notification, or never without a listener.
+async fn next_change(changes: Option<&mut vigy_store::Changes>) -> Result<(), StoreError> {
+    match changes {
+        Some(changes) => changes.next().await,
+        None => std::future::pending().await,
     }
 }

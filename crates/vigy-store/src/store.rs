@@ -167,7 +167,8 @@ impl Store {
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
         use sea_orm::sqlx::postgres::PgConnectOptions;
         let shown = hide_password(url);
-        PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+        PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
         let connect = |connections: u32| {
             let mut options = ConnectOptions::new(url);
             options
@@ -195,7 +196,8 @@ impl Store {
     /// feed is polled.
     pub async fn listen(&self) -> Result<Option<Changes>, StoreError> {
         let Some(url) = &self.postgres else { return Ok(None) };
-        let unreachable = |e: sea_orm::sqlx::Error| StoreError::Unreachable { url: hide_password(url), reason: e.to_string() };
+        let unreachable =
+            |e: sea_orm::sqlx::Error| StoreError::Unreachable { url: hide_password(url), reason: e.to_string() };
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await.map_err(unreachable)?;
         listener.listen(CHANGES_CHANNEL).await.map_err(unreachable)?;
         Ok(Some(Changes(listener)))
@@ -486,8 +488,12 @@ impl Store {
     /// reused), oldest first, with their positions: how `vigy tail` follows
     /// the database without skipping a run.
     pub async fn runs_after(&self, cursor: i64, limit: u64) -> Result<Vec<(i64, VigyRun)>, StoreError> {
-        let rows =
-            run::Entity::find().filter(run::Column::Seq.gt(cursor)).order_by_asc(run::Column::Seq).limit(limit).all(&self.reader).await?;
+        let rows = run::Entity::find()
+            .filter(run::Column::Seq.gt(cursor))
+            .order_by_asc(run::Column::Seq)
+            .limit(limit)
+            .all(&self.reader)
+            .await?;
         rows.into_iter().map(|row| Ok((row.seq, run_from_row(row)?))).collect()
     }
 
@@ -704,9 +710,14 @@ pub(crate) async fn record_event(
 /// Take `n` positions in commit order; returns the one before the first.
 async fn next_seqs(db: &impl ConnectionTrait, n: usize) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
-    let bump = Statement::from_sql_and_values(backend, "UPDATE vigy_sequence SET seq = seq + $1 WHERE id = 1", [(n as i64).into()]);
+    let bump = Statement::from_sql_and_values(
+        backend,
+        "UPDATE vigy_sequence SET seq = seq + $1 WHERE id = 1",
+        [(n as i64).into()],
+    );
     db.execute_raw(bump).await?;
-    let row = db.query_one_raw(Statement::from_string(backend, "SELECT seq AS n FROM vigy_sequence WHERE id = 1")).await?;
+    let row =
+        db.query_one_raw(Statement::from_string(backend, "SELECT seq AS n FROM vigy_sequence WHERE id = 1")).await?;
     let last: i64 = row.ok_or_else(|| DbErr::Custom("vigy_sequence has no row".into()))?.try_get("", "n")?;
     Ok(last - n as i64)
 }

@@ -2,7 +2,7 @@
 //! nothing is lost, and vigies move when a runtime stops.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -11,6 +11,39 @@ use vigy_runtime::{RuntimeHandle, Scope};
 use vigy_types::{RunResult, VigyId, VigyRun};
 
 use crate::support::{eventually, vigy};
+
+/// Each test on a fresh SQLite file and on a fresh PostgreSQL database.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$name(dir.path().join("vigy.db")).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = vigy_store::testing::TempPostgres::create().await;
+                    super::$name(db.url.clone().into()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    two_runtimes_on_one_file_should_tick_each_vigy_once_and_lose_no_update,
+    a_clean_stop_should_hand_every_vigy_over_within_about_a_second,
+    a_forced_tick_from_another_runtime_should_run_at_the_owner_exactly_once,
+    a_forced_tick_nobody_holds_should_run_under_a_lease_of_its_own,
+    a_vigy_deleted_and_registered_again_elsewhere_should_start_from_nothing,
+    ownership_should_show_which_runtime_holds_each_vigy,
+);
 
 const COUNTER: &str = r#"(vigy-incr "n") (vigy-noop)"#;
 
@@ -40,10 +73,7 @@ async fn assert_history(rt: &RuntimeHandle, id: VigyId) -> usize {
     runs.len()
 }
 
-#[tokio::test]
-async fn two_runtimes_on_one_file_should_tick_each_vigy_once_and_lose_no_update() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shared.db");
+async fn two_runtimes_on_one_file_should_tick_each_vigy_once_and_lose_no_update(path: PathBuf) {
     let a = runtime(&path, Scope::All).await;
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -68,10 +98,7 @@ async fn two_runtimes_on_one_file_should_tick_each_vigy_once_and_lose_no_update(
     reader.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_clean_stop_should_hand_every_vigy_over_within_about_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("handover.db");
+async fn a_clean_stop_should_hand_every_vigy_over_within_about_a_second(path: PathBuf) {
     let a = runtime(&path, Scope::All).await;
     let ids: Vec<VigyId> = {
         let mut ids = Vec::new();
@@ -99,10 +126,7 @@ async fn a_clean_stop_should_hand_every_vigy_over_within_about_a_second() {
     }
 }
 
-#[tokio::test]
-async fn a_forced_tick_from_another_runtime_should_run_at_the_owner_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("forced.db");
+async fn a_forced_tick_from_another_runtime_should_run_at_the_owner_exactly_once(path: PathBuf) {
     let owner = runtime(&path, Scope::All).await;
     let id = owner.register_or_update(vigy("forced", COUNTER, 3_600_000)).await.unwrap().id;
     eventually(Duration::from_secs(3), "its first tick", || async { owner.metrics().runs_written.load(Relaxed) == 1 })
@@ -132,10 +156,7 @@ async fn a_forced_tick_from_another_runtime_should_run_at_the_owner_exactly_once
     assert_eq!(assert_history(&manager, id).await as u64, last);
 }
 
-#[tokio::test]
-async fn a_forced_tick_nobody_holds_should_run_under_a_lease_of_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("unowned.db");
+async fn a_forced_tick_nobody_holds_should_run_under_a_lease_of_its_own(path: PathBuf) {
     let manager = runtime(&path, Scope::Nothing).await;
     let id = manager.register_or_update(vigy("manual", COUNTER, 200)).await.unwrap().id;
     let mut calls = Vec::new();
@@ -154,10 +175,7 @@ async fn a_forced_tick_nobody_holds_should_run_under_a_lease_of_its_own() {
     assert_history(&manager, id).await;
 }
 
-#[tokio::test]
-async fn a_vigy_deleted_and_registered_again_elsewhere_should_start_from_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("reborn.db");
+async fn a_vigy_deleted_and_registered_again_elsewhere_should_start_from_nothing(path: PathBuf) {
     let owner = runtime(&path, Scope::All).await;
     let id = owner.register_or_update(vigy("phoenix", COUNTER, 100)).await.unwrap().id;
     eventually(Duration::from_secs(3), "it ticks", || async { owner.store().kv(id).await.unwrap().len() == 1 }).await;
@@ -172,10 +190,7 @@ async fn a_vigy_deleted_and_registered_again_elsewhere_should_start_from_nothing
     assert!(assert_history(&other, id).await >= 3);
 }
 
-#[tokio::test]
-async fn ownership_should_show_which_runtime_holds_each_vigy() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("visible.db");
+async fn ownership_should_show_which_runtime_holds_each_vigy(path: PathBuf) {
     let a = runtime(&path, Scope::All).await;
     let id = a.register_or_update(vigy("seen", COUNTER, 200)).await.unwrap().id;
     eventually(Duration::from_secs(3), "leased", || async { a.metrics().leases_held.load(Relaxed) == 1 }).await;

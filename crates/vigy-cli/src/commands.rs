@@ -75,7 +75,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The runtime over `db` without ticking anything: a `vigy serve` ticks.
 async fn open_for_management(db: &std::path::Path) -> anyhow::Result<RuntimeHandle> {
-    RuntimeHandle::builder().path(db).scope(Scope::Nothing).open().await.context(db.display().to_string())
+    RuntimeHandle::builder().path(db).scope(Scope::Nothing).open().await.context(vigy::location_name(db))
 }
 
 fn check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {

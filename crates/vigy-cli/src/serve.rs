@@ -37,14 +37,14 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
         .lease_ttl(args.lease_ttl)
         .open()
         .await
-        .context(db.display().to_string())?;
+        .context(vigy::location_name(db))?;
     let readiness = Readiness::default();
     let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot bind {}", args.bind))?;
     let addr = listener.local_addr()?;
     let count = rt.list(&LabelSelector::everything()).await?.len();
-    tracing::info!(db = %db.display(), vigies = count, %addr, "vigy runtime started");
+    tracing::info!(db = %vigy::location_name(db), vigies = count, %addr, "vigy runtime started");
 
     // On SIGINT/SIGTERM: stop answering ready, finish and record the ticks
     // in flight (which also ends every event stream), then let the

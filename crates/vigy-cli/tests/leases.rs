@@ -68,10 +68,20 @@ fn spread_within(owners: &HashMap<String, usize>, runtimes: usize, vigies: usize
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_servers_should_tick_each_vigy_once_through_a_kill_and_a_restart() {
-    const VIGIES: usize = 30;
+async fn three_servers_on_one_sqlite_file_should_tick_each_vigy_once_through_a_kill_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.db");
+    three_servers_should_tick_each_vigy_once_through_a_kill_and_a_restart(&dir.path().join("shared.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_on_one_postgres_database_should_tick_each_vigy_once_through_a_kill_and_a_restart() {
+    let db = vigy_store::testing::TempPostgres::create().await;
+    three_servers_should_tick_each_vigy_once_through_a_kill_and_a_restart(Path::new(&db.url)).await;
+}
+
+async fn three_servers_should_tick_each_vigy_once_through_a_kill_and_a_restart(db: &Path) {
+    const VIGIES: usize = 30;
+    let db = db.to_owned();
     let rt = observer(&db).await;
     let mut ids = Vec::new();
     for i in 0..VIGIES {
@@ -136,9 +146,19 @@ async fn three_servers_should_tick_each_vigy_once_through_a_kill_and_a_restart()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_stopped_past_its_lease_should_write_nothing_when_it_resumes() {
+async fn a_server_stopped_past_its_lease_on_sqlite_should_write_nothing_when_it_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("paused.db");
+    a_server_stopped_past_its_lease_should_write_nothing_when_it_resumes(&dir.path().join("paused.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_past_its_lease_on_postgres_should_write_nothing_when_it_resumes() {
+    let db = vigy_store::testing::TempPostgres::create().await;
+    a_server_stopped_past_its_lease_should_write_nothing_when_it_resumes(Path::new(&db.url)).await;
+}
+
+async fn a_server_stopped_past_its_lease_should_write_nothing_when_it_resumes(db: &Path) {
+    let db = db.to_owned();
     let rt = observer(&db).await;
     let v = Vigy::new("paused", COUNTER, TickInterval::from_millis(100).unwrap()).unwrap();
     let id = rt.register_or_update(v).await.unwrap().id;
@@ -166,4 +186,40 @@ async fn a_server_stopped_past_its_lease_should_write_nothing_when_it_resumes() 
     assert!(first.stop().success());
     checked_history(&rt, id).await;
     rt.shutdown().await;
+}
+
+#[test]
+fn a_postgres_url_should_drive_every_command() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(vigy_store::testing::TempPostgres::create());
+    let url = Path::new(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+    let program = support::write(dir.path(), "count.tatara", COUNTER);
+    ok(url, &["register", &program, "--name", "pg-counter", "--every", "500"]);
+    assert!(ok(url, &["list"]).contains("pg-counter"));
+    let run: serde_json::Value = serde_json::from_str(&ok(url, &["--json", "tick", "pg-counter"])).unwrap();
+    assert_eq!(run["tick"], 1);
+    let inspected = support::json(url, &["inspect", "pg-counter"]);
+    assert_eq!(inspected["kv"]["n"], 1);
+    assert_eq!(inspected["runs"].as_array().unwrap().len(), 1);
+    ok(url, &["delete", "pg-counter"]);
+    assert!(!ok(url, &["list"]).contains("pg-counter"));
+    assert!(!Path::new("postgres:").exists(), "no folder named after the URL");
+}
+
+#[test]
+fn a_malformed_or_unreachable_postgres_url_should_fail_in_one_line() {
+    for (url, says) in [
+        ("postgres://postgres@127.0.0.1:notaport/x", "not a PostgreSQL URL"),
+        (
+            "postgres://postgres@127.0.0.1:1/x",
+            "postgres://postgres@127.0.0.1:1/x: cannot reach the PostgreSQL server: ",
+        ),
+    ] {
+        let stderr = support::fails(Path::new(url), &["list"]);
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let hidden = support::fails(Path::new("postgres://postgres:secret@127.0.0.1:1/x"), &["list"]);
+    assert!(!hidden.contains("secret") && hidden.contains("***"), "{hidden}");
 }

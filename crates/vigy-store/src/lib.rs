@@ -23,4 +23,6 @@ pub mod testing;
 
 pub use lease::{Lease, LeaseRequest, LeaseRound, RuntimeInfo, TickRequest};
 pub use path::{DB_ENV, default_db_path};
-pub use store::{Changes, EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord};
+pub use store::{
+    Changes, EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord, location_name,
+};

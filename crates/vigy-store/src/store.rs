@@ -57,7 +57,7 @@ pub enum StoreError {
         reason: String,
     },
     /// `--db` / `$VIGY_DB` looks like a PostgreSQL URL but is not one.
-    #[error("not a PostgreSQL URL: {url}: {reason}")]
+    #[error("not a PostgreSQL URL: {reason}")]
     BadUrl {
         /// The URL, its password hidden.
         url: String,
@@ -65,7 +65,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The PostgreSQL server did not accept a connection.
-    #[error("cannot reach PostgreSQL at {url}: {reason}")]
+    #[error("cannot reach the PostgreSQL server: {reason}")]
     Unreachable {
         /// The URL, its password hidden.
         url: String,
@@ -165,10 +165,25 @@ impl Store {
     /// The PostgreSQL database at `url`: one writer connection, as on
     /// SQLite (this process's writes stay in order), and a reader pool.
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
-        use sea_orm::sqlx::postgres::PgConnectOptions;
+        use sea_orm::sqlx::Connection;
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
         let shown = hide_password(url);
-        PgConnectOptions::from_str(url)
+        let parsed = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+        // One connection first, for the server's own reason when it fails
+        // (a pool reports only that it timed out).
+        let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&parsed)).await;
+        let reason = match probe {
+            Ok(Ok(connection)) => {
+                connection.close().await.ok();
+                None
+            }
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("no answer within 5 s".to_owned()),
+        };
+        if let Some(reason) = reason {
+            return Err(StoreError::Unreachable { url: shown, reason });
+        }
         let connect = |connections: u32| {
             let mut options = ConnectOptions::new(url);
             options
@@ -742,6 +757,15 @@ impl Changes {
 fn postgres_url(path: &Path) -> Option<&str> {
     let text = path.to_str()?;
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// `path` as messages name it: a PostgreSQL URL with any password
+/// replaced by `***`, a file as its path.
+pub fn location_name(path: &Path) -> String {
+    match postgres_url(path) {
+        Some(url) => hide_password(url),
+        None => path.display().to_string(),
+    }
 }
 
 /// `url` with any password replaced by `***`, for messages.

@@ -8,7 +8,8 @@
 //!       full stdlib per tick; and one tick's round trip when idle;
 //!   (b) 10,000 vigies at 1 s with every run persisted: ticks/s achieved
 //!       against scheduled, start lateness p50/p99, CPU, peak RSS;
-//!   (c) sustained tick rate with persistence at higher offered loads.
+//!   (c) sustained tick rate with persistence at higher offered loads;
+//!   (d), (e) several runtimes on one database, and takeover (`leases.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,14 +21,19 @@ use vigy_runtime::{RuntimeBuilder, RuntimeHandle, Scope};
 use vigy_sandbox::{Job, Pool, ProgramSource, SandboxConfig, WorkerProgram};
 use vigy_types::{Program, TickInterval, Vigy, VigyId, VigyName};
 
+#[path = "parts/leases.rs"]
+mod leases;
+
 const HELLO: &str = include_str!("../../../examples/hello-vigy.tatara");
 
 fn main() {
     // This binary is its own tick worker, as an embedding app's is.
     vigy_runtime::run_if_worker();
+    leases::run_if_child();
     tracing_subscriber_init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b or c).
+    // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b, c or
+    // d, which also runs e).
     let only = std::env::var("VIGY_BENCH").unwrap_or_default();
     let part = |p: &str| only.is_empty() || only == p;
     if part("a") {
@@ -35,6 +41,9 @@ fn main() {
     }
     if part("b") {
         rt.block_on(fleet("(b) 10,000 vigies at 1 s", 10_000, 1_000, Duration::from_secs(10)));
+    }
+    if part("d") {
+        rt.block_on(leases::all());
     }
     if !part("c") {
         return;

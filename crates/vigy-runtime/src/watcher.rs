@@ -69,6 +69,10 @@ impl Follower {
                     failed.insert(id);
                 }
             }
+            if let Err(error) = self.catch_up_if_collected(cursor, schedules).await {
+                tracing::warn!(%error, "could not catch up with the change feed");
+                continue;
+            }
             let events = match self.store.events_after(cursor).await {
                 Ok(events) => events,
                 Err(error) => {
@@ -104,6 +108,28 @@ impl Follower {
                 }
             }
         }
+    }
+
+    /// Events after `cursor` were garbage-collected while this follower was
+    /// behind (a paused process): re-read every vigy, stored or known here,
+    /// so none of the changes they named is missed.
+    async fn catch_up_if_collected(&self, cursor: i64, schedules: bool) -> Result<(), StoreError> {
+        let first = self.store.first_event_id().await?;
+        if first <= cursor + 1 {
+            return Ok(());
+        }
+        tracing::warn!(
+            cursor,
+            first,
+            "change-feed events were collected while this runtime was behind; re-reading every vigy"
+        );
+        let mut ids: BTreeSet<VigyId> = self.store.list_readable().await?.0.into_iter().map(|v| v.id).collect();
+        ids.extend(self.catalog.list(&vigy_types::LabelSelector::everything()).iter().map(|e| e.vigy.id));
+        for id in ids {
+            self.apply(id, schedules).await?;
+        }
+        self.nudge.notify_one();
+        Ok(())
     }
 
     /// Re-read the vigy and record what is stored now; replaying a change

@@ -577,6 +577,13 @@ impl Store {
             .collect())
     }
 
+    /// The position of the oldest lifecycle event still kept (0 when there
+    /// is none): a follower whose cursor is further back than that missed
+    /// events that were collected while it was away.
+    pub async fn first_event_id(&self) -> Result<i64, StoreError> {
+        self.scalar("SELECT COALESCE(MIN(id), 0) AS n FROM vigy_events").await
+    }
+
     /// The position of the newest lifecycle event (0 when there is none).
     pub async fn last_event_id(&self) -> Result<i64, StoreError> {
         self.scalar("SELECT COALESCE(MAX(id), 0) AS n FROM vigy_events").await

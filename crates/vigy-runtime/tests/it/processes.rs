@@ -84,3 +84,25 @@ async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once(
     reader.shutdown().await;
     writer.shutdown().await;
 }
+
+/// A follower that fell behind while the events it needed were collected
+/// (a process paused for long) must still pick up every change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_behind_collected_events_should_still_pick_up_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collected.db");
+    let server = open(&path, Scope::All).await;
+    let cli = open(&path, Scope::Nothing).await;
+    // Within a few ms, between two of the server's polls: the first
+    // registration's event is gone before the server reads the feed.
+    let first = cli.register_or_update(vigy("first", "(vigy-noop)", 100)).await.unwrap();
+    cli.register_or_update(vigy("second", "(vigy-noop)", 100)).await.unwrap();
+    cli.store().collect_garbage(1).await.unwrap();
+    eventually(Duration::from_secs(3), "the vigy whose event was collected ticks", || async {
+        run_count(&server, first.id).await >= 1
+    })
+    .await;
+    assert!(server.get(first.id).await.is_ok(), "and is in the catalog");
+    cli.shutdown().await;
+    server.shutdown().await;
+}

@@ -55,3 +55,32 @@ impl Drop for TempPostgres {
         }
     }
 }
+
+/// `on_both_backends!(a, b)`: tests `sqlite::a`, `postgres::a`, … each
+/// calling the `async fn a(db: PathBuf)` beside the macro with a fresh
+/// SQLite file or a fresh PostgreSQL database's URL (both places open with
+/// `Store::open` and `RuntimeBuilder::path`). The calling crate needs
+/// `tokio` and `tempfile` as dev-dependencies.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$name(dir.path().join("vigy.db")).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::testing::TempPostgres::create().await;
+                    super::$name(db.url.clone().into()).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,15 +1,14 @@
 //! Leases and fencing, on a real SQLite file and a real PostgreSQL database.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
 use vigy_store::{LeaseRequest, RuntimeInfo, Store, TickRecord};
 use vigy_types::{RunResult, TickInterval, Vigy, VigyId, VigyRun};
 
-mod backends;
-
-backends::on_both!(
+vigy_store::on_both_backends!(
     a_tick_whose_lease_was_taken_over_should_write_nothing,
     a_fenced_tick_should_not_keep_the_rest_of_its_batch_out,
     a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_life,
@@ -61,7 +60,8 @@ async fn round(store: &Store, me: &RuntimeInfo, ttl: Duration, candidates: &[Vig
     store.lease_round(&LeaseRequest { me, ttl, candidates, untouched: &untouched }).await.unwrap()
 }
 
-async fn a_tick_whose_lease_was_taken_over_should_write_nothing(store: Store) {
+async fn a_tick_whose_lease_was_taken_over_should_write_nothing(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let id = registered(&store, 1).await[0];
     let old = store.claim_one("a", id, Duration::from_millis(200)).await.unwrap().expect("free");
     assert!(store.claim_one("b", id, Duration::from_secs(60)).await.unwrap().is_none(), "a holds it");
@@ -80,7 +80,8 @@ async fn a_tick_whose_lease_was_taken_over_should_write_nothing(store: Store) {
     assert_eq!(store.kv(id).await.unwrap()["n"], json!(1));
 }
 
-async fn a_fenced_tick_should_not_keep_the_rest_of_its_batch_out(store: Store) {
+async fn a_fenced_tick_should_not_keep_the_rest_of_its_batch_out(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let ids = registered(&store, 2).await;
     let held = store.claim_one("a", ids[0], Duration::from_secs(60)).await.unwrap().unwrap();
     let fenced = store.write_ticks(&[tick(ids[0], 1, held), tick(ids[1], 1, held)], &[], 100, "a").await.unwrap();
@@ -89,7 +90,8 @@ async fn a_fenced_tick_should_not_keep_the_rest_of_its_batch_out(store: Store) {
     assert!(store.recent_runs(ids[1], 10).await.unwrap().is_empty());
 }
 
-async fn a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_life(store: Store) {
+async fn a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_life(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let id = registered(&store, 1).await[0];
     let first = store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().unwrap();
     assert!(store.delete(id, vigy_types::now()).await.unwrap());
@@ -101,7 +103,8 @@ async fn a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_lif
     assert!(store.kv(id).await.unwrap().is_empty(), "the new vigy starts empty");
 }
 
-async fn rounds_should_split_vigies_fairly_and_then_stay_put(store: Store) {
+async fn rounds_should_split_vigies_fairly_and_then_stay_put(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let ids = registered(&store, 30).await;
     let ttl = Duration::from_secs(60);
     let (a, b, c) = (runtime("a"), runtime("b"), runtime("c"));
@@ -129,7 +132,8 @@ async fn rounds_should_split_vigies_fairly_and_then_stay_put(store: Store) {
     assert_eq!(tokens, again, "no lease changed hands");
 }
 
-async fn a_runtime_that_leaves_should_free_its_vigies_at_once(store: Store) {
+async fn a_runtime_that_leaves_should_free_its_vigies_at_once(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let ids = registered(&store, 4).await;
     let ttl = Duration::from_secs(60);
     let (a, b) = (runtime("a"), runtime("b"));
@@ -140,7 +144,8 @@ async fn a_runtime_that_leaves_should_free_its_vigies_at_once(store: Store) {
     assert!(took.claimed.iter().all(|(_, previous)| previous.is_none()), "released, not taken over");
 }
 
-async fn a_runtime_killed_hard_should_have_its_vigies_taken_over_once_they_lapse(store: Store) {
+async fn a_runtime_killed_hard_should_have_its_vigies_taken_over_once_they_lapse(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let ids = registered(&store, 4).await;
     let (a, b) = (runtime("a"), runtime("b"));
     round(&store, &a, Duration::from_millis(300), &ids).await;
@@ -151,7 +156,8 @@ async fn a_runtime_killed_hard_should_have_its_vigies_taken_over_once_they_lapse
     assert!(took.claimed.iter().all(|(_, previous)| previous.as_deref() == Some("a")), "taken over from a");
 }
 
-async fn a_forced_tick_request_should_be_answered_in_the_runs_transaction(store: Store) {
+async fn a_forced_tick_request_should_be_answered_in_the_runs_transaction(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let id = registered(&store, 1).await[0];
     let owner = runtime("owner");
     let token = round(&store, &owner, Duration::from_secs(60), &[id]).await.held[&id];
@@ -168,7 +174,8 @@ async fn a_forced_tick_request_should_be_answered_in_the_runs_transaction(store:
     assert_eq!(answered.run_id.as_deref(), Some(format!("run-{id}-1").as_str()));
 }
 
-async fn a_request_claimed_by_a_runtime_that_lost_the_lease_should_be_taken_by_the_caller(store: Store) {
+async fn a_request_claimed_by_a_runtime_that_lost_the_lease_should_be_taken_by_the_caller(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let id = registered(&store, 1).await[0];
     round(&store, &runtime("owner"), Duration::from_millis(200), &[id]).await;
     let request = store.request_tick(id).await.unwrap();

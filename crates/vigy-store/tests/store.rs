@@ -1,6 +1,7 @@
 //! The store against a real SQLite file.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use std::time::Duration as StdDuration;
 
@@ -9,9 +10,7 @@ use serde_json::json;
 use vigy_store::{Registered, Store, TickRecord};
 use vigy_types::{ActionKind, ActionResult, ReconcileAction, RunResult, TickInterval, Vigy, VigyRun};
 
-mod backends;
-
-backends::on_both!(
+vigy_store::on_both_backends!(
     register_should_create_then_update_then_leave_unchanged,
     re_registering_should_keep_an_operators_disable,
     ticks_should_commit_runs_kv_and_state_together,
@@ -75,7 +74,8 @@ async fn write(store: &Store, batch: &[TickRecord], keep: usize) {
     assert!(fenced.is_empty(), "ticks under a held lease are never fenced");
 }
 
-async fn register_should_create_then_update_then_leave_unchanged(store: Store) {
+async fn register_should_create_then_update_then_leave_unchanged(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let v = vigy("hello", "(vigy-noop)");
     assert_eq!(store.register(&v).await.unwrap().0, Registered::Created);
     assert_eq!(store.register(&v).await.unwrap().0, Registered::Unchanged);
@@ -89,7 +89,8 @@ async fn register_should_create_then_update_then_leave_unchanged(store: Store) {
     assert_eq!(kinds, ["registered", "updated"]);
 }
 
-async fn re_registering_should_keep_an_operators_disable(store: Store) {
+async fn re_registering_should_keep_an_operators_disable(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     store.set_enabled(v.id, false, Utc::now()).await.unwrap().unwrap();
@@ -98,7 +99,8 @@ async fn re_registering_should_keep_an_operators_disable(store: Store) {
     assert!(!store.get(v.id).await.unwrap().unwrap().enabled);
 }
 
-async fn ticks_should_commit_runs_kv_and_state_together(store: Store) {
+async fn ticks_should_commit_runs_kv_and_state_together(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     let batch = vec![
@@ -130,7 +132,8 @@ async fn ticks_should_commit_runs_kv_and_state_together(store: Store) {
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
 }
 
-async fn retention_should_keep_the_newest_runs_per_vigy(store: Store) {
+async fn retention_should_keep_the_newest_runs_per_vigy(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let (a, b) = (vigy("a", "(vigy-noop)"), vigy("b", "(vigy-noop)"));
     for v in [&a, &b] {
         store.register(v).await.unwrap();
@@ -143,7 +146,8 @@ async fn retention_should_keep_the_newest_runs_per_vigy(store: Store) {
     assert_eq!(store.recent_runs(b.id, 100).await.unwrap().len(), 30);
 }
 
-async fn delete_should_remove_runs_kv_and_state(store: Store) {
+async fn delete_should_remove_runs_kv_and_state(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let v = vigy("hello", "(vigy-noop)");
     store.register(&v).await.unwrap();
     write(&store, &[tick(&v, 1, &[("k", Some(json!(1)))])], 100).await;
@@ -191,7 +195,8 @@ async fn an_in_memory_store_should_work_like_a_file() {
     assert_eq!(store.list().await.unwrap().len(), 1);
 }
 
-async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest(store: Store) {
+async fn recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
     let v = vigy("big", "(vigy-noop)");
     store.register(&v).await.unwrap();
     // 20 runs of ~1 MiB of logs each: 20 MiB if listed whole.

@@ -12,31 +12,8 @@ use vigy_types::{RunResult, VigyId, VigyRun};
 
 use crate::support::{eventually, vigy};
 
-/// Each test on a fresh SQLite file and on a fresh PostgreSQL database.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$name(dir.path().join("vigy.db")).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = vigy_store::testing::TempPostgres::create().await;
-                    super::$name(db.url.clone().into()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+// Each test on a fresh SQLite file and on a fresh PostgreSQL database.
+vigy_store::on_both_backends!(
     two_runtimes_on_one_file_should_tick_each_vigy_once_and_lose_no_update,
     a_clean_stop_should_hand_every_vigy_over_within_about_a_second,
     a_forced_tick_from_another_runtime_should_run_at_the_owner_exactly_once,

@@ -91,6 +91,8 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("enable", outcome(client.enable_vigy(api::EnableVigyRequest { id: id("hello") }).await));
     step("tick", outcome(client.tick_vigy(api::TickVigyRequest { id: id("hello") }).await));
     step("tick_unknown", outcome(client.tick_vigy(api::TickVigyRequest { id: id("nope") }).await));
+    // Outside the server's scope: nobody holds its lease, and the state
+    // says so (`owner` and `lease_expires_at` null).
     step("state", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("hello") }).await));
     step("state_unknown", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("nope") }).await));
     let runs = |limit| api::ListVigyRunsRequest { id: id("hello"), limit };

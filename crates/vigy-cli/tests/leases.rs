@@ -223,3 +223,42 @@ fn a_malformed_or_unreachable_postgres_url_should_fail_in_one_line() {
     let hidden = support::fails(Path::new("postgres://postgres:secret@127.0.0.1:1/x"), &["list"]);
     assert!(!hidden.contains("secret") && hidden.contains("***"), "{hidden}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_should_name_the_runtime_ticking_a_vigy_and_until_when() {
+    use vigy::VigyService;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("owned.db");
+    let rt = observer(&db).await;
+    let v = Vigy::new("owned", COUNTER, TickInterval::from_millis(500).unwrap()).unwrap();
+    rt.register_or_update(v).await.unwrap();
+    let server = serve(&db);
+    let client = vigy::clients::RestClient::new(&server.url);
+    let pid = format!("(pid {})", server.pid());
+    let mut state = None;
+    for _ in 0..100 {
+        let read = client.get_vigy_state(vigy::api::GetVigyStateRequest { id: "owned".into() }).await.unwrap();
+        if read.owner.is_some() {
+            state = Some(read);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = state.expect("the server claims the vigy's lease");
+    assert!(state.owner.as_deref().unwrap().ends_with(&pid), "{:?}", state.owner);
+    let expires = state.lease_expires_at.expect("with its expiry");
+    let ahead = (expires - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(ahead <= TTL + Duration::from_secs(1), "within one TTL of now: {ahead:?}");
+    let inspected: serde_json::Value = serde_json::from_str(&ok(&db, &["--json", "inspect", "owned"])).unwrap();
+    assert_eq!(inspected["owner"]["pid"], server.pid());
+    assert!(server.stop().success());
+    let released = lease_released(&rt, "owned").await;
+    assert!(released, "a stopped server releases its lease");
+    rt.shutdown().await;
+}
+
+/// Whether nobody holds a live lease of the vigy `name`.
+async fn lease_released(rt: &RuntimeHandle, name: &str) -> bool {
+    let id = rt.resolve(name).await.unwrap().id;
+    rt.lease(id).await.unwrap().is_none()
+}

@@ -653,6 +653,12 @@ impl RuntimeHandle {
         }))
     }
 
+    /// The live lease of `id`: which runtime ticks it, and until when;
+    /// `None` while nobody holds one.
+    pub async fn lease(&self, id: VigyId) -> Result<Option<vigy_store::Lease>, RuntimeError> {
+        Ok(self.store.lease(id).await?.filter(|lease| lease.live))
+    }
+
     /// The key/value store of `id`, as committed.
     pub async fn kv(&self, id: VigyId) -> Result<BTreeMap<String, Json>, RuntimeError> {
         self.get(id).await?;

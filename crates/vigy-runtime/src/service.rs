@@ -97,7 +97,15 @@ impl VigyService for RuntimeHandle {
 
     async fn get_vigy_state(&self, request: api::GetVigyStateRequest) -> Result<api::VigyState, ServiceError> {
         let id = self.resolve(&request.id).await?.id;
-        Ok(to_api_state(&self.state(id).await?))
+        let mut state = to_api_state(&self.state(id).await?);
+        if let Some(lease) = self.lease(id).await? {
+            state.lease_expires_at = chrono::DateTime::from_timestamp_millis(lease.expires_ms);
+            state.owner = Some(match &lease.owner_host {
+                Some((host, pid)) => format!("{} on {host} (pid {pid})", lease.owner),
+                None => lease.owner,
+            });
+        }
+        Ok(state)
     }
 
     async fn tick_vigy(&self, request: api::TickVigyRequest) -> Result<api::VigyRun, ServiceError> {
@@ -199,5 +207,7 @@ fn to_api_state(s: &VigyState) -> api::VigyState {
         pending: s.pending.iter().map(to_api_action).collect(),
         tick_count: s.tick_count,
         captured_at: s.captured_at,
+        owner: None,
+        lease_expires_at: None,
     }
 }

@@ -258,6 +258,8 @@ pub struct VigyState {
     pub pending: ::std::vec::Vec<ReconcileAction>,
     pub tick_count: u64,
     pub captured_at: ::chrono::DateTime<::chrono::Utc>,
+    pub owner: ::std::option::Option<::std::string::String>,
+    pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
 }
 impl From<VigyState> for api::VigyState {
     fn from(v: VigyState) -> Self {
@@ -268,6 +270,8 @@ impl From<VigyState> for api::VigyState {
             pending: v.pending.into_iter().map(Into::into).collect(),
             tick_count: v.tick_count,
             captured_at: v.captured_at,
+            owner: v.owner,
+            lease_expires_at: v.lease_expires_at,
         }
     }
 }

@@ -386,6 +386,10 @@ pub struct VigyState {
     pub pending: ::std::vec::Vec<ReconcileAction>,
     pub tick_count: UInt64,
     pub captured_at: DateTime,
+    /// The runtime ticking it: the one holding its lease, as `<runtime id> on <host> (pid <pid>)`. Absent while no runtime holds a live lease (disabled, or in no runtime's scope).
+    pub owner: ::std::option::Option<::std::string::String>,
+    /// When the owner's lease lapses unless it is renewed.
+    pub lease_expires_at: ::std::option::Option<DateTime>,
 }
 impl From<::vigy_api::VigyState> for VigyState {
     fn from(model: ::vigy_api::VigyState) -> Self {
@@ -396,6 +400,8 @@ impl From<::vigy_api::VigyState> for VigyState {
             pending: list(model.pending),
             tick_count: model.tick_count.into(),
             captured_at: model.captured_at.into(),
+            owner: model.owner.map(::std::convert::Into::into),
+            lease_expires_at: model.lease_expires_at.map(::std::convert::Into::into),
         }
     }
 }

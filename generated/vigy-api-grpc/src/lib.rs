@@ -327,6 +327,8 @@ impl From<api::VigyState> for pb::VigyState {
             pending: v.pending.into_iter().map(Into::into).collect(),
             tick_count: v.tick_count,
             captured_at: Some(to_timestamp(v.captured_at)),
+            owner: v.owner,
+            lease_expires_at: v.lease_expires_at.map(to_timestamp),
         }
     }
 }
@@ -340,6 +342,8 @@ impl TryFrom<pb::VigyState> for api::VigyState {
             pending: v.pending.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
             tick_count: v.tick_count,
             captured_at: from_timestamp(v.captured_at.ok_or_else(|| missing("captured_at"))?)?,
+            owner: v.owner,
+            lease_expires_at: v.lease_expires_at.map(from_timestamp).transpose()?,
         })
     }
 }

@@ -181,6 +181,12 @@ pub struct VigyState {
     pub pending: ::std::vec::Vec<ReconcileAction>,
     pub tick_count: u64,
     pub captured_at: ::chrono::DateTime<::chrono::Utc>,
+    /// The runtime ticking it: the one holding its lease, as `<runtime id> on <host> (pid <pid>)`. Absent while no runtime holds a live lease (disabled, or in no runtime's scope).
+    #[serde(default)]
+    pub owner: ::std::option::Option<::std::string::String>,
+    /// When the owner's lease lapses unless it is renewed.
+    #[serde(default)]
+    pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
 }
 /// The input of `delete_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]

@@ -61,12 +61,20 @@ impl Drop for TempPostgres {
 /// SQLite file or a fresh PostgreSQL database's URL (both places open with
 /// `Store::open` and `RuntimeBuilder::path`). The calling crate needs
 /// `tokio` and `tempfile` as dev-dependencies.
+/// `on_both_backends!(multi_thread; a, b)` runs them on tokio's
+/// multi-threaded runtime.
 #[macro_export]
 macro_rules! on_both_backends {
+    (multi_thread; $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with (flavor = "multi_thread"); $($name),*);
+    };
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with (); $($name),*);
+    };
+    (@with $flavor:tt; $($name:ident),*) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
                     super::$name(dir.path().join("vigy.db")).await;
@@ -75,7 +83,7 @@ macro_rules! on_both_backends {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $name() {
                     let db = $crate::testing::TempPostgres::create().await;
                     super::$name(db.url.clone().into()).await;

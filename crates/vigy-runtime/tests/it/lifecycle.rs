@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -7,12 +8,19 @@ use vigy_types::{LabelSelector, RunResult};
 
 use crate::support::{eventually, labelled, open, run_count, vigy};
 
+// Each on a fresh SQLite file and on a fresh PostgreSQL database.
+vigy_store::on_both_backends!(multi_thread;
+    a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv,
+    disable_enable_and_delete_should_control_ticking,
+    a_changed_program_should_apply_from_the_next_tick,
+    a_scoped_runtime_should_tick_only_its_own_vigies_but_see_all,
+    failing_ticks_should_be_recorded_and_back_off,
+);
+
 const COUNTER: &str = r#"(vigy-incr "n") (vigy-desired "n" (vigy-get "n")) (vigy-noop)"#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = open(&dir.path().join("v.db"), Scope::All).await;
+async fn a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv(db: PathBuf) {
+    let rt = open(&db, Scope::All).await;
     let v = rt.register_or_update(vigy("counter", COUNTER, 100)).await.unwrap();
     let mut runs = rt.subscribe();
     let first = tokio::time::timeout(Duration::from_millis(500), runs.next()).await.unwrap().unwrap().unwrap();
@@ -29,7 +37,7 @@ async fn a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv() {
     rt.shutdown().await;
 
     // Reopened, it resumes where it stopped: kv and tick count carry on.
-    let rt = open(&dir.path().join("v.db"), Scope::All).await;
+    let rt = open(&db, Scope::All).await;
     let before = rt.state(v.id).await.unwrap().tick_count;
     eventually(Duration::from_secs(3), "resumes ticking", || async {
         rt.state(v.id).await.unwrap().tick_count > before
@@ -40,9 +48,8 @@ async fn a_vigy_should_tick_promptly_then_at_its_interval_and_keep_its_kv() {
     rt.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn disable_enable_and_delete_should_control_ticking() {
-    let rt = RuntimeHandle::open_in_memory().await.unwrap();
+async fn disable_enable_and_delete_should_control_ticking(db: PathBuf) {
+    let rt = RuntimeHandle::builder().path(&db).open().await.unwrap();
     let v = rt.register_or_update(vigy("lc", COUNTER, 100)).await.unwrap();
     eventually(Duration::from_secs(2), "first ticks", || async { run_count(&rt, v.id).await >= 2 }).await;
     rt.disable(v.id).await.unwrap();
@@ -67,9 +74,8 @@ async fn disable_enable_and_delete_should_control_ticking() {
     rt.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_changed_program_should_apply_from_the_next_tick() {
-    let rt = RuntimeHandle::open_in_memory().await.unwrap();
+async fn a_changed_program_should_apply_from_the_next_tick(db: PathBuf) {
+    let rt = RuntimeHandle::builder().path(&db).open().await.unwrap();
     let v = rt.register_or_update(vigy("change", "(vigy-pull 1)", 100)).await.unwrap();
     eventually(Duration::from_secs(2), "ticks", || async { run_count(&rt, v.id).await >= 1 }).await;
     rt.register_or_update(vigy("change", "(vigy-push 2)", 100)).await.unwrap();
@@ -82,9 +88,9 @@ async fn a_changed_program_should_apply_from_the_next_tick() {
     rt.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_scoped_runtime_should_tick_only_its_own_vigies_but_see_all() {
-    let rt = RuntimeHandle::builder().scope(Scope::Selector("host=mado".parse().unwrap())).open().await.unwrap();
+async fn a_scoped_runtime_should_tick_only_its_own_vigies_but_see_all(db: PathBuf) {
+    let rt =
+        RuntimeHandle::builder().path(&db).scope(Scope::Selector("host=mado".parse().unwrap())).open().await.unwrap();
     let mine = rt.register_or_update(labelled(vigy("mine", COUNTER, 100), "host=mado")).await.unwrap();
     let theirs = rt.register_or_update(labelled(vigy("theirs", COUNTER, 100), "host=local")).await.unwrap();
     eventually(Duration::from_secs(2), "mine ticks", || async { run_count(&rt, mine.id).await >= 3 }).await;
@@ -94,9 +100,8 @@ async fn a_scoped_runtime_should_tick_only_its_own_vigies_but_see_all() {
     rt.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn failing_ticks_should_be_recorded_and_back_off() {
-    let rt = RuntimeHandle::open_in_memory().await.unwrap();
+async fn failing_ticks_should_be_recorded_and_back_off(db: PathBuf) {
+    let rt = RuntimeHandle::builder().path(&db).open().await.unwrap();
     let v = rt.register_or_update(vigy("broken", "(vigy-noop) (car 1)", 100)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     let runs = rt.recent_runs(v.id, 100).await.unwrap();

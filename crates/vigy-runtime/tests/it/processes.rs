@@ -1,15 +1,20 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use vigy_runtime::Scope;
 
 use crate::support::{eventually, open, run_count, vigy};
 
+// Each on a fresh SQLite file and on a fresh PostgreSQL database.
+vigy_store::on_both_backends!(multi_thread;
+    a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second,
+    reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once,
+    a_follower_behind_collected_events_should_still_pick_up_every_change,
+);
+
 /// Two runtimes on one file behave as two processes would: they share
 /// nothing but the database.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shared.db");
+async fn a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second(path: PathBuf) {
     let server = open(&path, Scope::All).await;
     let cli = open(&path, Scope::Nothing).await;
 
@@ -43,10 +48,7 @@ async fn a_vigy_registered_elsewhere_should_start_ticking_here_within_a_second()
 /// Reads come from each runtime's in-memory catalog: it must show what
 /// another process registered, changed and deleted within a poll, even in a
 /// runtime that ticks nothing, and this runtime's own writes at once.
-#[tokio::test(flavor = "multi_thread")]
-async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shared.db");
+async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once(path: PathBuf) {
     let reader = open(&path, Scope::Nothing).await;
     let writer = open(&path, Scope::Nothing).await;
     let everything = vigy_types::LabelSelector::everything();
@@ -87,10 +89,7 @@ async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once(
 
 /// A follower that fell behind while the events it needed were collected
 /// (a process paused for long) must still pick up every change.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_follower_behind_collected_events_should_still_pick_up_every_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("collected.db");
+async fn a_follower_behind_collected_events_should_still_pick_up_every_change(path: PathBuf) {
     let server = open(&path, Scope::All).await;
     let cli = open(&path, Scope::Nothing).await;
     // Within a few ms, between two of the server's polls: the first

@@ -72,8 +72,8 @@ pub struct LeaseRound {
     /// Live runtimes of the same scope, this one included.
     pub peers: usize,
     /// When the first lease another runtime holds on a candidate expires,
-    /// in ms on the database's clock, and the database's clock now: a
-    /// takeover can be attempted at once then, not a round later.
+    /// in ms on the database's clock (compare with `now_ms`): a takeover
+    /// can be attempted right then, not a round later.
     pub next_expiry_ms: Option<i64>,
     /// The database's clock during the round.
     pub now_ms: i64,

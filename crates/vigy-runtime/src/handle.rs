@@ -284,6 +284,7 @@ impl RuntimeBuilder {
         let schedules = !matches!(self.scope, Scope::Nothing);
         let nudge = Arc::new(Notify::new());
         let one_offs = OneOffs::default();
+        let closed = CancellationToken::new();
         if schedules {
             let elector = Elector {
                 store: store.clone(),
@@ -296,6 +297,7 @@ impl RuntimeBuilder {
                 one_offs: one_offs.clone(),
                 metrics: metrics.clone(),
                 closing: closing.clone(),
+                closed: closed.clone(),
             };
             tokio::spawn(elector.run());
         }
@@ -319,7 +321,7 @@ impl RuntimeBuilder {
             panic_hook,
             tasks,
             closing,
-            closed: CancellationToken::new(),
+            closed,
             max_vigies,
             me,
             lease: self.lease,

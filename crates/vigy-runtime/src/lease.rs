@@ -23,6 +23,10 @@
 //! - **Preference by rendezvous hash** of (runtime, vigy): runtimes that
 //!   claim at the same moment prefer different vigies, and a runtime above
 //!   its share gives up those it likes least.
+//! - **Shutting down keeps them until they are given back.** Once the
+//!   runtime is closing, rounds only renew (no claim, no release) until
+//!   its last ticks are committed and it leaves, so a drain longer than the
+//!   TTL does not fence its own final commits.
 //! - **Losing the store loses the leases.** When rounds keep failing past
 //!   the TTL, every lease is treated as lost (the store would fence the
 //!   ticks anyway), and claimed again once rounds succeed.
@@ -124,6 +128,8 @@ pub(crate) struct Elector {
     pub(crate) one_offs: OneOffs,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) closing: CancellationToken,
+    /// Cancelled once the runtime has committed everything and left.
+    pub(crate) closed: CancellationToken,
 }
 
 impl Elector {
@@ -135,7 +141,7 @@ impl Elector {
             tokio::select! {
                 () = tokio::time::sleep_until(next_round.into()) => {}
                 () = self.nudge.notified() => {}
-                () = self.closing.cancelled() => return,
+                () = self.closing.cancelled() => return self.renew_until_closed().await,
             }
             next_round = Instant::now() + self.timing.renew;
             let untouched = self.one_offs.ids();
@@ -185,6 +191,19 @@ impl Elector {
                 // after it would lapse, in case it is not renewed.
                 let wait = Duration::from_millis((expiry - round.now_ms).max(0) as u64 + 20);
                 next_round = next_round.min(Instant::now() + wait);
+            }
+        }
+    }
+
+    /// While the runtime drains: renew, nothing else, until it has left.
+    async fn renew_until_closed(&self) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.timing.renew) => {}
+                () = self.closed.cancelled() => return,
+            }
+            if let Err(error) = self.store.renew(&self.me.id, self.timing.ttl).await {
+                tracing::warn!(%error, "could not renew leases while shutting down");
             }
         }
     }

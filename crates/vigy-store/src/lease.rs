@@ -300,6 +300,22 @@ impl Store {
         Ok(LeaseRound { held: tokens, claimed, released, peers, next_expiry_ms, now_ms: now })
     }
 
+    /// Extend `owner`'s live leases by `ttl`, claiming and releasing
+    /// nothing: how a runtime that is shutting down keeps them while its
+    /// last ticks commit.
+    pub async fn renew(&self, owner: &str, ttl: Duration) -> Result<(), StoreError> {
+        let txn = self.begin_write().await?;
+        let now = db_now_ms(&txn).await?;
+        txn.execute_raw(stmt(
+            &txn,
+            "UPDATE vigy_leases SET expires_ms = $1 WHERE owner = $2 AND expires_ms > $3",
+            vec![(now + millis(ttl)).into(), owner.into(), now.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Give up every lease `me` holds and leave the peers (a clean stop),
     /// so another runtime can take over at once.
     pub async fn leave(&self, me: &RuntimeInfo) -> Result<(), StoreError> {

@@ -184,3 +184,33 @@ async fn ownership_should_show_which_runtime_holds_each_vigy(path: PathBuf) {
     a.shutdown().await;
     assert!(a.store().lease(id).await.unwrap().is_none(), "released at shutdown");
 }
+
+/// A drain that outlasts the lease TTL must still record its last ticks:
+/// a closing runtime keeps renewing until it has committed and left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_longer_than_the_lease_should_still_record_the_last_tick() {
+    const SPIN: &str = "(define (spin n) (if (= n 0) 0 (spin (- n 1)))) (spin 1000000000)";
+    let dir = tempfile::tempdir().unwrap();
+    let rt = RuntimeHandle::builder()
+        .path(dir.path().join("drain.db"))
+        .lease_ttl(Duration::from_millis(300))
+        .open()
+        .await
+        .unwrap();
+    let id = rt.register_or_update(vigy("spinner", SPIN, 3_600_000)).await.unwrap().id;
+    eventually(Duration::from_secs(10), "its first tick", || async { rt.metrics().runs_written.load(Relaxed) == 1 })
+        .await;
+    let forced = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.tick_now(id).await })
+    };
+    // Well inside the forced tick, which spins until its budget ends it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    rt.shutdown().await;
+    let drained = started.elapsed();
+    assert!(drained > Duration::from_millis(300), "the tick outlasted the TTL while draining ({drained:?})");
+    let run = forced.await.unwrap().expect("recorded, not fenced");
+    assert_eq!(run.tick, 2);
+    assert_eq!(rt.metrics().runs_fenced.load(Relaxed), 0);
+}

@@ -44,6 +44,7 @@ use vigy_types::{LabelSelector, VigyId};
 
 use crate::Scope;
 use crate::catalog::Catalog;
+use crate::handle::carried_state;
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick};
 
@@ -158,6 +159,7 @@ impl Elector {
                             leases = held.len(),
                             "leases lapsed while the store failed; ticking stops until they are claimed again"
                         );
+                        self.metrics.leases_lost.fetch_add(held.len() as u64, Relaxed);
                         self.lose(held.drain().map(|(id, _)| id).collect());
                     }
                     next_round = Instant::now() + self.timing.renew.min(Duration::from_millis(500));
@@ -241,12 +243,19 @@ impl Elector {
             self.metrics.leases_taken_over.fetch_add(taken_over.len() as u64, Relaxed);
             tracing::info!(vigies = taken_over.len(), from = ?from, "took over vigies whose leases had expired");
         }
-        let tick_counts = match self.store.tick_counts().await {
-            Ok(counts) => counts,
-            Err(error) => {
-                tracing::warn!(%error, "could not load newly leased vigies; the next round tries again");
-                return gained.iter().map(|(id, _)| *id).collect();
+        // Many at once (start-up, a takeover): every tick count in one
+        // query. A few (a registration, a rebalance): each on its own, not
+        // a scan of every vigy per new one.
+        let bulk = if gained.len() > BULK_LOAD {
+            match self.store.tick_counts().await {
+                Ok(counts) => Some(counts),
+                Err(error) => {
+                    tracing::warn!(%error, "could not load newly leased vigies; the next round tries again");
+                    return gained.iter().map(|(id, _)| *id).collect();
+                }
             }
+        } else {
+            None
         };
         let mut failed = Vec::new();
         for (id, token) in gained {
@@ -254,15 +263,18 @@ impl Elector {
                 failed.push(*id);
                 continue;
             };
-            let kv = match self.store.kv(*id).await {
-                Ok(kv) => kv,
+            let loaded = match &bulk {
+                Some(counts) => self.store.kv(*id).await.map(|kv| (kv, counts.get(id).copied().unwrap_or(0))),
+                None => carried_state(&self.store, *id).await,
+            };
+            let (kv, tick_count) = match loaded {
+                Ok(loaded) => loaded,
                 Err(error) => {
-                    tracing::warn!(%error, vigy = %id, "could not load a newly leased vigy's kv");
+                    tracing::warn!(%error, vigy = %id, "could not load a newly leased vigy");
                     failed.push(*id);
                     continue;
                 }
             };
-            let tick_count = tick_counts.get(id).copied().unwrap_or(0);
             let first = if tick_count == 0 { FirstTick::Now } else { FirstTick::Spread };
             let vigy = entry.vigy.clone();
             let _ = self.commands.send(Command::Acquired { vigy, kv, tick_count, token: *token, first });
@@ -270,6 +282,9 @@ impl Elector {
         failed
     }
 }
+
+/// Newly leased vigies above which their tick counts are read in one query.
+const BULK_LOAD: usize = 64;
 
 /// Rendezvous hash of a runtime and a vigy: lower is preferred.
 fn preference(runtime: &str, vigy: VigyId) -> u64 {

@@ -31,7 +31,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 use tatara_lisp::{Atom, Spanned, SpannedForm};
 use tatara_lisp_eval::vm::Budget;
 use tatara_lisp_eval::{EvalError, Interpreter};
-use vigy_types::{ActionResult, LogLine, Program, ReconcileAction, VigyId};
+use vigy_types::{ActionResult, ConditionUpdate, LogLine, Program, ReconcileAction, VigyId};
 
 use crate::watchdog::Deadline;
 use crate::{EvalLimits, Extension, Intrinsics, TickHost, intrinsics};
@@ -113,6 +113,10 @@ pub struct TickInput {
     /// The vigy's stored key/values before this tick.
     #[serde(with = "shared")]
     pub kv: Arc<BTreeMap<String, Json>>,
+    /// The actions of the previous tick, with their results
+    /// (`vigy-last-results`).
+    #[serde(with = "shared", default)]
+    pub last_results: Arc<[ReconcileAction]>,
 }
 
 /// Why a tick failed.
@@ -181,7 +185,8 @@ impl std::error::Error for TickError {}
 pub struct TickOutcome {
     /// `Ok` if the program ran to its end.
     pub result: Result<(), TickError>,
-    /// The actions, `ok` on success and `skipped` on failure.
+    /// The actions: `pending` on success (the runtime decides what becomes
+    /// of them), `skipped` on failure.
     pub actions: Vec<ReconcileAction>,
     /// The log lines kept.
     pub logs: Vec<LogLine>,
@@ -193,6 +198,10 @@ pub struct TickOutcome {
     pub desired: JsonMap<String, Json>,
     /// `vigy-observed` reports; empty when the tick failed.
     pub observed: JsonMap<String, Json>,
+    /// `vigy-condition` calls, the last per type; empty when the tick
+    /// failed.
+    #[serde(default)]
+    pub conditions: Vec<ConditionUpdate>,
     /// Evaluation time.
     pub elapsed: Duration,
 }
@@ -209,6 +218,7 @@ impl TickOutcome {
             kv_changes: BTreeMap::new(),
             desired: JsonMap::new(),
             observed: JsonMap::new(),
+            conditions: Vec::new(),
             elapsed,
         }
     }
@@ -312,6 +322,7 @@ fn build_base(
             tick: 0,
             started_at_ms: 0,
             kv: Arc::default(),
+            last_results: Arc::new([]),
         },
         Arc::new(limits.clone()),
     );
@@ -345,6 +356,7 @@ fn finish(mut host: TickHost, result: Result<(), TickError>, elapsed: Duration) 
         host.kv_changes.clear();
         host.desired.clear();
         host.observed.clear();
+        host.conditions.clear();
     }
     TickOutcome {
         result,
@@ -354,6 +366,7 @@ fn finish(mut host: TickHost, result: Result<(), TickError>, elapsed: Duration) 
         kv_changes: host.kv_changes,
         desired: host.desired,
         observed: host.observed,
+        conditions: host.conditions,
         elapsed,
     }
 }

@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map as JsonMap, Value as Json};
-use vigy_types::{ActionKind, ActionResult, LogLine, ReconcileAction, VigyId};
+use vigy_types::condition::MAX_CONDITIONS;
+use vigy_types::{ActionKind, ConditionUpdate, LogLine, ReconcileAction, VigyId};
 
 use crate::EvalLimits;
 use crate::evaluator::TickInput;
@@ -24,6 +25,8 @@ pub struct TickHost {
     pub(crate) kv_changes: BTreeMap<String, Option<Json>>,
     pub(crate) desired: JsonMap<String, Json>,
     pub(crate) observed: JsonMap<String, Json>,
+    /// `vigy-condition` calls, the last per type kept.
+    pub(crate) conditions: Vec<ConditionUpdate>,
     quota: Quota,
 }
 
@@ -59,6 +62,9 @@ pub struct Effects {
     pub desired: JsonMap<String, Json>,
     /// `observed` reports.
     pub observed: JsonMap<String, Json>,
+    /// Conditions set.
+    #[serde(default)]
+    pub conditions: Vec<ConditionUpdate>,
 }
 
 impl TickHost {
@@ -77,6 +83,7 @@ impl TickHost {
             kv_changes: self.kv_changes,
             desired: self.desired,
             observed: self.observed,
+            conditions: self.conditions,
         }
     }
 
@@ -100,6 +107,9 @@ impl TickHost {
         for (key, value) in effects.observed {
             self.set_observed(&key, value)?;
         }
+        for condition in effects.conditions {
+            self.set_condition(condition)?;
+        }
         Ok(())
     }
 
@@ -114,6 +124,7 @@ impl TickHost {
             kv_changes: BTreeMap::new(),
             desired: JsonMap::new(),
             observed: JsonMap::new(),
+            conditions: Vec::new(),
             quota: Quota::default(),
         }
         .forgetting_old_symbols()
@@ -198,9 +209,32 @@ impl TickHost {
             return Err(format!("a tick may emit at most {} actions", self.limits.max_actions));
         }
         self.check_size("payload", &payload)?;
-        let action = ReconcileAction { kind, payload, result: ActionResult::Ok, message: None };
+        let action = ReconcileAction::emitted(kind, payload);
         self.charge_run("an action", json_len(&action))?;
         self.actions.push(action);
+        Ok(())
+    }
+
+    /// The actions of the vigy's previous tick, with what became of each
+    /// (`vigy-last-results`).
+    pub fn last_results(&self) -> &[ReconcileAction] {
+        &self.input.last_results
+    }
+
+    /// Set a condition of the vigy (`vigy-condition`); a later call for the
+    /// same type in the same tick replaces it.
+    pub fn set_condition(&mut self, condition: ConditionUpdate) -> Result<(), String> {
+        let count = self.conditions.len();
+        match self.conditions.iter_mut().find(|c| c.kind == condition.kind) {
+            Some(existing) => *existing = condition,
+            None if count >= MAX_CONDITIONS => {
+                return Err(format!("a vigy may set at most {MAX_CONDITIONS} conditions"));
+            }
+            None => {
+                self.charge_run("a condition", json_len(&condition))?;
+                self.conditions.push(condition);
+            }
+        }
         Ok(())
     }
 

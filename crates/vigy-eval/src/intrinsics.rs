@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use tatara_lisp_eval::{Arity, EvalError, Interpreter, Span, Value};
-use vigy_types::ActionKind;
+use vigy_types::{ActionKind, ConditionStatus, ConditionUpdate, ReconcileAction};
 use vigy_types::program::{MAX_NESTING_DEPTH, check_nesting};
 
 use crate::convert::{json_to_value, value_to_json};
@@ -37,6 +37,42 @@ fn install_actions(reg: &mut Intrinsics<'_>) {
         });
     }
     reg.add("vigy-noop", Arity::Exact(0), |_, host| host.emit(ActionKind::Noop, Json::Null).map(|()| Value::Nil));
+    reg.add("vigy-last-results", Arity::Exact(0), |_, host| {
+        Ok(Value::list(host.last_results().iter().map(|action| json_to_value(&result_map(action)))))
+    });
+    reg.add("vigy-condition", Arity::Range(2, 4), |args, host| {
+        let kind = text(&args[0], "type")?;
+        let status = condition_status(&args[1])?;
+        let optional = |i: usize, what: &str| match args.get(i) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(value) => text(value, what).map(|t| Some(t.to_string())),
+        };
+        let condition = ConditionUpdate::new(&kind, status, optional(2, "reason")?, optional(3, "message")?)
+            .map_err(|e| e.to_string())?;
+        host.set_condition(condition)?;
+        Ok(Value::Nil)
+    });
+}
+
+/// What `vigy-last-results` gives for one action: a map with string keys.
+fn result_map(action: &ReconcileAction) -> Json {
+    serde_json::json!({
+        "kind": action.kind.as_str(),
+        "payload": action.payload,
+        "result": action.result.as_str(),
+        "message": action.message,
+        "output": action.output,
+        "attempts": action.attempts,
+    })
+}
+
+/// `true`/`false` (booleans), or `"true"`, `"false"`, `"unknown"` as text.
+fn condition_status(value: &Value) -> Result<ConditionStatus, String> {
+    match value {
+        Value::Bool(true) => Ok(ConditionStatus::True),
+        Value::Bool(false) => Ok(ConditionStatus::False),
+        other => text(other, "status")?.parse().map_err(|e: vigy_types::VigyError| e.to_string()),
+    }
 }
 
 fn install_observation(reg: &mut Intrinsics<'_>) {

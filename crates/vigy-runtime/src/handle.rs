@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
-use vigy_types::{LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
+use vigy_types::{ConditionFilter, LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
+use crate::actions::{ActionHandler, HandlerOptions, Handlers};
 use crate::backoff::Backoff;
 use crate::catalog::{Catalog, Entry};
 use crate::feed::{self, Feed};
@@ -96,6 +97,7 @@ pub struct RuntimeBuilder {
     max_vigies: usize,
     store: StoreOptions,
     lease: LeaseTiming,
+    handlers: Handlers,
 }
 
 /// Vigies a runtime registers by default: every one is in memory (the
@@ -115,6 +117,7 @@ impl Default for RuntimeBuilder {
             max_vigies: DEFAULT_MAX_VIGIES,
             store: StoreOptions::default(),
             lease: LeaseTiming::default(),
+            handlers: Handlers::default(),
         }
     }
 }
@@ -209,6 +212,23 @@ impl RuntimeBuilder {
     /// the vigies of one that died without stopping (see `lease.rs`).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease = LeaseTiming::with_ttl(ttl);
+        self
+    }
+
+    /// Carry out actions of `kind` (`pull`, `push`, or a custom kind's
+    /// name) with `handler`, under `options` (deadline, concurrency,
+    /// retries). A later call for the same kind replaces the handler. See
+    /// [`crate::actions`] for what becomes of each action.
+    pub fn handler(mut self, kind: &str, handler: impl ActionHandler, options: HandlerOptions) -> Self {
+        self.handlers.add(kind, Arc::new(handler), options);
+        self
+    }
+
+    /// Carry out actions of every kind without a handler of its own.
+    /// Without one, such actions are recorded `skipped` (`no handler for
+    /// push`).
+    pub fn fallback_handler(mut self, handler: impl ActionHandler, options: HandlerOptions) -> Self {
+        self.handlers.set_fallback(Arc::new(handler), options);
         self
     }
 
@@ -480,6 +500,30 @@ impl RuntimeHandle {
         Ok(self.catalog.list(selector).iter().map(|entry| entry.vigy.clone()).collect())
     }
 
+    /// Vigies whose labels match `selector` and whose conditions pass every
+    /// filter (`Ready=false`; a vigy without the condition reads as
+    /// `unknown`), by name. The conditions are read from the store, where
+    /// every runtime's ticks write them.
+    pub async fn list_where(
+        &self,
+        selector: &LabelSelector,
+        conditions: &[ConditionFilter],
+    ) -> Result<Vec<Vigy>, RuntimeError> {
+        let vigies = self.list(selector).await?;
+        if conditions.is_empty() {
+            return Ok(vigies);
+        }
+        let stored = self.store.all_conditions().await?;
+        let none = Vec::new();
+        Ok(vigies
+            .into_iter()
+            .filter(|v| {
+                let theirs = stored.get(&v.id).unwrap_or(&none);
+                conditions.iter().all(|filter| filter.matches(theirs))
+            })
+            .collect())
+    }
+
     /// The catalog's entry of the vigy named, or with the id, `id_or_name`.
     pub(crate) fn entry(&self, id_or_name: &str) -> Result<Arc<Entry>, RuntimeError> {
         let by_id = id_or_name.parse::<VigyId>().ok().and_then(|id| self.catalog.get(id));
@@ -650,6 +694,7 @@ impl RuntimeHandle {
             desired: Default::default(),
             observed: Default::default(),
             pending: Vec::new(),
+            conditions: Vec::new(),
             tick_count: 0,
             captured_at: vigy.created_at,
         }))

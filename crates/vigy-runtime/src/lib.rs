@@ -16,6 +16,7 @@
 //! `scheduler.rs`; the writer's batching, retries and retention in
 //! `writer.rs`; what a panic in either does in `supervise.rs`.
 
+pub mod actions;
 mod backoff;
 mod catalog;
 mod feed;
@@ -31,6 +32,7 @@ mod supervise;
 mod watcher;
 mod writer;
 
+pub use actions::{ActionCall, ActionError, ActionHandler, Handled, HandlerOptions, RetryPolicy};
 pub use backoff::Backoff;
 pub use handle::{DEFAULT_MAX_VIGIES, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
 pub use health::{Task, Unhealthy};

@@ -429,6 +429,7 @@ impl Scheduler {
                 tick: entry.tick_count,
                 started_at_ms: 0,
                 kv: entry.kv.clone(),
+                last_results: Arc::new([]),
             },
             due,
             // A vigy in backoff may run long again: its tick waits in the
@@ -503,6 +504,7 @@ impl Scheduler {
                 reported,
                 token: entry.running_token,
                 requests: requests.into_iter().flatten().collect(),
+                conditions: None,
             };
             let bytes = record_bytes(&record);
             let pending = Pending::new(self.metrics.clone());

@@ -171,6 +171,8 @@ fn to_api_action(a: &ReconcileAction) -> api::ReconcileAction {
         kind: a.kind.to_string(),
         payload: (!a.payload.is_null()).then(|| a.payload.clone()),
         result: match a.result {
+            // TODO(issue 12): `pending` on the wire once the specs have it.
+            vigy_types::ActionResult::Pending => api::ActionResult::Skipped,
             vigy_types::ActionResult::Ok => api::ActionResult::Ok,
             vigy_types::ActionResult::Failed => api::ActionResult::Failed,
             vigy_types::ActionResult::Skipped => api::ActionResult::Skipped,

@@ -92,6 +92,7 @@ pub(crate) fn state_from_rows(
     id: VigyId,
     report: Option<state::Model>,
     newest: Option<VigyRun>,
+    conditions: Vec<vigy_types::Condition>,
 ) -> Result<Option<VigyState>, StoreError> {
     const T: &str = "vigy_state";
     if report.is_none() && newest.is_none() {
@@ -108,7 +109,11 @@ pub(crate) fn state_from_rows(
         vigy_id: id,
         desired,
         observed,
-        pending: newest.as_ref().map(|r| r.actions.clone()).unwrap_or_default(),
+        pending: newest
+            .as_ref()
+            .map(|r| r.actions.iter().filter(|a| !a.result.is_final()).cloned().collect())
+            .unwrap_or_default(),
+        conditions,
         tick_count: newest.as_ref().map_or(0, |r| r.tick),
         captured_at: newest.map(|r| r.started_at).or(reported_at).unwrap_or_else(vigy_types::now),
     }))

@@ -7,7 +7,7 @@
 //! committed snapshot without waiting for a write to finish.
 //!
 //! Tables (see `migration.rs`): `vigies`, `vigy_runs`, `vigy_kv`,
-//! `vigy_state`, `vigy_events`; and for leases (`lease.rs`) `vigy_runtimes`,
+//! `vigy_state`, `vigy_events`, `vigy_outbox` and `vigy_conditions` (`outbox.rs`); and for leases (`lease.rs`) `vigy_runtimes`,
 //! `vigy_leases`, `vigy_fence`, `vigy_tick_requests`.
 
 mod convert;
@@ -16,12 +16,14 @@ mod entity;
 pub mod faults;
 mod lease;
 mod migration;
+mod outbox;
 mod path;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use lease::{Lease, LeaseRequest, LeaseRound, RuntimeInfo, TickRequest};
+pub use outbox::{ActionUpdate, Carried};
 pub use path::{DB_ENV, default_db_path};
 pub use store::{
     Changes, EventRow, MAX_LISTING_BYTES, Registered, Store, StoreError, StoreOptions, TickRecord, location_name,

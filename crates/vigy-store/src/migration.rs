@@ -11,7 +11,7 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases), Box::new(RunSequence)]
+        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases), Box::new(RunSequence), Box::new(Outbox)]
     }
 }
 
@@ -190,6 +190,23 @@ impl MigrationTrait for RunSequence {
         db.execute_unprepared("INSERT INTO vigy_sequence (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM vigy_runs")
             .await
             .map(drop)
+    }
+}
+
+/// The actions still to carry out and the conditions of each vigy
+/// (`outbox.rs`).
+struct Outbox;
+
+impl MigrationName for Outbox {
+    fn name(&self) -> &str {
+        "m20261202_000004_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Outbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        run(manager, crate::outbox::SCHEMA).await
     }
 }
 

@@ -110,6 +110,9 @@ pub struct TickRecord {
     pub token: u64,
     /// The forced-tick requests (of other processes) this tick carries out.
     pub requests: Vec<String>,
+    /// The vigy's conditions after this tick, when it changed them; `None`
+    /// leaves them as they are.
+    pub conditions: Option<Vec<vigy_types::Condition>>,
 }
 
 /// One row of the lifecycle change feed.
@@ -327,6 +330,10 @@ impl Store {
             kv::Entity::delete_many().filter(kv::Column::VigyId.eq(key.clone())).exec(&txn).await?;
             state::Entity::delete_many().filter(state::Column::VigyId.eq(key.clone())).exec(&txn).await?;
             let backend = txn.get_database_backend();
+            for table in ["vigy_outbox", "vigy_conditions"] {
+                let sql = format!("DELETE FROM {table} WHERE vigy_id = $1");
+                txn.execute_raw(Statement::from_sql_and_values(backend, &sql, [key.clone().into()])).await?;
+            }
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 "DELETE FROM vigy_leases WHERE vigy_id = $1",
@@ -389,6 +396,8 @@ impl Store {
         }
         write_kv(&txn, ticks).await?;
         write_state(&txn, ticks).await?;
+        crate::outbox::insert_pending(&txn, ticks).await?;
+        crate::outbox::write_conditions(&txn, ticks).await?;
         for tick in ticks {
             for request in &tick.requests {
                 txn.execute_raw(Statement::from_sql_and_values(
@@ -418,7 +427,7 @@ impl Store {
     pub async fn collect_garbage(&self, keep_events: usize) -> Result<u64, StoreError> {
         let txn = self.begin_write().await?;
         let mut removed = 0;
-        for table in ["vigy_runs", "vigy_kv", "vigy_state"] {
+        for table in ["vigy_runs", "vigy_kv", "vigy_state", "vigy_outbox", "vigy_conditions"] {
             let sql = format!("DELETE FROM {table} WHERE vigy_id NOT IN (SELECT id FROM vigies)");
             removed += txn.execute_unprepared(&sql).await?.rows_affected();
         }
@@ -522,7 +531,8 @@ impl Store {
     pub async fn state(&self, id: VigyId) -> Result<Option<VigyState>, StoreError> {
         let report = state::Entity::find_by_id(id.to_string()).one(&self.reader).await?;
         let newest = self.recent_runs(id, 1).await?.pop();
-        state_from_rows(id, report, newest)
+        let conditions = self.conditions(id).await?;
+        state_from_rows(id, report, newest, conditions)
     }
 
     /// Ticks run so far by `id`: the tick number of its newest run (0 before
@@ -625,7 +635,7 @@ impl Store {
         self.writer.begin_with_options(options).await
     }
 
-    async fn scalar(&self, sql: &str) -> Result<i64, StoreError> {
+    pub(crate) async fn scalar(&self, sql: &str) -> Result<i64, StoreError> {
         let stmt = Statement::from_string(self.reader.get_database_backend(), sql);
         let row = self.reader.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("no result".into()))?;
         Ok(row.try_get("", "n")?)

@@ -2,6 +2,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Timestamp;
+
 /// What a reconcile action asks the host to do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
@@ -64,26 +66,43 @@ impl fmt::Display for ActionKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionResult {
-    /// Emitted by a tick that succeeded.
+    /// Committed with its tick, waiting in the outbox for its handler (or
+    /// for a retry).
+    Pending,
+    /// Its handler carried it out; a `noop` is `ok` without one.
     Ok,
-    /// The host tried it and it failed.
+    /// Its handler failed, for good: the error was final, or the retries
+    /// ran out.
     Failed,
-    /// Emitted by a tick that failed afterwards, so not acted on.
+    /// Not acted on: the tick failed, no handler takes the kind, the
+    /// handler refused it, or an earlier action of the tick failed.
     Skipped,
 }
 
 impl ActionResult {
-    /// The lowercase name.
+    /// The lowercase name, as stored and sent on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Ok => "ok",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
         }
     }
+
+    /// Whether nothing more will happen to the action.
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
 }
 
-/// One action a tick emitted.
+impl fmt::Display for ActionResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One action a tick emitted, and what its handler made of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconcileAction {
     /// What to do.
@@ -92,9 +111,48 @@ pub struct ReconcileAction {
     pub payload: serde_json::Value,
     /// What became of it.
     pub result: ActionResult,
-    /// Why, when the result is not `ok`.
+    /// What the handler said (why, when it failed or was skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the handler returned for the program to read next tick
+    /// (`vigy-last-results`), bounded in size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// How many times a handler was called with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// When its first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When its last attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+}
+
+impl ReconcileAction {
+    /// An action just emitted: nothing has happened to it yet.
+    pub fn emitted(kind: ActionKind, payload: serde_json::Value) -> Self {
+        Self {
+            kind,
+            payload,
+            result: ActionResult::Pending,
+            message: None,
+            output: None,
+            attempts: 0,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    /// Resolved without a handler being called.
+    pub fn settle(&mut self, result: ActionResult, message: Option<String>) {
+        self.result = result;
+        self.message = message;
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -109,5 +167,6 @@ mod tests {
         assert_eq!(json, "\"restack\"");
         assert_eq!(serde_json::from_str::<ActionKind>("\"noop\"").unwrap(), ActionKind::Noop);
         assert_eq!(serde_json::to_string(&ActionResult::Skipped).unwrap(), "\"skipped\"");
+        assert_eq!(serde_json::to_string(&ActionResult::Pending).unwrap(), "\"pending\"");
     }
 }

@@ -40,6 +40,9 @@ pub enum VigyError {
         /// What was asked for and what the limit is.
         detail: String,
     },
+    /// A condition (type, status, reason or message) that breaks its rules.
+    #[error("invalid condition: {0}")]
+    InvalidCondition(String),
     /// An id that is not 32 lowercase hex characters.
     #[error("invalid vigy id `{0}`: expected 32 lowercase hex characters")]
     InvalidId(String),

@@ -5,6 +5,7 @@
 //! never re-check a rule. Nothing in this crate does I/O.
 
 mod action;
+pub mod condition;
 mod error;
 mod id;
 mod interval;
@@ -18,6 +19,7 @@ mod time;
 mod vigy;
 
 pub use action::{ActionKind, ActionResult, ReconcileAction};
+pub use condition::{Condition, ConditionFilter, ConditionStatus, ConditionUpdate};
 pub use error::VigyError;
 pub use id::VigyId;
 pub use interval::TickInterval;

@@ -207,3 +207,20 @@ fn the_core_trait_surface_should_match_its_snapshot() {
     }
     insta::assert_snapshot!(surface.join("\n"));
 }
+
+#[test]
+fn a_field_named_as_a_rust_keyword_should_be_raw_and_keep_its_wire_name() {
+    let files = generate(&root()).unwrap();
+    let text = |path: &str| files.iter().find(|f| f.path.ends_with(path)).unwrap().contents.clone();
+    for path in [
+        "vigy-api/src/lib.rs",
+        "vigy-api-graphql/src/lib.rs",
+        "vigy-api-graphql-client/src/lib.rs",
+        "vigy-api-grpc/src/lib.rs",
+    ] {
+        assert!(text(path).contains("pub r#type: ") || text(path).contains("r#type: v.r#type"), "{path}");
+    }
+    // cynic names a field by its Rust identifier, so the raw one is renamed back.
+    let client = text("vigy-api-graphql-client/src/lib.rs");
+    assert!(client.contains("#[cynic(rename = \"type\")]\n    pub r#type:"), "{client}");
+}

@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{camel, pascal, snake};
+use crate::names::{camel, pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -61,6 +61,11 @@ fn rust_type(ty: &Ty, optional: bool) -> TokenStream {
 /// Fragment value → core value.
 fn to_core(ty: &Ty, optional: bool, value: TokenStream) -> TokenStream {
     match (ty, optional) {
+        // GraphQL's Int is signed; the server sends a u32 (a value past
+        // i32::MAX already fails to decode), so a negative one cannot come
+        // from it.
+        (Ty::U32, false) => quote! { u32::try_from(#value).unwrap_or_default() },
+        (Ty::U32, true) => quote! { #value.and_then(|n| u32::try_from(n).ok()) },
         (Ty::Named(_), false) => quote! { #value.into() },
         (Ty::Named(_), true) => quote! { #value.map(Into::into) },
         (Ty::List(item), false) if matches!(**item, Ty::Named(_)) => {
@@ -101,7 +106,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
             Shape::Struct(fields) if bodies.contains(&name) => {
                 let decl = fields.iter().map(|f| field_decl(f, true));
                 let conv = fields.iter().map(|f| {
-                    let field = format_ident!("{}", f.name);
+                    let field = rust_ident(&f.name);
                     let value = to_input(&f.ty, f.optional == Some(true), quote! { v.#field });
                     quote! { #field: #value, }
                 });
@@ -120,7 +125,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
             Shape::Struct(fields) => {
                 let decl = fields.iter().map(|f| field_decl(f, false));
                 let conv = fields.iter().map(|f| {
-                    let field = format_ident!("{}", f.name);
+                    let field = rust_ident(&f.name);
                     let value = to_core(&f.ty, f.optional == Some(true), quote! { v.#field });
                     quote! { #field: #value, }
                 });
@@ -263,11 +268,16 @@ pub(super) fn render(api: &Api) -> TokenStream {
 }
 
 fn field_decl(f: &Field, input: bool) -> TokenStream {
-    let field = format_ident!("{}", f.name);
+    let field = rust_ident(&f.name);
+    // cynic names a field by its Rust identifier, raw prefix and all.
+    let rename = field.to_string().starts_with("r#").then(|| {
+        let graphql = camel(&f.name);
+        quote! { #[cynic(rename = #graphql)] }
+    });
     let optional = f.optional == Some(true);
     let ty = rust_type(&f.ty, optional);
     let skip = (input && optional).then(|| quote! { #[cynic(skip_serializing_if = "Option::is_none")] });
-    quote! { #skip pub #field: #ty, }
+    quote! { #rename #skip pub #field: #ty, }
 }
 
 fn operation(op: &Operation) -> TokenStream {
@@ -284,7 +294,7 @@ fn operation(op: &Operation) -> TokenStream {
         .params
         .iter()
         .map(|p| {
-            let name = format_ident!("{}", p.name);
+            let name = rust_ident(&p.name);
             let ty = rust_type(&p.ty, p.optional == Some(true));
             quote! { pub #name: #ty, }
         })
@@ -294,7 +304,7 @@ fn operation(op: &Operation) -> TokenStream {
         .iter()
         .map(|p| {
             let gql = format_ident!("{}", camel(&p.name));
-            let var = format_ident!("{}", p.name);
+            let var = rust_ident(&p.name);
             quote! { #gql: $#var }
         })
         .collect();
@@ -326,7 +336,7 @@ fn method(op: &Operation) -> TokenStream {
         .params
         .iter()
         .map(|p| {
-            let name = format_ident!("{}", p.name);
+            let name = rust_ident(&p.name);
             let value = to_input(&p.ty, p.optional == Some(true), quote! { request.#name });
             quote! { #name: #value }
         })

@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{pascal, snake};
+use crate::names::{pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -295,12 +295,12 @@ fn struct_conversions(enums: &BTreeSet<String>, proto: &Api, name: &str, fields:
         _ => false,
     };
     let to = fields.iter().map(|f| {
-        let field = format_ident!("{}", f.name);
+        let field = rust_ident(&f.name);
         let value = to_pb(enums, wrapped(&f.name), f, quote! { v.#field });
         quote! { #field: #value, }
     });
     let from = fields.iter().map(|f| {
-        let field = format_ident!("{}", f.name);
+        let field = rust_ident(&f.name);
         let value = from_pb(enums, wrapped(&f.name), f, quote! { v.#field });
         quote! { #field: #value, }
     });
@@ -344,7 +344,7 @@ fn enum_conversions(name: &str, values: &[String]) -> TokenStream {
 
 fn request_conversions(op: &Operation) -> TokenStream {
     let request = format_ident!("{}Request", pascal(&op.id));
-    let params = op.params.iter().map(|p| format_ident!("{}", p.name)).collect::<Vec<_>>();
+    let params = op.params.iter().map(|p| rust_ident(&p.name)).collect::<Vec<_>>();
     let (to_body, from_body) = match &op.body {
         Some(_) => (
             quote! { body: Some(v.body.into()), },

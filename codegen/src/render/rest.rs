@@ -8,7 +8,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, OpKind, Operation};
-use crate::names::{pascal, snake};
+use crate::names::{pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -116,7 +116,7 @@ fn handler(op: &Operation) -> TokenStream {
     let mut params_doc = Vec::new();
     let mut extra = TokenStream::new();
     for p in &path_params {
-        let field = format_ident!("{}", p.name);
+        let field = rust_ident(&p.name);
         let name = &p.name;
         let description = p.doc.clone().unwrap_or_default();
         args.push(quote! { path: ::std::result::Result<Path<::std::string::String>, PathRejection> });
@@ -129,7 +129,7 @@ fn handler(op: &Operation) -> TokenStream {
         args.push(quote! { query: ::std::result::Result<Query<#query>, QueryRejection> });
         extra.extend(quote! { let Query(query) = query.map_err(bad_query)?; });
         for p in &query_params {
-            let field = format_ident!("{}", p.name);
+            let field = rust_ident(&p.name);
             fields.push(quote! { #field: query.#field });
         }
         params_doc.push(quote! { #query });
@@ -145,7 +145,7 @@ fn handler(op: &Operation) -> TokenStream {
     let query_struct = (!query_params.is_empty()).then(|| {
         let query = format_ident!("{}Query", pascal(&op.id));
         let q_fields = query_params.iter().map(|p| {
-            let field = format_ident!("{}", p.name);
+            let field = rust_ident(&p.name);
             let ty = match p.ty {
                 crate::ir::Ty::U32 => quote! { u32 },
                 crate::ir::Ty::U64 => quote! { u64 },

@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, OpKind, Operation};
-use crate::names::{pascal, snake};
+use crate::names::{pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -112,11 +112,11 @@ fn method(op: &Operation) -> TokenStream {
     query.sort_by(|a, b| a.name.cmp(&b.name));
     let mut args = Vec::new();
     for p in op.params.iter().filter(|p| in_path(&p.name)) {
-        let field = format_ident!("{}", p.name);
+        let field = rust_ident(&p.name);
         args.push(quote! { &request.#field });
     }
     for p in query {
-        let field = format_ident!("{}", p.name);
+        let field = rust_ident(&p.name);
         let name = &p.name;
         args.push(match p.ty {
             // typify types an integer with `minimum: 1` as NonZeroU32 (every

@@ -77,7 +77,9 @@ pub(crate) async fn follow_stream(server: &dyn VigyService, vigy: Option<String>
             Some(Err(error)) => json!({ "error": error.to_string(), "code": error.code() }),
             Some(Ok(run)) => {
                 if !names.contains_key(&run.vigy_id) {
-                    let all = server.list_vigies(api::ListVigiesRequest { selector: None, limit: None }).await?;
+                    let all = server
+                        .list_vigies(api::ListVigiesRequest { selector: None, limit: None, condition: None })
+                        .await?;
                     names.extend(all.items.into_iter().map(|v| (v.id, v.name)));
                 }
                 output::tail_event(&run, names.get(&run.vigy_id).map(String::as_str))

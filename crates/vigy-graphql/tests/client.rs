@@ -44,7 +44,11 @@ async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
 
     let state = service.get_vigy_state(api::GetVigyStateRequest { id: "dash".into() }).await.unwrap();
     assert_eq!(state.desired["x"], json!("y"));
-    let list = service.list_vigies(api::ListVigiesRequest { selector: Some("host=vitrine".into()), limit: Some(3) });
+    let list = service.list_vigies(api::ListVigiesRequest {
+        selector: Some("host=vitrine".into()),
+        limit: Some(3),
+        condition: None,
+    });
     assert_eq!(list.await.unwrap().items, std::slice::from_ref(&vigy));
     let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "dash".into(), limit: Some(5) }).await.unwrap();
     assert_eq!(runs.items, [run]);

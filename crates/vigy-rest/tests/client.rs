@@ -38,7 +38,11 @@ async fn the_rest_client_should_speak_vigy_service_to_a_real_server() {
     let event = tokio::time::timeout(Duration::from_secs(2), events.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(event, run, "server-sent events carry the committed run");
 
-    let list = service.list_vigies(api::ListVigiesRequest { selector: Some("host=local".into()), limit: Some(10) });
+    let list = service.list_vigies(api::ListVigiesRequest {
+        selector: Some("host=local".into()),
+        limit: Some(10),
+        condition: None,
+    });
     assert_eq!(list.await.unwrap().items.len(), 1);
     let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: None }).await.unwrap();
     assert_eq!(runs.items, [run]);

@@ -61,8 +61,10 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
     let bad = api::RegisterVigy { name: "x".into(), program: "(".into(), tick_interval_ms: 500, labels: None };
     let err = service.register_vigy(api::RegisterVigyRequest { body: bad }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
-    let list =
-        service.list_vigies(api::ListVigiesRequest { selector: Some("host".into()), limit: None }).await.unwrap();
+    let list = service
+        .list_vigies(api::ListVigiesRequest { selector: Some("host".into()), limit: None, condition: None })
+        .await
+        .unwrap();
     assert!(list.items.is_empty(), "labels were cleared");
     rt.shutdown().await;
 }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use vigy_api as api;
 use vigy_api::{ServiceError, VigyService};
-use vigy_types::{LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyRun, VigyState};
+use vigy_types::{
+    Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyRun,
+    VigyState,
+};
 
 use crate::{RuntimeError, RuntimeHandle};
 
@@ -75,7 +78,12 @@ impl VigyService for RuntimeHandle {
         if limit == 0 {
             return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
         }
-        let items = self.entries(&selector).iter().take(limit).map(|entry| entry.wire.clone()).collect();
+        let conditions = condition_filters(request.condition.as_deref())?;
+        let items = if conditions.is_empty() {
+            self.entries(&selector).iter().take(limit).map(|entry| entry.wire.clone()).collect()
+        } else {
+            self.list_where(&selector, &conditions).await?.iter().take(limit).map(to_api_vigy).collect()
+        };
         Ok(api::VigyList { items })
     }
 
@@ -147,6 +155,15 @@ impl VigyService for RuntimeHandle {
     }
 }
 
+/// `Ready=false,Synced=true` (blank: no filter), each part read by
+/// `ConditionFilter`; a bad one is refused as any bad argument is.
+fn condition_filters(list: Option<&str>) -> Result<Vec<ConditionFilter>, ServiceError> {
+    match list.map(str::trim) {
+        None | Some("") => Ok(Vec::new()),
+        Some(list) => list.split(',').map(|part| part.trim().parse().map_err(invalid)).collect(),
+    }
+}
+
 fn labels(map: BTreeMap<String, String>) -> Result<Labels, ServiceError> {
     Labels::try_from(map).map_err(invalid)
 }
@@ -171,13 +188,30 @@ fn to_api_action(a: &ReconcileAction) -> api::ReconcileAction {
         kind: a.kind.to_string(),
         payload: (!a.payload.is_null()).then(|| a.payload.clone()),
         result: match a.result {
-            // TODO(issue 12): `pending` on the wire once the specs have it.
-            vigy_types::ActionResult::Pending => api::ActionResult::Skipped,
+            vigy_types::ActionResult::Pending => api::ActionResult::Pending,
             vigy_types::ActionResult::Ok => api::ActionResult::Ok,
             vigy_types::ActionResult::Failed => api::ActionResult::Failed,
             vigy_types::ActionResult::Skipped => api::ActionResult::Skipped,
         },
         message: a.message.clone(),
+        output: a.output.clone(),
+        attempts: a.attempts,
+        started_at: a.started_at,
+        ended_at: a.ended_at,
+    }
+}
+
+fn to_api_condition(c: &Condition) -> api::Condition {
+    api::Condition {
+        r#type: c.kind.clone(),
+        status: match c.status {
+            ConditionStatus::True => api::ConditionStatus::True,
+            ConditionStatus::False => api::ConditionStatus::False,
+            ConditionStatus::Unknown => api::ConditionStatus::Unknown,
+        },
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        last_transition_time: c.last_transition_time,
     }
 }
 
@@ -207,6 +241,7 @@ fn to_api_state(s: &VigyState) -> api::VigyState {
         desired: s.desired.clone(),
         observed: s.observed.clone(),
         pending: s.pending.iter().map(to_api_action).collect(),
+        conditions: s.conditions.iter().map(to_api_condition).collect(),
         tick_count: s.tick_count,
         captured_at: s.captured_at,
         owner: None,

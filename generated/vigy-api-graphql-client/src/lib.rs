@@ -57,6 +57,7 @@ pub enum ActionResult {
     Ok,
     Failed,
     Skipped,
+    Pending,
 }
 impl From<ActionResult> for api::ActionResult {
     fn from(v: ActionResult) -> Self {
@@ -64,6 +65,44 @@ impl From<ActionResult> for api::ActionResult {
             ActionResult::Ok => api::ActionResult::Ok,
             ActionResult::Failed => api::ActionResult::Failed,
             ActionResult::Skipped => api::ActionResult::Skipped,
+            ActionResult::Pending => api::ActionResult::Pending,
+        }
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Condition")]
+pub struct Condition {
+    #[cynic(rename = "type")]
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    pub reason: ::std::option::Option<::std::string::String>,
+    pub message: ::std::option::Option<::std::string::String>,
+    pub last_transition_time: ::chrono::DateTime<::chrono::Utc>,
+}
+impl From<Condition> for api::Condition {
+    fn from(v: Condition) -> Self {
+        Self {
+            r#type: v.r#type,
+            status: v.status.into(),
+            reason: v.reason,
+            message: v.message,
+            last_transition_time: v.last_transition_time,
+        }
+    }
+}
+#[derive(::cynic::Enum, Clone, Copy, Debug)]
+#[cynic(graphql_type = "ConditionStatus")]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+impl From<ConditionStatus> for api::ConditionStatus {
+    fn from(v: ConditionStatus) -> Self {
+        match v {
+            ConditionStatus::True => api::ConditionStatus::True,
+            ConditionStatus::False => api::ConditionStatus::False,
+            ConditionStatus::Unknown => api::ConditionStatus::Unknown,
         }
     }
 }
@@ -120,10 +159,23 @@ pub struct ReconcileAction {
     pub payload: ::std::option::Option<::serde_json::Value>,
     pub result: ActionResult,
     pub message: ::std::option::Option<::std::string::String>,
+    pub output: ::std::option::Option<::serde_json::Value>,
+    pub attempts: i32,
+    pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    pub ended_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
 }
 impl From<ReconcileAction> for api::ReconcileAction {
     fn from(v: ReconcileAction) -> Self {
-        Self { kind: v.kind, payload: v.payload, result: v.result.into(), message: v.message }
+        Self {
+            kind: v.kind,
+            payload: v.payload,
+            result: v.result.into(),
+            message: v.message,
+            output: v.output,
+            attempts: u32::try_from(v.attempts).unwrap_or_default(),
+            started_at: v.started_at,
+            ended_at: v.ended_at,
+        }
     }
 }
 #[derive(::cynic::InputObject, Debug)]
@@ -256,6 +308,7 @@ pub struct VigyState {
     pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub observed: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub pending: ::std::vec::Vec<ReconcileAction>,
+    pub conditions: ::std::vec::Vec<Condition>,
     pub tick_count: u64,
     pub captured_at: ::chrono::DateTime<::chrono::Utc>,
     pub owner: ::std::option::Option<::std::string::String>,
@@ -268,6 +321,7 @@ impl From<VigyState> for api::VigyState {
             desired: v.desired,
             observed: v.observed,
             pending: v.pending.into_iter().map(Into::into).collect(),
+            conditions: v.conditions.into_iter().map(Into::into).collect(),
             tick_count: v.tick_count,
             captured_at: v.captured_at,
             owner: v.owner,
@@ -329,11 +383,12 @@ pub struct GetVigyStateOp {
 pub struct ListVigiesVariables {
     pub selector: ::std::option::Option<::std::string::String>,
     pub limit: ::std::option::Option<i32>,
+    pub condition: ::std::option::Option<::std::string::String>,
 }
 #[derive(::cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query", variables = ListVigiesVariables)]
 pub struct ListVigiesOp {
-    #[arguments(selector:$selector, limit:$limit)]
+    #[arguments(selector:$selector, limit:$limit, condition:$condition)]
     pub list_vigies: VigyList,
 }
 #[derive(::cynic::QueryVariables, Debug)]
@@ -475,6 +530,7 @@ impl api::VigyService for GraphqlClient {
             .run(ListVigiesOp::build(ListVigiesVariables {
                 selector: request.selector,
                 limit: request.limit.map(i32::try_from).transpose().map_err(|_| too_big())?,
+                condition: request.condition,
             }))
             .await?;
         Ok(data.list_vigies.into())

@@ -17,6 +17,8 @@ pub type Schema = ::async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionR
 pub fn schema(service: SharedService) -> Schema {
     ::async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .register_output_type::<ActionResult>()
+        .register_output_type::<Condition>()
+        .register_output_type::<ConditionStatus>()
         .register_output_type::<Error>()
         .register_output_type::<ErrorCode>()
         .register_output_type::<LogLine>()
@@ -189,12 +191,47 @@ impl From<UInt64> for u64 {
         value.0
     }
 }
+/// What became of an action: `pending` is committed with its tick and waiting for its handler (or a retry); `ok` its handler carried it out (a `noop` is `ok` without one); `failed` for good; `skipped` not acted on (the tick failed, no handler takes the kind, or an earlier action of the tick failed).
 #[derive(::async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "ActionResult", remote = "::vigy_api::ActionResult")]
 pub enum ActionResult {
     Ok,
     Failed,
     Skipped,
+    Pending,
+}
+/// A vigy's own account of one aspect of what it reconciles, as Kubernetes has conditions; set by its program with `vigy-condition`.
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "Condition")]
+pub struct Condition {
+    /// Its type, e.g. `Ready`.
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    /// Why, in one word (`Converged`).
+    pub reason: ::std::option::Option<::std::string::String>,
+    /// Why, in a sentence.
+    pub message: ::std::option::Option<::std::string::String>,
+    /// When its status last changed (a new reason or message alone keeps it).
+    pub last_transition_time: DateTime,
+}
+impl From<::vigy_api::Condition> for Condition {
+    fn from(model: ::vigy_api::Condition) -> Self {
+        Self {
+            r#type: model.r#type.into(),
+            status: model.status.into(),
+            reason: model.reason.map(::std::convert::Into::into),
+            message: model.message.map(::std::convert::Into::into),
+            last_transition_time: model.last_transition_time.into(),
+        }
+    }
+}
+/// Whether a condition holds; `unknown` when the vigy cannot tell.
+#[derive(::async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "ConditionStatus", remote = "::vigy_api::ConditionStatus")]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
 }
 /// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(::async_graphql::SimpleObject, Debug)]
@@ -230,6 +267,7 @@ impl From<::vigy_api::LogLine> for LogLine {
         Self { level: model.level.into(), message: model.message.into() }
     }
 }
+/// One action a tick emitted, and what its handler made of it.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "ReconcileAction")]
 pub struct ReconcileAction {
@@ -238,7 +276,16 @@ pub struct ReconcileAction {
     /// Any JSON value; absent or null when the action has none.
     pub payload: ::std::option::Option<Json>,
     pub result: ActionResult,
+    /// What the handler said (why, when it failed or was skipped).
     pub message: ::std::option::Option<::std::string::String>,
+    /// What the handler returned, for the program to read next tick with `vigy-last-results` (any JSON, bounded in size); null when it returned nothing or has not run.
+    pub output: ::std::option::Option<Json>,
+    /// How many times a handler was called with it (0 until its first attempt).
+    pub attempts: u32,
+    /// When its first attempt started; null until then.
+    pub started_at: ::std::option::Option<DateTime>,
+    /// When its last attempt ended; null until one has.
+    pub ended_at: ::std::option::Option<DateTime>,
 }
 impl From<::vigy_api::ReconcileAction> for ReconcileAction {
     fn from(model: ::vigy_api::ReconcileAction) -> Self {
@@ -247,6 +294,10 @@ impl From<::vigy_api::ReconcileAction> for ReconcileAction {
             payload: model.payload.map(::std::convert::Into::into),
             result: model.result.into(),
             message: model.message.map(::std::convert::Into::into),
+            output: model.output.map(::std::convert::Into::into),
+            attempts: model.attempts.into(),
+            started_at: model.started_at.map(::std::convert::Into::into),
+            ended_at: model.ended_at.map(::std::convert::Into::into),
         }
     }
 }
@@ -383,7 +434,10 @@ pub struct VigyState {
     pub vigy_id: ::std::string::String,
     pub desired: JsonObject,
     pub observed: JsonObject,
+    /// The actions of the last tick still waiting for their handlers (result `pending`), in order.
     pub pending: ::std::vec::Vec<ReconcileAction>,
+    /// The conditions its program set with `vigy-condition`, by type; empty until it sets one.
+    pub conditions: ::std::vec::Vec<Condition>,
     pub tick_count: UInt64,
     pub captured_at: DateTime,
     /// The runtime ticking it: the one holding its lease, as `<runtime id> on <host> (pid <pid>)`. Absent while no runtime holds a live lease (disabled, or in no runtime's scope).
@@ -398,6 +452,7 @@ impl From<::vigy_api::VigyState> for VigyState {
             desired: model.desired.into(),
             observed: model.observed.into(),
             pending: list(model.pending),
+            conditions: list(model.conditions),
             tick_count: model.tick_count.into(),
             captured_at: model.captured_at.into(),
             owner: model.owner.map(::std::convert::Into::into),
@@ -429,11 +484,13 @@ impl QueryRoot {
         ctx: &Context<'_>,
         selector: ::std::option::Option<::std::string::String>,
         limit: ::std::option::Option<u32>,
+        condition: ::std::option::Option<::std::string::String>,
     ) -> ::async_graphql::Result<VigyList> {
         let answer = service(ctx)?
             .list_vigies(::vigy_api::ListVigiesRequest {
                 selector: selector.map(::std::convert::Into::into),
                 limit: limit.map(::std::convert::Into::into),
+                condition: condition.map(::std::convert::Into::into),
             })
             .await
             .map_err(graphql_error)?;

@@ -99,6 +99,7 @@ impl From<api::ActionResult> for pb::ActionResult {
             api::ActionResult::Ok => pb::ActionResult::Ok,
             api::ActionResult::Failed => pb::ActionResult::Failed,
             api::ActionResult::Skipped => pb::ActionResult::Skipped,
+            api::ActionResult::Pending => pb::ActionResult::Pending,
         }
     }
 }
@@ -108,7 +109,52 @@ impl PbEnum for api::ActionResult {
             Ok(pb::ActionResult::Ok) => Ok(api::ActionResult::Ok),
             Ok(pb::ActionResult::Failed) => Ok(api::ActionResult::Failed),
             Ok(pb::ActionResult::Skipped) => Ok(api::ActionResult::Skipped),
+            Ok(pb::ActionResult::Pending) => Ok(api::ActionResult::Pending),
             _ => Err(ServiceError::InvalidArgument(format!("unknown ActionResult value {v}"))),
+        }
+    }
+}
+impl From<api::Condition> for pb::Condition {
+    fn from(v: api::Condition) -> Self {
+        Self {
+            r#type: v.r#type,
+            status: pb::ConditionStatus::from(v.status) as i32,
+            reason: v.reason,
+            message: v.message,
+            last_transition_time: Some(to_timestamp(v.last_transition_time)),
+        }
+    }
+}
+impl TryFrom<pb::Condition> for api::Condition {
+    type Error = ServiceError;
+    fn try_from(v: pb::Condition) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self {
+            r#type: v.r#type,
+            status: api::ConditionStatus::from_pb(v.status)?,
+            reason: v.reason,
+            message: v.message,
+            last_transition_time: from_timestamp(
+                v.last_transition_time.ok_or_else(|| missing("last_transition_time"))?,
+            )?,
+        })
+    }
+}
+impl From<api::ConditionStatus> for pb::ConditionStatus {
+    fn from(v: api::ConditionStatus) -> Self {
+        match v {
+            api::ConditionStatus::True => pb::ConditionStatus::True,
+            api::ConditionStatus::False => pb::ConditionStatus::False,
+            api::ConditionStatus::Unknown => pb::ConditionStatus::Unknown,
+        }
+    }
+}
+impl PbEnum for api::ConditionStatus {
+    fn from_pb(v: i32) -> ::std::result::Result<Self, ServiceError> {
+        match pb::ConditionStatus::try_from(v) {
+            Ok(pb::ConditionStatus::True) => Ok(api::ConditionStatus::True),
+            Ok(pb::ConditionStatus::False) => Ok(api::ConditionStatus::False),
+            Ok(pb::ConditionStatus::Unknown) => Ok(api::ConditionStatus::Unknown),
+            _ => Err(ServiceError::InvalidArgument(format!("unknown ConditionStatus value {v}"))),
         }
     }
 }
@@ -168,6 +214,10 @@ impl From<api::ReconcileAction> for pb::ReconcileAction {
             payload: v.payload.map(to_value),
             result: pb::ActionResult::from(v.result) as i32,
             message: v.message,
+            output: v.output.map(to_value),
+            attempts: v.attempts,
+            started_at: v.started_at.map(to_timestamp),
+            ended_at: v.ended_at.map(to_timestamp),
         }
     }
 }
@@ -179,6 +229,10 @@ impl TryFrom<pb::ReconcileAction> for api::ReconcileAction {
             payload: v.payload.map(from_value),
             result: api::ActionResult::from_pb(v.result)?,
             message: v.message,
+            output: v.output.map(from_value),
+            attempts: v.attempts,
+            started_at: v.started_at.map(from_timestamp).transpose()?,
+            ended_at: v.ended_at.map(from_timestamp).transpose()?,
         })
     }
 }
@@ -325,6 +379,7 @@ impl From<api::VigyState> for pb::VigyState {
             desired: Some(to_struct(v.desired)),
             observed: Some(to_struct(v.observed)),
             pending: v.pending.into_iter().map(Into::into).collect(),
+            conditions: v.conditions.into_iter().map(Into::into).collect(),
             tick_count: v.tick_count,
             captured_at: Some(to_timestamp(v.captured_at)),
             owner: v.owner,
@@ -340,6 +395,7 @@ impl TryFrom<pb::VigyState> for api::VigyState {
             desired: v.desired.map(from_struct).unwrap_or_default(),
             observed: v.observed.map(from_struct).unwrap_or_default(),
             pending: v.pending.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            conditions: v.conditions.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
             tick_count: v.tick_count,
             captured_at: from_timestamp(v.captured_at.ok_or_else(|| missing("captured_at"))?)?,
             owner: v.owner,
@@ -404,13 +460,13 @@ impl TryFrom<pb::GetVigyStateRequest> for api::GetVigyStateRequest {
 }
 impl From<api::ListVigiesRequest> for pb::ListVigiesRequest {
     fn from(v: api::ListVigiesRequest) -> Self {
-        Self { selector: v.selector, limit: v.limit }
+        Self { selector: v.selector, limit: v.limit, condition: v.condition }
     }
 }
 impl TryFrom<pb::ListVigiesRequest> for api::ListVigiesRequest {
     type Error = ServiceError;
     fn try_from(v: pb::ListVigiesRequest) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { selector: v.selector, limit: v.limit })
+        Ok(Self { selector: v.selector, limit: v.limit, condition: v.condition })
     }
 }
 impl From<api::ListVigyRunsRequest> for pb::ListVigyRunsRequest {

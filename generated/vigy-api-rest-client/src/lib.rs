@@ -71,7 +71,7 @@ impl api::VigyService for RestClient {
     }
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> ::std::result::Result<api::VigyList, ServiceError> {
         self.inner
-            .list_vigies(non_zero("limit", request.limit)?, request.selector.as_deref())
+            .list_vigies(request.condition.as_deref(), non_zero("limit", request.limit)?, request.selector.as_deref())
             .await
             .map(|r| r.into_inner())
             .map_err(service_error)

@@ -93,11 +93,13 @@ impl Client {
     Sends a `GET` request to `/v1/vigies`
 
     Arguments:
+    - `condition`: Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
     - `limit`: At most this many vigies, by name.
     - `selector`: Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
     */
     pub async fn list_vigies<'a>(
         &'a self,
+        condition: Option<&'a str>,
         limit: Option<::std::num::NonZeroU32>,
         selector: Option<&'a str>,
     ) -> Result<ResponseValue<::vigy_api::VigyList>, Error<::vigy_api::Error>> {
@@ -112,6 +114,7 @@ impl Client {
             .client
             .get(url)
             .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .query(&progenitor_client::QueryParam::new("condition", &condition))
             .query(&progenitor_client::QueryParam::new("limit", &limit))
             .query(&progenitor_client::QueryParam::new("selector", &selector))
             .headers(header_map)

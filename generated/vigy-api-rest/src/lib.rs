@@ -199,6 +199,9 @@ pub struct ListVigiesQuery {
     /// At most this many vigies, by name.
     #[param(required = false)]
     pub limit: ::std::option::Option<u32>,
+    /// Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
+    #[param(required = false)]
+    pub condition: ::std::option::Option<::std::string::String>,
 }
 ///List vigies whose labels match a selector.
 #[::utoipa::path(
@@ -225,7 +228,7 @@ async fn list_vigies(
     let Query(query) = query.map_err(bad_query)?;
     Ok(Json(
         service
-            .list_vigies(ListVigiesRequest { selector: query.selector, limit: query.limit })
+            .list_vigies(ListVigiesRequest { selector: query.selector, limit: query.limit, condition: query.condition })
             .await
             .map_err(RestError)?,
     ))

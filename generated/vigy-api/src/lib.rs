@@ -6,6 +6,7 @@
 //! [`VigyService`] trait that the runtime implements and every
 //! transport adapter and client speaks.
 #![allow(clippy::all, missing_docs, unreachable_pub)]
+/// What became of an action: `pending` is committed with its tick and waiting for its handler (or a retry); `ok` its handler carried it out (a `noop` is `ok` without one); `failed` for good; `skipped` not acted on (the tick failed, no handler takes the kind, or an earlier action of the tick failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
@@ -14,6 +15,7 @@ pub enum ActionResult {
     Ok,
     Failed,
     Skipped,
+    Pending,
 }
 impl ActionResult {
     /// The value as the specs spell it.
@@ -22,6 +24,44 @@ impl ActionResult {
             Self::Ok => "ok",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Pending => "pending",
+        }
+    }
+}
+/// A vigy's own account of one aspect of what it reconciles, as Kubernetes has conditions; set by its program with `vigy-condition`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct Condition {
+    /// Its type, e.g. `Ready`.
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    /// Why, in one word (`Converged`).
+    #[serde(default)]
+    pub reason: ::std::option::Option<::std::string::String>,
+    /// Why, in a sentence.
+    #[serde(default)]
+    pub message: ::std::option::Option<::std::string::String>,
+    /// When its status last changed (a new reason or message alone keeps it).
+    pub last_transition_time: ::chrono::DateTime<::chrono::Utc>,
+}
+/// Whether a condition holds; `unknown` when the vigy cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+impl ConditionStatus {
+    /// The value as the specs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "true",
+            Self::False => "false",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -67,6 +107,7 @@ pub struct LogLine {
     pub level: ::std::string::String,
     pub message: ::std::string::String,
 }
+/// One action a tick emitted, and what its handler made of it.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
@@ -77,8 +118,20 @@ pub struct ReconcileAction {
     #[serde(default)]
     pub payload: ::std::option::Option<::serde_json::Value>,
     pub result: ActionResult,
+    /// What the handler said (why, when it failed or was skipped).
     #[serde(default)]
     pub message: ::std::option::Option<::std::string::String>,
+    /// What the handler returned, for the program to read next tick with `vigy-last-results` (any JSON, bounded in size); null when it returned nothing or has not run.
+    #[serde(default)]
+    pub output: ::std::option::Option<::serde_json::Value>,
+    /// How many times a handler was called with it (0 until its first attempt).
+    pub attempts: u32,
+    /// When its first attempt started; null until then.
+    #[serde(default)]
+    pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// When its last attempt ended; null until one has.
+    #[serde(default)]
+    pub ended_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
 }
 /// A vigy to register (or update, if its name exists).
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -178,7 +231,10 @@ pub struct VigyState {
     pub vigy_id: ::std::string::String,
     pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub observed: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    /// The actions of the last tick still waiting for their handlers (result `pending`), in order.
     pub pending: ::std::vec::Vec<ReconcileAction>,
+    /// The conditions its program set with `vigy-condition`, by type; empty until it sets one.
+    pub conditions: ::std::vec::Vec<Condition>,
     pub tick_count: u64,
     pub captured_at: ::chrono::DateTime<::chrono::Utc>,
     /// The runtime ticking it: the one holding its lease, as `<runtime id> on <host> (pid <pid>)`. Absent while no runtime holds a live lease (disabled, or in no runtime's scope).
@@ -233,6 +289,9 @@ pub struct ListVigiesRequest {
     /// At most this many vigies, by name.
     #[serde(default)]
     pub limit: ::std::option::Option<u32>,
+    /// Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
+    #[serde(default)]
+    pub condition: ::std::option::Option<::std::string::String>,
 }
 /// The input of `list_vigy_runs`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]

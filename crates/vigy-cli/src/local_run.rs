@@ -25,12 +25,16 @@ pub(crate) async fn run(program: &Program, name: &str, ticks: u64) -> (Json, boo
     let mut kv: BTreeMap<String, Json> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut all_ok = true;
+    let mut last_results: Arc<[vigy::ReconcileAction]> = Arc::new([]);
     for tick in 1..=ticks.max(1) {
-        let input = TickInput { vigy_id, name: name.into(), tick, started_at_ms: 0, kv: Arc::new(kv.clone()) };
+        let kv_now = Arc::new(kv.clone());
+        let input = TickInput { vigy_id, name: name.into(), tick, started_at_ms: 0, kv: kv_now, last_results };
         pool.submit(Job { program: source.clone(), input, due: None, suspect: false });
         let Some(finished) = done.recv().await else { break };
-        let outcome = finished.outcome;
+        let mut outcome = finished.outcome;
         outcome.apply_kv_changes(&mut kv);
+        simulate_results(&mut outcome.actions);
+        last_results = outcome.actions.clone().into();
         all_ok &= outcome.result.is_ok();
         reports.push(json!({
             "tick": tick,
@@ -42,8 +46,22 @@ pub(crate) async fn run(program: &Program, name: &str, ticks: u64) -> (Json, boo
             "logs_truncated": outcome.logs_truncated,
             "desired": outcome.desired,
             "observed": outcome.observed,
+            "conditions": outcome.conditions,
             "kv": kv,
         }));
     }
     (json!({ "ticks": reports }), all_ok)
+}
+
+/// What a runtime without handlers would record: a `noop` is `ok`, every
+/// other action `skipped` (nothing is carried out here); the next tick
+/// reads these with `vigy-last-results`.
+fn simulate_results(actions: &mut [vigy::ReconcileAction]) {
+    for action in actions.iter_mut().filter(|a| a.result == vigy::ActionResult::Pending) {
+        if action.kind == vigy::ActionKind::Noop {
+            action.settle(vigy::ActionResult::Ok, None);
+        } else {
+            action.settle(vigy::ActionResult::Skipped, Some("vigy run carries no actions out".into()));
+        }
+    }
 }

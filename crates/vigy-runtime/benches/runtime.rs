@@ -61,6 +61,7 @@ fn input(tick: u64) -> TickInput {
         tick,
         started_at_ms: 0,
         kv: Arc::new(BTreeMap::new()),
+        last_results: Arc::new([]),
     }
 }
 

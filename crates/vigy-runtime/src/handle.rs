@@ -13,7 +13,7 @@ use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
 use vigy_types::{ConditionFilter, LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
 
-use crate::actions::{ActionHandler, HandlerOptions, Handlers};
+use crate::actions::{ActionHandler, Dispatcher, HandlerOptions, Handlers};
 use crate::backoff::Backoff;
 use crate::catalog::{Catalog, Entry};
 use crate::feed::{self, Feed};
@@ -263,6 +263,8 @@ impl RuntimeBuilder {
         let closing = CancellationToken::new();
         let (feed, runs) = Feed::new(feed::MAX_HELD_BYTES);
         let (writes, write_rx) = queue::channel(metrics.clone());
+        let (outcomes, work_rx) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
         let writer = Writer {
             store: store.clone(),
             feed,
@@ -272,12 +274,12 @@ impl RuntimeBuilder {
             panic_hook: panic_hook.clone(),
             keep_runs: self.keep_runs,
             owner: me.id.clone(),
+            dispatcher: outcomes.clone(),
         };
         let writer_task = supervise::spawn(Task::Writer, writer.run(write_rx), health.clone(), metrics.clone());
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
-        let (commands, command_rx) = mpsc::unbounded_channel();
         let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
         let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
         let scheduler = Scheduler::new(
@@ -288,6 +290,8 @@ impl RuntimeBuilder {
             metrics.clone(),
             panic_hook.clone(),
             quarantine,
+            self.handlers.clone(),
+            outcomes,
         );
         let scheduler_task =
             supervise::spawn(Task::Scheduler, scheduler.run(command_rx, done_rx), health.clone(), metrics.clone());
@@ -301,6 +305,16 @@ impl RuntimeBuilder {
             tracing::error!(%error, "a stored vigy does not read back; it is left out until it is registered again");
         }
         let catalog = Arc::new(Catalog::new(vigies));
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            handlers: self.handlers.clone(),
+            catalog: catalog.clone(),
+            commands: commands.clone(),
+            metrics: metrics.clone(),
+            closing: closing.clone(),
+            owner: me.id.clone(),
+        };
+        let dispatcher_task = tokio::spawn(dispatcher.run(work_rx));
         let schedules = !matches!(self.scope, Scope::Nothing);
         let nudge = Arc::new(Notify::new());
         let one_offs = OneOffs::default();
@@ -329,7 +343,7 @@ impl RuntimeBuilder {
             owner: me.id.clone(),
         };
         tokio::spawn(follower.follow(cursor, schedules));
-        let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task))));
+        let tasks = Arc::new(tokio::sync::Mutex::new(Some((scheduler_task, writer_task, dispatcher_task))));
         let max_vigies = self.max_vigies;
         let handle = RuntimeHandle {
             store,
@@ -352,15 +366,6 @@ impl RuntimeBuilder {
         tokio::spawn(handle.clone().quarantine(quarantine_rx));
         Ok(handle)
     }
-}
-
-/// What a vigy carries from one tick to the next, as stored: its kv store
-/// and how many ticks it has run.
-pub(crate) async fn carried_state(
-    store: &Store,
-    id: vigy_types::VigyId,
-) -> Result<(BTreeMap<String, Json>, u64), StoreError> {
-    Ok((store.kv(id).await?, store.tick_count(id).await?))
 }
 
 /// How long a forced tick waits for the vigy's owner to carry it out.
@@ -393,7 +398,7 @@ async fn checkpoint(store: Store, alive: mpsc::UnboundedSender<Command>) {
     }
 }
 
-type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
+type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
 
 /// A running vigy runtime. Cheap to clone; every clone drives the same
 /// runtime. Call [`RuntimeHandle::shutdown`] to stop it cleanly.
@@ -628,8 +633,8 @@ impl RuntimeHandle {
             };
             let run = async {
                 let vigy = self.store.get(id).await?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
-                let (kv, tick_count) = carried_state(&self.store, id).await?;
-                self.tick_here(id, Some(OneOff { vigy, kv, tick_count, token }), request).await
+                let carried = self.store.carried(&[id]).await?.remove(&id).unwrap_or_default();
+                self.tick_here(id, Some(OneOff { vigy, carried, token }), request).await
             }
             .await;
             if let Err(error) = self.store.release(&self.me.id, &[id]).await {
@@ -763,12 +768,15 @@ impl RuntimeHandle {
         if self.commands.send(Command::Drain(reply)).is_ok() {
             let _ = drained.await;
         }
-        let Some((scheduler, writer)) = self.tasks.lock().await.take() else { return };
+        let Some((scheduler, writer, dispatcher)) = self.tasks.lock().await.take() else { return };
         scheduler.abort();
         let _ = scheduler.await;
         // The scheduler held the writer's only sender: the writer now drains
         // what is queued and stops.
         let _ = writer.await;
+        // Then the dispatcher (whose senders were the two): running
+        // attempts get their grace, the rest stays pending in the outbox.
+        let _ = dispatcher.await;
         // Everything is committed: the leases can go to another runtime now.
         if self.schedules
             && let Err(error) = self.store.leave(&self.me).await

@@ -44,7 +44,6 @@ use vigy_types::{LabelSelector, VigyId};
 
 use crate::Scope;
 use crate::catalog::Catalog;
-use crate::handle::carried_state;
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, FirstTick};
 
@@ -243,48 +242,30 @@ impl Elector {
             self.metrics.leases_taken_over.fetch_add(taken_over.len() as u64, Relaxed);
             tracing::info!(vigies = taken_over.len(), from = ?from, "took over vigies whose leases had expired");
         }
-        // Many at once (start-up, a takeover): every tick count in one
-        // query. A few (a registration, a rebalance): each on its own, not
-        // a scan of every vigy per new one.
-        let bulk = if gained.len() > BULK_LOAD {
-            match self.store.tick_counts().await {
-                Ok(counts) => Some(counts),
-                Err(error) => {
-                    tracing::warn!(%error, "could not load newly leased vigies; the next round tries again");
-                    return gained.iter().map(|(id, _)| *id).collect();
-                }
+        // Every newly leased vigy's kv, newest run, conditions and
+        // unfinished actions in four queries, however many there are.
+        let ids: Vec<VigyId> = gained.iter().map(|(id, _)| *id).collect();
+        let mut carried = match self.store.carried(&ids).await {
+            Ok(carried) => carried,
+            Err(error) => {
+                tracing::warn!(%error, "could not load newly leased vigies; the next round tries again");
+                return ids;
             }
-        } else {
-            None
         };
         let mut failed = Vec::new();
         for (id, token) in gained {
-            let Some(entry) = self.catalog.get(*id) else {
+            let (Some(entry), Some(carried)) = (self.catalog.get(*id), carried.remove(id)) else {
                 failed.push(*id);
                 continue;
             };
-            let loaded = match &bulk {
-                Some(counts) => self.store.kv(*id).await.map(|kv| (kv, counts.get(id).copied().unwrap_or(0))),
-                None => carried_state(&self.store, *id).await,
-            };
-            let (kv, tick_count) = match loaded {
-                Ok(loaded) => loaded,
-                Err(error) => {
-                    tracing::warn!(%error, vigy = %id, "could not load a newly leased vigy");
-                    failed.push(*id);
-                    continue;
-                }
-            };
-            let first = if tick_count == 0 { FirstTick::Now } else { FirstTick::Spread };
+            let first = if carried.newest.is_none() { FirstTick::Now } else { FirstTick::Spread };
             let vigy = entry.vigy.clone();
-            let _ = self.commands.send(Command::Acquired { vigy, kv, tick_count, token: *token, first });
+            let _ = self.commands.send(Command::Acquired { vigy, carried, token: *token, first });
         }
         failed
     }
 }
 
-/// Newly leased vigies above which their tick counts are read in one query.
-const BULK_LOAD: usize = 64;
 
 /// Rendezvous hash of a runtime and a vigy: lower is preferred.
 fn preference(runtime: &str, vigy: VigyId) -> u64 {

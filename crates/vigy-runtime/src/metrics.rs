@@ -1,12 +1,12 @@
 //! Counters and a lateness histogram, cheap enough to update on every tick
 //! from any thread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use vigy_types::VigyId;
+use vigy_types::{ActionResult, VigyId};
 
 /// Buckets per doubling of the histogram: bucket bounds grow by 2^(1/4),
 /// so a percentile read from it is within 19% of the true value.
@@ -129,6 +129,13 @@ pub struct Metrics {
     pub leases_taken_over: AtomicU64,
     /// Lease rounds committed.
     pub lease_rounds: AtomicU64,
+    /// Actions waiting for, or being carried out by, a handler of this
+    /// runtime (a gauge: its share of the outbox).
+    pub actions_pending: AtomicU64,
+    /// Action results refused because the vigy's lease had moved.
+    pub action_results_fenced: AtomicU64,
+    /// How long handler attempts took.
+    pub handler_latency: Histogram,
     /// How late scheduled ticks started, against their due time.
     pub lateness: Histogram,
     /// How long evaluation took.
@@ -137,6 +144,8 @@ pub struct Metrics {
     /// vigy exists: a deleted vigy's series goes with it, so a runtime that
     /// sees many short-lived vigies does not keep a counter for each forever.
     per_vigy: Mutex<HashMap<VigyId, (String, VigyTicks)>>,
+    /// Final action results by kind and result.
+    actions: Mutex<BTreeMap<(String, ActionResult), u64>>,
 }
 
 /// What one vigy has done since the runtime opened.
@@ -159,6 +168,22 @@ impl Metrics {
         let (_, counts) = per_vigy.entry(id).or_insert_with(|| (name.to_owned(), VigyTicks::default()));
         counts.ticks += 1;
         counts.failures += u64::from(failed);
+    }
+
+    /// Count one action that reached its final `result`. Its kind is its
+    /// own label only if a handler takes it or it is one of the built-in
+    /// kinds; any other is counted as `other`, so programs cannot grow the
+    /// metric's series without bound.
+    pub(crate) fn count_action(&self, kind: &str, result: ActionResult, handled: bool) {
+        let label = if handled || matches!(kind, "pull" | "push" | "noop") { kind } else { "other" };
+        let mut actions = self.actions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *actions.entry((label.to_owned(), result)).or_default() += 1;
+    }
+
+    /// Final action results so far, as (kind, result, count), sorted.
+    pub fn actions(&self) -> Vec<(String, ActionResult, u64)> {
+        let actions = self.actions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        actions.iter().map(|((kind, result), n)| (kind.clone(), *result, *n)).collect()
     }
 
     /// Drop the counters of the vigy `id` (deleted).

@@ -21,6 +21,11 @@
 //!   tick 0 takes 2.5 s    [=========]
 //!   next tick runs at                    3         (1 and 2 are skipped)
 //!   ```
+//! - **A tick waits for its previous tick's actions.** A tick that leaves
+//!   actions `pending` holds its vigy's slot until the dispatcher reports
+//!   them resolved (`ActionsSettled`); then the vigy resumes on its grid
+//!   (missed due times skipped) and its next tick reads the results with
+//!   `vigy-last-results`. Forced ticks wait the same way.
 //! - **Failures back off.** After `n` consecutive failures the next tick
 //!   waits `Backoff::delay(interval, n)` from the end of the failed one; a
 //!   success returns to the fixed rate.
@@ -55,9 +60,11 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use vigy_eval::TickInput;
 use vigy_sandbox::{Done, Job, Pool, ProgramSource};
-use vigy_store::TickRecord;
-use vigy_types::{RunResult, Vigy, VigyId, VigyRun};
+use vigy_store::{Carried, TickRecord};
+use vigy_types::condition::apply_conditions;
+use vigy_types::{Condition, ReconcileAction, RunResult, Vigy, VigyId, VigyRun};
 
+use crate::actions::{Handlers, Outcomes, Work, settle_at_commit};
 use crate::backoff::Backoff;
 use crate::health::Task;
 use crate::metrics::Metrics;
@@ -73,9 +80,12 @@ pub(crate) enum Command {
     /// `vigy` changed: a leased one is scheduled as it now is (or stops
     /// being scheduled, if it is disabled or out of scope).
     Upsert { vigy: Vigy },
-    /// This runtime now holds `vigy`'s lease with `token`; `kv` and
-    /// `tick_count` are as stored.
-    Acquired { vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, token: u64, first: FirstTick },
+    /// This runtime now holds `vigy`'s lease with `token`; `carried` is
+    /// what it left in the store.
+    Acquired { vigy: Vigy, carried: Carried, token: u64, first: FirstTick },
+    /// The pending actions of `id`'s last tick under `token` are resolved
+    /// (`actions` are its last tick's, `None` if its tick was fenced out).
+    ActionsSettled { id: VigyId, token: u64, actions: Option<Arc<[ReconcileAction]>> },
     /// These leases are gone: forget the vigies and what they held.
     Lost(Vec<VigyId>),
     /// Forget `id` (deleted); a tick in flight is not recorded.
@@ -92,8 +102,7 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub(crate) struct OneOff {
     pub(crate) vigy: Vigy,
-    pub(crate) kv: BTreeMap<String, Json>,
-    pub(crate) tick_count: u64,
+    pub(crate) carried: Carried,
     pub(crate) token: u64,
 }
 
@@ -155,6 +164,14 @@ struct Entry {
     /// When the next scheduled tick is due; `None` while running or idle.
     due: Option<Instant>,
     running: bool,
+    /// Waiting for the dispatcher to resolve its last tick's actions; the
+    /// due time of that tick (or of the first tick, after a takeover) is
+    /// where its schedule resumes.
+    acting: Option<Instant>,
+    /// The last tick's actions, with their results (`vigy-last-results`).
+    last_results: Arc<[ReconcileAction]>,
+    /// Its conditions, as stored.
+    conditions: Vec<Condition>,
     /// Forced ticks waiting for the one in flight to end.
     forced: Vec<Forced>,
 }
@@ -179,6 +196,10 @@ pub(crate) struct Scheduler {
     panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
     quarantine: Quarantine,
+    handlers: Handlers,
+    /// Where unfinished actions of vigies taken over are sent, and the work
+    /// of lost ones is stopped.
+    dispatcher: Outcomes,
 }
 
 /// Where repeat offenders are sent to be disabled, and after how many.
@@ -197,8 +218,12 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         panic_hook: Arc<PanicHook>,
         quarantine: Quarantine,
+        handlers: Handlers,
+        dispatcher: Outcomes,
     ) -> Self {
         Self {
+            handlers,
+            dispatcher,
             scope,
             backoff,
             entries: HashMap::new(),
@@ -286,9 +311,8 @@ impl Scheduler {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Upsert { vigy } => self.upsert(vigy),
-            Command::Acquired { vigy, kv, tick_count, token, first } => {
-                self.acquired(vigy, kv, tick_count, token, first);
-            }
+            Command::Acquired { vigy, carried, token, first } => self.acquired(vigy, carried, token, first),
+            Command::ActionsSettled { id, token, actions } => self.settled(id, token, actions),
             Command::Lost(ids) => {
                 for id in ids {
                     self.forget(id, || lease_moved(id));
@@ -324,12 +348,12 @@ impl Scheduler {
         // that was ticking keeps its rhythm; one that was not (just
         // enabled) ticks at once.
         let interval = entry.vigy.tick_interval.as_duration();
-        if wanted && !entry.running {
+        if wanted && !entry.running && entry.acting.is_none() {
             self.set_due(id, if was_scheduled { Instant::now() + interval } else { Instant::now() });
         }
     }
 
-    fn acquired(&mut self, vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, token: u64, first: FirstTick) {
+    fn acquired(&mut self, vigy: Vigy, mut carried: Carried, token: u64, first: FirstTick) {
         let id = vigy.id;
         let generation = self.bump();
         let wanted = vigy.enabled && self.scope.includes(&vigy);
@@ -337,9 +361,17 @@ impl Scheduler {
             FirstTick::Now => Instant::now(),
             FirstTick::Spread => Instant::now() + spread(&vigy),
         };
-        let mut entry = Entry::new(vigy, kv, tick_count, generation, wanted);
+        let unfinished = std::mem::take(&mut carried.unfinished);
+        let mut entry = Entry::new(vigy, carried, generation, wanted);
         entry.leased = true;
         entry.token = token;
+        // What the last owner committed but did not finish is carried out
+        // before the first tick here.
+        if !unfinished.is_empty() {
+            entry.acting = Some(due);
+            let _ = self.dispatcher.send(Work::Run { id, token, runs: unfinished });
+        }
+        let acting = entry.acting.is_some();
         // A tick still in flight from before keeps the slot (it will not
         // be recorded) and schedules the next one when it ends.
         let running = match self.entries.remove(&id) {
@@ -352,13 +384,28 @@ impl Scheduler {
             _ => false,
         };
         self.entries.insert(id, entry);
-        if wanted && !running {
+        if wanted && !running && !acting {
             self.set_due(id, due);
         }
     }
 
+    /// The dispatcher resolved the actions `id`'s last tick left pending:
+    /// resume its schedule where that tick's due time puts it.
+    fn settled(&mut self, id: VigyId, token: u64, actions: Option<Arc<[ReconcileAction]>>) {
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        if entry.token != token || entry.running {
+            return;
+        }
+        let Some(anchor) = entry.acting.take() else { return };
+        if let Some(actions) = actions {
+            entry.last_results = actions;
+        }
+        self.resume(id, Some(anchor), anchor);
+    }
+
     /// Drop `id` and what it held; its waiting forced ticks get `error`.
     fn forget(&mut self, id: VigyId, error: impl Fn() -> RuntimeError) {
+        let _ = self.dispatcher.send(Work::Stop(id));
         let forced = self.entries.remove(&id).map(|e| e.forced).unwrap_or_default();
         for waiting in self.replies.remove(&id).unwrap_or_default().into_iter().chain(forced) {
             let _ = waiting.reply.send(Err(error()));
@@ -367,17 +414,17 @@ impl Scheduler {
 
     fn tick_now(&mut self, id: VigyId, one_off: Option<OneOff>, forced: Forced) {
         if !self.entries.contains_key(&id) {
-            let Some(OneOff { vigy, kv, tick_count, token }) = one_off else {
+            let Some(OneOff { vigy, carried, token }) = one_off else {
                 let _ = forced.reply.send(Err(lease_moved(id)));
                 return;
             };
             let generation = self.bump();
-            let mut entry = Entry::new(vigy, kv, tick_count, generation, false);
+            let mut entry = Entry::new(vigy, carried, generation, false);
             entry.token = token;
             self.entries.insert(id, entry);
         }
         let Some(entry) = self.entries.get_mut(&id) else { return };
-        if entry.running {
+        if entry.running || entry.acting.is_some() {
             entry.forced.push(forced);
             return;
         }
@@ -407,7 +454,7 @@ impl Scheduler {
             let live = self
                 .entries
                 .get(&id)
-                .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled);
+                .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled && e.acting.is_none());
             if live {
                 self.metrics.ticks_held_back.fetch_add(u64::from(held_back), Relaxed);
                 self.dispatch(id, Some(due));
@@ -429,7 +476,7 @@ impl Scheduler {
                 tick: entry.tick_count,
                 started_at_ms: 0,
                 kv: entry.kv.clone(),
-                last_results: Arc::new([]),
+                last_results: entry.last_results.clone(),
             },
             due,
             // A vigy in backoff may run long again: its tick waits in the
@@ -486,12 +533,31 @@ impl Scheduler {
             }
         }
         if !stale {
-            let run = to_run(&input, &outcome);
+            let mut run = to_run(&input, &outcome);
             if let Err(error) = &outcome.result {
                 tracing::warn!(vigy = %entry.vigy.name, tick = run.tick, failures = entry.failures, %error, "tick failed");
             } else {
                 tracing::debug!(vigy = %entry.vigy.name, tick = run.tick, elapsed_us = outcome.elapsed.as_micros() as u64, "tick");
             }
+            let pending = settle_at_commit(&mut run.actions, failed, &self.handlers);
+            for action in run.actions.iter().filter(|a| a.result.is_final()) {
+                let handled = self.handlers.for_kind(action.kind.as_str()).is_some();
+                self.metrics.count_action(action.kind.as_str(), action.result, handled);
+            }
+            if pending > 0 {
+                entry.acting = Some(due.unwrap_or(started));
+            } else {
+                entry.last_results = run.actions.clone().into();
+            }
+            let conditions = (!outcome.conditions.is_empty())
+                .then(|| {
+                    let mut conditions = entry.conditions.clone();
+                    apply_conditions(&mut conditions, &outcome.conditions, run.started_at).then(|| {
+                        entry.conditions.clone_from(&conditions);
+                        conditions
+                    })
+                })
+                .flatten();
             let report = (outcome.desired, outcome.observed);
             let reported = (!failed && entry.last_report.as_ref() != Some(&report)).then(|| {
                 entry.last_report = Some(report.clone());
@@ -504,26 +570,37 @@ impl Scheduler {
                 reported,
                 token: entry.running_token,
                 requests: requests.into_iter().flatten().collect(),
-                conditions: None,
+                conditions,
             };
             let bytes = record_bytes(&record);
             let pending = Pending::new(self.metrics.clone());
             self.backlog.push_back(Finished { record, replies, pending, bytes });
         }
+        if entry.acting.is_some() {
+            // Resumed when the dispatcher reports the actions resolved.
+            return;
+        }
+        self.resume(vigy_id, due, started);
+    }
 
+    /// After a tick (and its actions): run the forced ticks waiting, or set
+    /// the next due time on the grid of `due` (else `started`), or let go
+    /// of an entry that is no longer scheduled.
+    fn resume(&mut self, id: VigyId, due: Option<Instant>, started: Instant) {
+        let Some(entry) = self.entries.get_mut(&id) else { return };
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {
             if forced.is_empty() {
-                self.entries.remove(&vigy_id);
+                self.entries.remove(&id);
             } else {
-                self.replies.insert(vigy_id, forced);
-                self.dispatch(vigy_id, None);
+                self.replies.insert(id, forced);
+                self.dispatch(id, None);
             }
             return;
         }
         if !forced.is_empty() {
-            self.replies.insert(vigy_id, forced);
-            self.dispatch(vigy_id, None);
+            self.replies.insert(id, forced);
+            self.dispatch(id, None);
             return;
         }
         let interval = entry.vigy.tick_interval.as_duration();
@@ -532,13 +609,18 @@ impl Scheduler {
         if entry.failures > 0 {
             next = next.max(now + self.backoff.delay(interval, entry.failures));
         }
-        self.set_due(vigy_id, next);
+        self.set_due(id, next);
     }
 }
 
 impl Entry {
-    fn new(vigy: Vigy, kv: BTreeMap<String, Json>, tick_count: u64, generation: u64, scheduled: bool) -> Self {
+    fn new(vigy: Vigy, carried: Carried, generation: u64, scheduled: bool) -> Self {
+        let Carried { kv, newest, conditions, .. } = carried;
+        let (tick_count, last_results) = newest.map_or((0, Arc::from([])), |run| (run.tick, run.actions.into()));
         Self {
+            acting: None,
+            last_results,
+            conditions,
             program: Arc::new(ProgramSource::new(&vigy.program)),
             vigy,
             generation,

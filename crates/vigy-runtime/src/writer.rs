@@ -35,6 +35,7 @@ use vigy_store::{Store, TickRecord};
 use vigy_types::{VigyId, VigyRun};
 
 use crate::RuntimeError;
+use crate::actions::{Outcomes, Work};
 use crate::backoff::Backoff;
 use crate::feed::Feed;
 use crate::health::{Health, Task};
@@ -69,6 +70,8 @@ pub(crate) struct Writer {
     pub(crate) keep_runs: usize,
     /// This runtime's id: the owner its ticks' leases must name.
     pub(crate) owner: String,
+    /// Where committed ticks with pending actions go to be carried out.
+    pub(crate) dispatcher: Outcomes,
 }
 
 impl Writer {
@@ -101,7 +104,12 @@ impl Writer {
                 }
                 for (index, (record, (replies, pending, _place))) in records.into_iter().zip(waiting).enumerate() {
                     pending.committed();
+                    let acts = record.run.actions.iter().any(|a| !a.result.is_final());
+                    let (id, token) = (record.run.vigy_id, record.token);
                     if fenced.contains(&index) {
+                        if acts {
+                            let _ = self.dispatcher.send(Work::Fenced { id, token });
+                        }
                         for reply in replies {
                             let _ = reply.send(Err(RuntimeError::LeaseMoved(format!(
                                 "the tick of `{}` was not recorded: this runtime lost its lease before the commit",
@@ -112,6 +120,9 @@ impl Writer {
                     }
                     for reply in replies {
                         let _ = reply.send(Ok(record.run.clone()));
+                    }
+                    if acts {
+                        let _ = self.dispatcher.send(Work::Run { id, token, runs: vec![record.run.clone()] });
                     }
                     self.feed.publish(record.run);
                 }

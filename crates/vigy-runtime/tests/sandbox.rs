@@ -47,6 +47,7 @@ impl Harness {
             tick: 1,
             started_at_ms: 0,
             kv: Arc::new(BTreeMap::new()),
+            last_results: Arc::new([]),
         };
         assert!(self.pool.submit(Job { program, input, due: None, suspect: false }));
     }

@@ -63,7 +63,7 @@ impl fmt::Display for ActionKind {
 }
 
 /// What became of an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionResult {
     /// Committed with its tick, waiting in the outbox for its handler (or

@@ -27,12 +27,12 @@
 
 pub use vigy_eval::{Arity, EvalLimits, Extension, Intrinsics, TickHost, Value};
 pub use vigy_runtime::{
-    Backoff, Metrics, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, WorkerProgram,
-    run_if_worker,
+    ActionCall, ActionError, ActionHandler, Backoff, Handled, HandlerOptions, Metrics, RetryPolicy, RunsMissed,
+    RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, WorkerProgram, run_if_worker,
 };
 pub use vigy_store::{Lease, default_db_path, location_name};
 pub use vigy_types::{
-    ActionKind, ActionResult, LabelSelector, Labels, LogLine, Program, ProgramError, ReconcileAction, RunResult,
+    ActionKind, ActionResult, Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, LogLine, Program, ProgramError, ReconcileAction, RunResult,
     TEST_CLOCK_VAR, TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState, format_timestamp,
     now,
 };

@@ -20,6 +20,7 @@ pub(crate) fn input(tick: u64, kv: BTreeMap<String, Json>) -> TickInput {
         tick,
         started_at_ms: 1_764_000_000_000,
         kv: Arc::new(kv),
+        last_results: Arc::new([]),
     }
 }
 

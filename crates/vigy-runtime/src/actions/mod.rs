@@ -33,6 +33,7 @@
 //!   actions, gives the running ones their grace, and leaves the rest
 //!   `pending` for whoever holds the vigy next.
 
+mod dispatch;
 mod handler;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+pub(crate) use dispatch::{Dispatcher, Outcomes, Work, settle_at_commit};
 pub use handler::{ActionCall, ActionError, ActionHandler, Handled, HandlerFuture, HandlerOptions, RetryPolicy};
 
 /// A registered handler with its options and its concurrency permits.
@@ -82,10 +84,5 @@ impl Handlers {
     /// The handler that takes `kind`, if any.
     pub(crate) fn for_kind(&self, kind: &str) -> Option<&Registered> {
         self.by_kind.get(kind).or(self.fallback.as_ref())
-    }
-
-    /// Whether no handler is registered at all.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_kind.is_empty() && self.fallback.is_none()
     }
 }

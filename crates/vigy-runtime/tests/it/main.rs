@@ -1,4 +1,5 @@
 //! The runtime end to end, on real SQLite files and real time.
+mod actions;
 mod faults;
 mod leases;
 mod lifecycle;

@@ -50,6 +50,11 @@ pub(crate) enum Command {
         /// Only those matching a label selector, e.g. `host=local,tier!=edge`.
         #[arg(long, short = 'l', default_value = "")]
         selector: String,
+        /// Only those whose condition has this status, `TYPE=STATUS` (e.g.
+        /// `Ready=false`; status true, false or unknown); repeat for more,
+        /// all must hold. A vigy without the condition reads as unknown.
+        #[arg(long = "condition", value_name = "TYPE=STATUS")]
+        conditions: Vec<String>,
     },
     /// Show a vigy, its state, recent runs and (on the database, not over
     /// `--server`) its kv store.

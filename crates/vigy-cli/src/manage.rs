@@ -44,9 +44,12 @@ pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> 
             let stored = service.register_vigy(api::RegisterVigyRequest { body }).await?;
             if json { output::json(&stored) } else { println!("{}", stored.id) }
         }
-        Command::List { selector } => {
+        Command::List { selector, conditions } => {
             let selector = (!selector.trim().is_empty()).then_some(selector);
-            let list = service.list_vigies(api::ListVigiesRequest { selector, limit: None }).await?;
+            // One comma-separated list, as every transport takes it; the
+            // service reads (and refuses) each part, on both paths alike.
+            let condition = (!conditions.is_empty()).then(|| conditions.join(","));
+            let list = service.list_vigies(api::ListVigiesRequest { selector, limit: None, condition }).await?;
             if json { output::json(&list.items) } else { output::vigies(&list.items) }
         }
         Command::Inspect { vigy, runs: limit } => {

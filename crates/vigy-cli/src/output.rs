@@ -4,8 +4,16 @@ use serde::Serialize;
 use vigy::api;
 use vigy::format_timestamp;
 
+/// The longest excerpt of a message or an output shown in a table cell.
+const EXCERPT: usize = 60;
+
 /// Print rows as a table with a header, columns padded to their widest cell.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+    indented_table("", header, rows);
+}
+
+/// [`table`], each line after `indent`.
+fn indented_table(indent: &str, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -14,7 +22,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        println!("{indent}{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -22,9 +30,20 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// One line of `vigy tail`: a run (the domain's or the API's, which
-/// serialize alike) with its vigy's name.
-pub(crate) fn tail_event(run: &impl Serialize, vigy_name: Option<&str>) -> serde_json::Value {
+/// The first line of `text`, cut to `max` characters (`…` where cut).
+fn excerpt(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max || line.len() < text.trim_end().len() {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        line.to_owned()
+    }
+}
+
+/// One line of `vigy tail`: a run as the API has it (each action with its
+/// result, message, attempts and output), with its vigy's name.
+pub(crate) fn tail_event(run: &api::VigyRun, vigy_name: Option<&str>) -> serde_json::Value {
     let run = serde_json::to_value(run).expect("serializable");
     serde_json::json!({
         "run_id": run["id"],
@@ -69,7 +88,7 @@ pub(crate) fn runs(list: &[api::VigyRun]) {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|r| {
-            let actions: Vec<&str> = r.actions.iter().map(|a| a.kind.as_str()).collect();
+            let actions: Vec<String> = r.actions.iter().map(|a| format!("{}:{}", a.kind, a.result.as_str())).collect();
             vec![
                 r.tick.to_string(),
                 format_timestamp(&r.started_at),
@@ -135,10 +154,61 @@ pub(crate) fn inspect(
     if let Some(kv) = kv {
         println!("kv:        {kv}");
     }
+    conditions(&state.conditions);
     println!("program:");
     for line in v.program.lines() {
         println!("  {line}");
     }
     println!();
     runs(recent);
+    actions(recent);
+}
+
+/// A vigy's conditions, one row each, under `conditions:`.
+fn conditions(list: &[api::Condition]) {
+    if list.is_empty() {
+        println!("conditions: none");
+        return;
+    }
+    println!("conditions:");
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            vec![
+                c.r#type.clone(),
+                c.status.as_str().to_owned(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.as_deref().map(|m| excerpt(m, EXCERPT)).unwrap_or_default(),
+                format_timestamp(&c.last_transition_time),
+            ]
+        })
+        .collect();
+    indented_table("  ", &["TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"], &rows);
+}
+
+/// What became of each action of `runs`: result, attempts, the handler's
+/// message and an excerpt of its output.
+fn actions(runs: &[api::VigyRun]) {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .flat_map(|r| {
+            r.actions.iter().enumerate().map(|(i, a)| {
+                vec![
+                    r.tick.to_string(),
+                    (i + 1).to_string(),
+                    a.kind.clone(),
+                    a.result.as_str().to_owned(),
+                    a.attempts.to_string(),
+                    a.message.as_deref().map(|m| excerpt(m, EXCERPT)).unwrap_or_default(),
+                    a.output.as_ref().map(|o| excerpt(&o.to_string(), EXCERPT)).unwrap_or_default(),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!("actions:");
+    indented_table("  ", &["TICK", "#", "KIND", "RESULT", "ATTEMPTS", "MESSAGE", "OUTPUT"], &rows);
 }

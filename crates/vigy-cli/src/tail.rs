@@ -1,4 +1,5 @@
-//! `vigy tail`: one JSON line per finished run, following either the
+//! `vigy tail`: one JSON line per finished run (as the API has it, each
+//! action with its result and message), following either the
 //! database (every process's runs, `--all` from the oldest kept) or a
 //! server's event stream.
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 use vigy::api::{self, VigyService};
+use vigy::crates::runtime::to_api_run;
 use vigy::{RuntimeHandle, VigyId};
 
 use crate::output;
@@ -42,7 +44,7 @@ pub(crate) async fn follow_database(rt: &RuntimeHandle, vigy: Option<String>, al
                     names.insert(v.id, v.name.to_string());
                 }
             }
-            let event = output::tail_event(run, names.get(&run.vigy_id).map(String::as_str));
+            let event = output::tail_event(&to_api_run(run), names.get(&run.vigy_id).map(String::as_str));
             if !print_line(&mut stdout, &event) {
                 return Ok(());
             }

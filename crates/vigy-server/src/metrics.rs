@@ -51,6 +51,22 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
         for (name, counts) in &per_vigy {
             ConstCounter::new(counts.failures).encode(failures.encode_family(&[("vigy", name.as_str())])?)?;
         }
+        let mut actions = encoder.encode_descriptor(
+            "vigy_actions",
+            "Actions that reached a final result, by kind (kinds no handler takes count as `other`) and result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, result, count) in m.actions() {
+            ConstCounter::new(count)
+                .encode(actions.encode_family(&[("kind", kind.as_str()), ("result", result.as_str())])?)?;
+        }
+        histogram(
+            &mut encoder,
+            "vigy_action_handler_duration_seconds",
+            "How long action handler attempts took.",
+            &m.handler_latency,
+        )?;
         histogram(&mut encoder, "vigy_tick_duration_seconds", "How long evaluating a tick took.", &m.tick_duration)?;
         histogram(
             &mut encoder,
@@ -86,6 +102,11 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 &m.leases_taken_over,
             ),
             ("vigy_store_runs_fenced", "Ticks refused at commit because their lease had moved.", &m.runs_fenced),
+            (
+                "vigy_action_results_fenced",
+                "Action results refused because the vigy's lease had moved (its next owner carries the action out).",
+                &m.action_results_fenced,
+            ),
         ];
         for (name, help, value) in counters {
             let value = value.load(std::sync::atomic::Ordering::Relaxed);
@@ -99,6 +120,11 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 &m.write_queue_bytes,
             ),
             ("vigy_leases_held", "Vigy leases this runtime holds.", &m.leases_held),
+            (
+                "vigy_outbox_depth",
+                "Actions of this runtime's vigies committed and not yet resolved (waiting for or in a handler).",
+                &m.actions_pending,
+            ),
         ];
         for (name, help, value) in gauges {
             let value = value.load(std::sync::atomic::Ordering::Relaxed) as i64;

@@ -133,6 +133,9 @@ async fn metrics_should_count_ticks_per_vigy_in_prometheus_text() {
         "vigy_tick_duration_seconds_count 3",
         "# TYPE vigy_tick_lateness_seconds histogram",
         "# TYPE vigy_store_write_batches counter",
+        "vigy_actions_total{kind=\"noop\",result=\"ok\"} 2",
+        "# TYPE vigy_action_handler_duration_seconds histogram",
+        "vigy_outbox_depth 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

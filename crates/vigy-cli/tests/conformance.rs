@@ -67,11 +67,31 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("register_bad_name", outcome(client.register_vigy(register("", HELLO, 1000, &[])).await));
     step("get", outcome(client.get_vigy(api::GetVigyRequest { id: id("hello") }).await));
     step("get_unknown", outcome(client.get_vigy(api::GetVigyRequest { id: id("nope") }).await));
-    let select = |selector: &str| api::ListVigiesRequest { selector: Some(selector.into()), limit: None };
-    step("list_all", outcome(client.list_vigies(api::ListVigiesRequest { selector: None, limit: None }).await));
+    let select =
+        |selector: &str| api::ListVigiesRequest { selector: Some(selector.into()), limit: None, condition: None };
+    let all = api::ListVigiesRequest { selector: None, limit: None, condition: None };
+    step("list_all", outcome(client.list_vigies(all).await));
     step("list_selector", outcome(client.list_vigies(select("tier=edge")).await));
     step("list_selector_notin", outcome(client.list_vigies(select("tier notin (edge)")).await));
     step("list_malformed_selector", outcome(client.list_vigies(select("tier in (")).await));
+    // Neither vigy has ticked, so neither has a condition: each reads as
+    // `unknown`. A bad filter is `invalid_argument`, in the same words.
+    for (name, selector, condition) in [
+        ("list_condition_missing_reads_unknown", None, "Ready=unknown"),
+        ("list_condition_false", None, "Ready=false"),
+        ("list_condition_all_must_hold", Some("tier=edge"), "Ready=Unknown, Synced=unknown"),
+        ("list_condition_bad_status", None, "Ready=maybe"),
+        ("list_condition_no_status", None, "Ready"),
+        ("list_condition_bad_type", None, "1Ready=true"),
+        ("list_condition_empty_part", None, "Ready=unknown,"),
+    ] {
+        let filter = api::ListVigiesRequest {
+            selector: selector.map(Into::into),
+            limit: None,
+            condition: Some(condition.into()),
+        };
+        step(name, outcome(client.list_vigies(filter).await));
+    }
     let update = api::UpdateVigyRequest {
         id: id("hello"),
         body: api::UpdateVigy {
@@ -92,7 +112,8 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("tick", outcome(client.tick_vigy(api::TickVigyRequest { id: id("hello") }).await));
     step("tick_unknown", outcome(client.tick_vigy(api::TickVigyRequest { id: id("nope") }).await));
     // Outside the server's scope: nobody holds its lease, and the state
-    // says so (`owner` and `lease_expires_at` null).
+    // says so (`owner` and `lease_expires_at` null); its program sets no
+    // condition (`conditions` empty).
     step("state", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("hello") }).await));
     step("state_unknown", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("nope") }).await));
     let runs = |limit| api::ListVigyRunsRequest { id: id("hello"), limit };
@@ -100,7 +121,7 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("runs_limit_1", outcome(client.list_vigy_runs(runs(Some(1))).await));
     step("runs_limit_0", outcome(client.list_vigy_runs(runs(Some(0))).await));
     step("runs_limit_over_1000", outcome(client.list_vigy_runs(runs(Some(5000))).await));
-    let none = api::ListVigiesRequest { selector: None, limit: Some(0) };
+    let none = api::ListVigiesRequest { selector: None, limit: Some(0), condition: None };
     step("list_limit_0", outcome(client.list_vigies(none).await));
     step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
     step("get_deleted", outcome(client.get_vigy(api::GetVigyRequest { id: id("other") }).await));

@@ -132,6 +132,13 @@ pub(crate) enum Command {
         /// `Host` headers are refused (421). Repeat for more.
         #[arg(long = "public-host", value_name = "HOST")]
         public_hosts: Vec<String>,
+        /// Carry actions out with the built-in handlers (`http`, `exec`,
+        /// `webhook`) this TOML file turns on and allows (see
+        /// examples/handlers.toml). They run with this server's user's
+        /// rights. Without it no handler is installed, and such actions
+        /// are recorded `skipped`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Serve MCP over stdin/stdout (for clients such as Claude Desktop),
     /// on the database, or on the server given by --server.

@@ -35,6 +35,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             insecure_http,
             allow_origins,
             lease_ttl,
+            config,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| vigy_server::TlsFiles { cert, key });
             let options = vigy_server::ServeOptions {
@@ -45,7 +46,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 insecure_http,
                 ..Default::default()
             };
-            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options, lease_ttl }).await
+            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options, lease_ttl, config }).await
         }
         Command::Mcp => match &cli.server {
             Some(url) => {

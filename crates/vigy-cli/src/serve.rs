@@ -18,9 +18,13 @@ pub(crate) struct Serve {
     pub(crate) grpc_socket: Option<PathBuf>,
     pub(crate) options: ServeOptions,
     pub(crate) lease_ttl: std::time::Duration,
+    /// The built-in handlers' config file (`--config`).
+    pub(crate) config: Option<PathBuf>,
 }
 
 pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
+    // A bad handlers file stops the server before anything is opened.
+    let handlers = args.config.as_deref().map(vigy_handlers::Config::load).transpose()?;
     let mut options = args.options;
     // The bind address is a name the server is reached by.
     if !args.bind.ip().is_loopback() && !args.bind.ip().is_unspecified() {
@@ -31,13 +35,12 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let tls = options.tls.as_ref().map(vigy_server::TlsFiles::server_config).transpose()?;
     let scope = if args.selector.trim().is_empty() { Scope::All } else { Scope::Selector(args.selector.parse()?) };
     let db = &args.db;
-    let rt = RuntimeHandle::builder()
-        .path(db)
-        .scope(scope)
-        .lease_ttl(args.lease_ttl)
-        .open()
-        .await
-        .context(vigy::location_name(db))?;
+    let mut builder = RuntimeHandle::builder().path(db).scope(scope).lease_ttl(args.lease_ttl);
+    if let (Some(handlers), Some(path)) = (&handlers, &args.config) {
+        builder = vigy_handlers::install(builder, handlers);
+        tracing::info!(config = %path.display(), "built-in action handlers installed");
+    }
+    let rt = builder.open().await.context(vigy::location_name(db))?;
     let readiness = Readiness::default();
     let app = vigy_server::app(&rt, &options, readiness.clone()).await?;
     let listener =

@@ -212,3 +212,18 @@ fn actions(runs: &[api::VigyRun]) {
     println!("actions:");
     indented_table("  ", &["TICK", "#", "KIND", "RESULT", "ATTEMPTS", "MESSAGE", "OUTPUT"], &rows);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_excerpt_should_be_one_bounded_line() {
+        assert_eq!(excerpt("pushed", 60), "pushed");
+        assert_eq!(excerpt("first\nsecond", 60), "first…");
+        assert_eq!(excerpt("trailing newline\n", 60), "trailing newline");
+        let long = excerpt(&"é".repeat(100), 60);
+        assert_eq!(long.chars().count(), 60);
+        assert!(long.ends_with('…'));
+    }
+}

@@ -67,6 +67,21 @@ impl Handled {
         self.output = Some(output);
         self
     }
+
+    /// Whether the action was refused on purpose (recorded `skipped`).
+    pub fn is_skipped(&self) -> bool {
+        self.skipped
+    }
+
+    /// What the handler said.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// What the program reads next tick.
+    pub fn output(&self) -> Option<&Json> {
+        self.output.as_ref()
+    }
 }
 
 /// Why a handler could not carry an action out.
@@ -99,6 +114,16 @@ impl ActionError {
     /// Whether it will be tried again.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What the program reads next tick.
+    pub fn output(&self) -> Option<&Json> {
+        self.output.as_ref()
     }
 }
 

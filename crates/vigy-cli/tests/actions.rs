@@ -107,8 +107,9 @@ async fn a_kill_while_handlers_are_slow_should_carry_out_exactly_the_unfinished_
     let db = dir.path().join("v.db");
     let service = Service { slow: Arc::new(AtomicBool::new(true)), ..Service::default() };
     let url = start(service.clone()).await;
-    let posts: Vec<String> =
-        (0..6).map(|n| format!("(vigy-emit \"http\" (hash-map \"method\" \"POST\" \"url\" \"{url}/api/act/{n}\"))")).collect();
+    let posts: Vec<String> = (0..6)
+        .map(|n| format!("(vigy-emit \"http\" (hash-map \"method\" \"POST\" \"url\" \"{url}/api/act/{n}\"))"))
+        .collect();
     let program = format!("(if (= (vigy-tick-count) 1) (begin {}))", posts.join(" "));
     let file = support::write(dir.path(), "burst.tatara", &program);
     ok(&db, &["register", &file, "--name", "burst", "--every", "60000"]);
@@ -116,7 +117,9 @@ async fn a_kill_while_handlers_are_slow_should_carry_out_exactly_the_unfinished_
 
     let first = Served::start(&db, &["--config", &config, "--lease-ttl", "2s"], &[]);
     let keys = service.keys.clone();
-    eventually(Duration::from_secs(15), "the slow third action reached the service", move || keys.lock().unwrap().len() == 3);
+    eventually(Duration::from_secs(15), "the slow third action reached the service", move || {
+        keys.lock().unwrap().len() == 3
+    });
     let pid = first.pid().to_string();
     assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
     drop(first);

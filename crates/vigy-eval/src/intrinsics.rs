@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use tatara_lisp_eval::{Arity, EvalError, Interpreter, Span, Value};
-use vigy_types::{ActionKind, ConditionStatus, ConditionUpdate, ReconcileAction};
 use vigy_types::program::{MAX_NESTING_DEPTH, check_nesting};
+use vigy_types::{ActionKind, ConditionStatus, ConditionUpdate, ReconcileAction};
 
 use crate::convert::{json_to_value, value_to_json};
 use crate::{EvalLimits, Intrinsics, TickHost};

@@ -9,7 +9,9 @@
 //!   (b) 10,000 vigies at 1 s with every run persisted: ticks/s achieved
 //!       against scheduled, start lateness p50/p99, CPU, peak RSS;
 //!   (c) sustained tick rate with persistence at higher offered loads;
-//!   (d), (e) several runtimes on one database, and takeover (`leases.rs`).
+//!   (d), (e) several runtimes on one database, and takeover (`leases.rs`);
+//!   (f) the outbox's cost per tick and actions carried out per second
+//!       (`actions.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use vigy_runtime::{RuntimeBuilder, RuntimeHandle, Scope};
 use vigy_sandbox::{Job, Pool, ProgramSource, SandboxConfig, WorkerProgram};
 use vigy_types::{Program, TickInterval, Vigy, VigyId, VigyName};
 
+#[path = "parts/actions.rs"]
+mod actions;
 #[path = "parts/leases.rs"]
 mod leases;
 
@@ -32,8 +36,8 @@ fn main() {
     leases::run_if_child();
     tracing_subscriber_init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b, c or
-    // d, which also runs e).
+    // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b, c, f,
+    // or d, which also runs e).
     let only = std::env::var("VIGY_BENCH").unwrap_or_default();
     let part = |p: &str| only.is_empty() || only == p;
     if part("a") {
@@ -44,6 +48,9 @@ fn main() {
     }
     if part("d") {
         rt.block_on(leases::all());
+    }
+    if part("f") {
+        rt.block_on(actions::all());
     }
     if !part("c") {
         return;

@@ -266,7 +266,6 @@ impl Elector {
     }
 }
 
-
 /// Rendezvous hash of a runtime and a vigy: lower is preferred.
 fn preference(runtime: &str, vigy: VigyId) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

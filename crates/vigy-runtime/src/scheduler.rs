@@ -451,10 +451,9 @@ impl Scheduler {
                 break;
             }
             self.queue.pop();
-            let live = self
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.generation == generation && e.due == Some(due) && !e.running && e.scheduled && e.acting.is_none());
+            let live = self.entries.get(&id).is_some_and(|e| {
+                e.generation == generation && e.due == Some(due) && !e.running && e.scheduled && e.acting.is_none()
+            });
             if live {
                 self.metrics.ticks_held_back.fetch_add(u64::from(held_back), Relaxed);
                 self.dispatch(id, Some(due));

@@ -84,10 +84,8 @@ impl Store {
                 .map(|i| Value::from(i as i64))
                 .collect();
             if !done.is_empty() {
-                let sql = format!(
-                    "DELETE FROM vigy_outbox WHERE run_id = $1 AND idx IN {}",
-                    placeholders(2, done.len())
-                );
+                let sql =
+                    format!("DELETE FROM vigy_outbox WHERE run_id = $1 AND idx IN {}", placeholders(2, done.len()));
                 let mut values = vec![Value::from(update.run_id.clone())];
                 values.extend(done);
                 txn.execute_raw(Statement::from_sql_and_values(backend, &sql, values)).await?;
@@ -120,9 +118,8 @@ impl Store {
 
         let filter = if few { format!("WHERE vigy_id IN {}", placeholders(1, keys.len())) } else { String::new() };
         let values = || if few { keys.iter().cloned().map(Value::from).collect() } else { Vec::new() };
-        let newest = format!(
-            "SELECT * FROM vigy_runs WHERE seq IN (SELECT MAX(seq) FROM vigy_runs {filter} GROUP BY vigy_id)"
-        );
+        let newest =
+            format!("SELECT * FROM vigy_runs WHERE seq IN (SELECT MAX(seq) FROM vigy_runs {filter} GROUP BY vigy_id)");
         for run in self.runs_where(&newest, values()).await? {
             if let Some(entry) = carried.get_mut(&run.vigy_id) {
                 entry.newest = Some(run);
@@ -209,13 +206,17 @@ pub(crate) async fn insert_pending(db: &impl ConnectionTrait, ticks: &[TickRecor
     let rows: Vec<(String, i64, String)> = ticks
         .iter()
         .flat_map(|t| {
-            t.run.actions.iter().enumerate().filter(|(_, a)| a.result == ActionResult::Pending).map(|(i, _)| {
-                (t.run.id.clone(), i as i64, t.run.vigy_id.to_string())
-            })
+            t.run
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.result == ActionResult::Pending)
+                .map(|(i, _)| (t.run.id.clone(), i as i64, t.run.vigy_id.to_string()))
         })
         .collect();
     for chunk in rows.chunks(CHUNK / 3) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let list: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
         let sql = format!("INSERT INTO vigy_outbox (run_id, idx, vigy_id) VALUES {}", list.join(", "));
         let values: Vec<Value> = chunk
             .iter()

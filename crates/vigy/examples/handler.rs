@@ -38,7 +38,8 @@ pub(crate) async fn converge(db: &Path, theme_file: PathBuf) -> Result<Converged
             if busy_once.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Err(ActionError::retryable("the UI is busy"));
             }
-            let theme = call.payload.as_str().ok_or_else(|| ActionError::permanent("the payload is not a theme name"))?;
+            let theme =
+                call.payload.as_str().ok_or_else(|| ActionError::permanent("the payload is not a theme name"))?;
             tokio::fs::write(&file, theme).await.map_err(|e| ActionError::retryable(e.to_string()))?;
             Ok(Handled::ok().with_message(format!("applied {theme}")))
         }
@@ -46,15 +47,18 @@ pub(crate) async fn converge(db: &Path, theme_file: PathBuf) -> Result<Converged
     let options = HandlerOptions {
         deadline: Duration::from_secs(2),
         concurrency: 1,
-        retry: RetryPolicy { max_attempts: 3, first_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        },
     };
     let runtime = RuntimeHandle::builder().path(db).handler("apply-theme", apply_theme, options).open().await?;
     let vigy = Vigy::new("apply-theme", include_str!("../vigies/apply-theme.tatara"), TickInterval::from_millis(200)?)?;
     let id = runtime.register_or_update(vigy).await?.id;
 
-    let ready = |state: &VigyState| {
-        state.conditions.iter().any(|c| c.kind == "Ready" && c.status == ConditionStatus::True)
-    };
+    let ready =
+        |state: &VigyState| state.conditions.iter().any(|c| c.kind == "Ready" && c.status == ConditionStatus::True);
     let mut state = runtime.state(id).await?;
     for _ in 0..100 {
         if ready(&state) {

@@ -32,9 +32,9 @@ pub use vigy_runtime::{
 };
 pub use vigy_store::{Lease, default_db_path, location_name};
 pub use vigy_types::{
-    ActionKind, ActionResult, Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, LogLine, Program, ProgramError, ReconcileAction, RunResult,
-    TEST_CLOCK_VAR, TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState, format_timestamp,
-    now,
+    ActionKind, ActionResult, Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, LogLine, Program,
+    ProgramError, ReconcileAction, RunResult, TEST_CLOCK_VAR, TickInterval, Timestamp, Vigy, VigyError, VigyId,
+    VigyName, VigyRun, VigyState, format_timestamp, now,
 };
 
 /// The core service every transport speaks: the runtime implements it, and

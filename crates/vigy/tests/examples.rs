@@ -18,8 +18,5 @@ async fn the_handler_example_should_apply_the_theme_after_a_retry_and_turn_ready
     let applied = &first.actions[0];
     assert_eq!((applied.result, applied.attempts), (ActionResult::Ok, 2), "busy once, then applied: {applied:?}");
     assert_eq!(applied.message.as_deref(), Some("applied dark"));
-    assert!(
-        done.runs.iter().filter(|r| r.tick > 1).all(|r| r.actions.is_empty()),
-        "converged: nothing more to do"
-    );
+    assert!(done.runs.iter().filter(|r| r.tick > 1).all(|r| r.actions.is_empty()), "converged: nothing more to do");
 }

@@ -96,7 +96,8 @@ impl Dispatcher {
     /// [`SHUTDOWN_GRACE`] and stop.
     pub(crate) async fn run(self, mut work: mpsc::UnboundedReceiver<Work>) {
         let (recorder, updates) = mpsc::unbounded_channel();
-        let recording = tokio::spawn(record(self.store, self.owner, updates, self.metrics.clone(), self.closing.clone()));
+        let recording =
+            tokio::spawn(record(self.store, self.owner, updates, self.metrics.clone(), self.closing.clone()));
         let shared = Arc::new(Shared {
             handlers: self.handlers,
             catalog: self.catalog,
@@ -136,7 +137,10 @@ impl Dispatcher {
         }
         let drained = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
-            tracing::warn!(vigies = tasks.len(), "actions still running at shutdown are left pending for the next owner");
+            tracing::warn!(
+                vigies = tasks.len(),
+                "actions still running at shutdown are left pending for the next owner"
+            );
             tasks.shutdown().await;
         }
         drop(shared);
@@ -167,13 +171,7 @@ async fn carry_out(shared: Arc<Shared>, id: VigyId, token: u64, runs: Vec<VigyRu
 }
 
 /// One run's actions, in order; `None` if the work had to stop.
-async fn carry_out_run(
-    shared: &Shared,
-    id: VigyId,
-    token: u64,
-    run: &mut VigyRun,
-    left: &mut usize,
-) -> Option<()> {
+async fn carry_out_run(shared: &Shared, id: VigyId, token: u64, run: &mut VigyRun, left: &mut usize) -> Option<()> {
     let mut failed: Option<String> = None;
     for index in 0..run.actions.len() {
         if run.actions[index].result.is_final() {
@@ -217,7 +215,13 @@ async fn carry_out_run(
 
 /// One attempt at action `index` of `run`; returns the pause before the
 /// next attempt when it is to be retried.
-async fn attempt(shared: &Shared, id: VigyId, registered: &Registered, run: &mut VigyRun, index: usize) -> Option<Duration> {
+async fn attempt(
+    shared: &Shared,
+    id: VigyId,
+    registered: &Registered,
+    run: &mut VigyRun,
+    index: usize,
+) -> Option<Duration> {
     let options = &registered.options;
     let action = &run.actions[index];
     let attempt = action.attempts + 1;
@@ -258,10 +262,9 @@ async fn attempt(shared: &Shared, id: VigyId, registered: &Registered, run: &mut
             action.output = error.output.clone().map(bounded_output);
             error
         }
-        Err(_elapsed) => super::ActionError::retryable(format!(
-            "handler deadline of {} ms exceeded",
-            options.deadline.as_millis()
-        )),
+        Err(_elapsed) => {
+            super::ActionError::retryable(format!("handler deadline of {} ms exceeded", options.deadline.as_millis()))
+        }
     };
     let retry = &options.retry;
     if error.retryable && attempt < retry.max_attempts {
@@ -285,7 +288,11 @@ async fn attempt(shared: &Shared, id: VigyId, registered: &Registered, run: &mut
 fn resolved(shared: &Shared, action: &ReconcileAction, left: &mut usize) {
     *left -= 1;
     shared.metrics.actions_pending.fetch_sub(1, Relaxed);
-    shared.metrics.count_action(action.kind.as_str(), action.result, shared.handlers.for_kind(action.kind.as_str()).is_some());
+    shared.metrics.count_action(
+        action.kind.as_str(),
+        action.result,
+        shared.handlers.for_kind(action.kind.as_str()).is_some(),
+    );
 }
 
 /// Record the run's actions as they stand; `None` if the result was

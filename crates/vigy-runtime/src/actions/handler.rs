@@ -214,7 +214,8 @@ mod tests {
 
     #[test]
     fn retries_should_double_their_pause_up_to_the_cap() {
-        let policy = RetryPolicy { max_attempts: 10, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(5) };
+        let policy =
+            RetryPolicy { max_attempts: 10, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(5) };
         let pauses: Vec<u64> = (1..=5).map(|a| policy.delay_after(a).as_secs()).collect();
         assert_eq!(pauses, [1, 2, 4, 5, 5]);
         assert_eq!(policy.delay_after(1_000), Duration::from_secs(5));

@@ -33,7 +33,11 @@ fn quick(max_attempts: u32) -> HandlerOptions {
     HandlerOptions {
         deadline: Duration::from_secs(5),
         concurrency: 16,
-        retry: RetryPolicy { max_attempts, first_delay: Duration::from_millis(50), max_delay: Duration::from_millis(200) },
+        retry: RetryPolicy {
+            max_attempts,
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        },
     }
 }
 
@@ -83,14 +87,15 @@ fn push_handler(calls: &Calls) -> impl vigy_runtime::ActionHandler {
 async fn actions_of_one_tick_should_be_handled_in_order_and_recorded_with_their_keys() {
     let dir = tempfile::tempdir().unwrap();
     let calls = Calls::default();
-    let rt = open(
-        &dir.path().join("v.db"),
-        RuntimeHandle::builder().handler("push", push_handler(&calls), quick(1)),
-    )
-    .await;
+    let rt =
+        open(&dir.path().join("v.db"), RuntimeHandle::builder().handler("push", push_handler(&calls), quick(1))).await;
     let mut committed = rt.subscribe();
     let v = rt
-        .register_or_update(vigy("ordered", "(vigy-push 1) (vigy-push 2) (vigy-noop) (vigy-pull 3) (vigy-push 4)", 60_000))
+        .register_or_update(vigy(
+            "ordered",
+            "(vigy-push 1) (vigy-push 2) (vigy-noop) (vigy-pull 3) (vigy-push 4)",
+            60_000,
+        ))
         .await
         .unwrap();
     let run = (*futures::StreamExt::next(&mut committed).await.unwrap().unwrap()).clone();
@@ -132,9 +137,7 @@ async fn a_retryable_failure_should_be_retried_with_growing_pauses_until_it_succ
     let seen = attempts.clone();
     let handler = move |call: ActionCall| {
         seen.lock().unwrap().push(Instant::now());
-        async move {
-            if call.attempt < 3 { Err(ActionError::retryable("busy")) } else { Ok(Handled::ok()) }
-        }
+        async move { if call.attempt < 3 { Err(ActionError::retryable("busy")) } else { Ok(Handled::ok()) } }
     };
     let rt = open(&dir.path().join("v.db"), RuntimeHandle::builder().handler("push", handler, quick(5))).await;
     let v = rt.register_or_update(vigy("retried", "(vigy-push)", 60_000)).await.unwrap();
@@ -249,7 +252,12 @@ async fn the_next_tick_should_read_the_results_and_wait_for_them() {
     runs.reverse();
     for pair in runs.windows(2) {
         let handled = pair[0].actions[0].ended_at.expect("the previous tick's action was resolved first");
-        assert!(pair[1].started_at >= handled, "tick {} started before tick {}'s action ended", pair[1].tick, pair[0].tick);
+        assert!(
+            pair[1].started_at >= handled,
+            "tick {} started before tick {}'s action ended",
+            pair[1].tick,
+            pair[0].tick
+        );
     }
     let kv = rt.kv(v.id).await.unwrap();
     let seen = &kv["seen"];
@@ -275,7 +283,10 @@ async fn conditions_should_keep_their_transition_time_until_the_status_changes_a
     let first = first_run(&rt, v.id).await;
     let state = rt.state(v.id).await.unwrap();
     let ready = state.conditions.iter().find(|c| c.kind == "Ready").unwrap().clone();
-    assert_eq!((ready.status, ready.reason.as_deref(), ready.message.as_deref()), (ConditionStatus::False, Some("Waiting"), Some("tick 1")));
+    assert_eq!(
+        (ready.status, ready.reason.as_deref(), ready.message.as_deref()),
+        (ConditionStatus::False, Some("Waiting"), Some("tick 1"))
+    );
     assert_eq!(ready.last_transition_time, first.started_at);
     let kinds: Vec<_> = state.conditions.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, ["Ready", "Synced"], "sorted by type");
@@ -287,10 +298,15 @@ async fn conditions_should_keep_their_transition_time_until_the_status_changes_a
 
     let not_ready: ConditionFilter = "Ready=false".parse().unwrap();
     let everything = LabelSelector::everything();
-    let names = |vigies: Vec<vigy_types::Vigy>| vigies.into_iter().map(|v| v.name.as_str().to_owned()).collect::<Vec<_>>();
+    let names =
+        |vigies: Vec<vigy_types::Vigy>| vigies.into_iter().map(|v| v.name.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(rt.list_where(&everything, &[not_ready.clone()]).await.unwrap()), ["conditioned"]);
     let unknown: ConditionFilter = "Ready=unknown".parse().unwrap();
-    assert_eq!(names(rt.list_where(&everything, &[unknown]).await.unwrap()), ["silent"], "no condition reads as unknown");
+    assert_eq!(
+        names(rt.list_where(&everything, &[unknown]).await.unwrap()),
+        ["silent"],
+        "no condition reads as unknown"
+    );
 
     let third = rt.tick_now(v.id).await.unwrap();
     let ready3 = rt.state(v.id).await.unwrap().conditions.into_iter().find(|c| c.kind == "Ready").unwrap();
@@ -343,7 +359,8 @@ async fn a_new_owner_should_carry_out_exactly_the_unfinished_actions_with_their_
         }
     };
     let patient = HandlerOptions { deadline: Duration::from_secs(600), ..quick(1) };
-    let first = RuntimeHandle::builder().path(&path).handler("push", hangs_on_the_second, patient).open().await.unwrap();
+    let first =
+        RuntimeHandle::builder().path(&path).handler("push", hangs_on_the_second, patient).open().await.unwrap();
     let program = "(if (= (vigy-tick-count) 1) (begin (vigy-push 0) (vigy-push 1) (vigy-push 2)))";
     let v = first.register_or_update(vigy("interrupted", program, 60_000)).await.unwrap();
     let run = first_run(&first, v.id).await;

@@ -48,13 +48,19 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     assert_eq!(service.get_vigy(api::GetVigyRequest { id: hello.id.clone() }).await.unwrap(), hello);
     assert_eq!(service.get_vigy(api::GetVigyRequest { id: "hello".into() }).await.unwrap().id, hello.id);
 
-    let mado =
-        service.list_vigies(api::ListVigiesRequest { selector: Some("host=mado".into()), limit: None, condition: None }).await.unwrap();
+    let mado = service
+        .list_vigies(api::ListVigiesRequest { selector: Some("host=mado".into()), limit: None, condition: None })
+        .await
+        .unwrap();
     assert_eq!(mado.items.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["hello"]);
-    let one = service.list_vigies(api::ListVigiesRequest { selector: None, limit: Some(1), condition: None }).await.unwrap();
+    let one =
+        service.list_vigies(api::ListVigiesRequest { selector: None, limit: Some(1), condition: None }).await.unwrap();
     assert_eq!(one.items.len(), 1);
-    let (c, m) =
-        code(service.list_vigies(api::ListVigiesRequest { selector: Some("host in (".into()), limit: None, condition: None }).await);
+    let (c, m) = code(
+        service
+            .list_vigies(api::ListVigiesRequest { selector: Some("host in (".into()), limit: None, condition: None })
+            .await,
+    );
     assert_eq!(c, ErrorCode::InvalidArgument);
     assert!(m.starts_with("invalid label selector"), "{m}");
 

@@ -290,8 +290,7 @@ impl RuntimeBuilder {
             metrics.clone(),
             panic_hook.clone(),
             quarantine,
-            self.handlers.clone(),
-            outcomes,
+            (self.handlers.clone(), outcomes),
         );
         let scheduler_task =
             supervise::spawn(Task::Scheduler, scheduler.run(command_rx, done_rx), health.clone(), metrics.clone());

@@ -210,6 +210,7 @@ pub(crate) struct Quarantine {
 }
 
 impl Scheduler {
+    #[allow(clippy::too_many_arguments)] // wiring only: each is a distinct channel or policy
     pub(crate) fn new(
         scope: Scope,
         backoff: Backoff,
@@ -218,8 +219,7 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         panic_hook: Arc<PanicHook>,
         quarantine: Quarantine,
-        handlers: Handlers,
-        dispatcher: Outcomes,
+        (handlers, dispatcher): (Handlers, Outcomes),
     ) -> Self {
         Self {
             handlers,

@@ -52,6 +52,7 @@ fn tick(id: VigyId, n: u64, token: u64) -> TickRecord {
         reported: None,
         token,
         requests: Vec::new(),
+        conditions: None,
     }
 }
 

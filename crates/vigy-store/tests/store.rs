@@ -17,6 +17,8 @@ vigy_store::on_both_backends!(
     retention_should_keep_the_newest_runs_per_vigy,
     delete_should_remove_runs_kv_and_state,
     recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest,
+    pending_actions_should_wait_in_the_outbox_until_recorded_final_under_the_lease,
+    conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy,
 );
 
 async fn temp_store() -> (tempfile::TempDir, Store) {
@@ -40,11 +42,10 @@ fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecor
             ended_at: started_at,
             result: RunResult::Ok,
             error: None,
-            actions: vec![ReconcileAction {
-                kind: ActionKind::Noop,
-                payload: json!(null),
-                result: ActionResult::Ok,
-                message: None,
+            actions: vec![{
+                let mut noop = ReconcileAction::emitted(ActionKind::Noop, json!(null));
+                noop.settle(ActionResult::Ok, None);
+                noop
             }],
             logs: vec![],
             logs_truncated: false,
@@ -53,6 +54,7 @@ fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecor
         reported: Some((json!({"n": n}).as_object().unwrap().clone(), serde_json::Map::new())),
         token: 0,
         requests: Vec::new(),
+        conditions: None,
     }
 }
 
@@ -116,7 +118,7 @@ async fn ticks_should_commit_runs_kv_and_state_together(db: PathBuf) {
     let state = store.state(v.id).await.unwrap().unwrap();
     assert_eq!(state.tick_count, 2);
     assert_eq!(state.desired["n"], json!(2));
-    assert_eq!(state.pending.len(), 1);
+    assert!(state.pending.is_empty(), "the noop was resolved at commit: nothing pending");
     assert_eq!(state.captured_at, batch[1].run.started_at);
     assert_eq!(store.tick_counts().await.unwrap()[&v.id], 2);
     // A tick without a report keeps the last one.
@@ -234,4 +236,69 @@ async fn the_seeds_operator_queries_should_work_in_psql() {
     assert_eq!(psql("SELECT id, name, enabled FROM vigies;").trim(), format!("{}|hello|t", v.id));
     let runs = psql("SELECT vigy_id, result, started_at FROM vigy_runs ORDER BY started_at DESC LIMIT 10;");
     assert!(runs.starts_with(&format!("{}|ok|", v.id)), "{runs}");
+}
+
+/// A tick's pending actions get outbox rows in its commit; the next owner
+/// finds them with the vigy (`carried`); a result written under the lease
+/// updates the run and takes final ones out; one written without it is
+/// refused.
+async fn pending_actions_should_wait_in_the_outbox_until_recorded_final_under_the_lease(path: PathBuf) {
+    let store = Store::open(&path).await.unwrap();
+    let v = vigy("acting", "(vigy-push)");
+    store.register(&v).await.unwrap();
+    let mut t = tick(&v, 1, &[]);
+    t.run.actions = vec![
+        ReconcileAction::emitted(ActionKind::Push, json!(1)),
+        ReconcileAction::emitted(ActionKind::Push, json!(2)),
+    ];
+    write(&store, std::slice::from_ref(&t), 100).await;
+    assert_eq!(store.outbox_depth().await.unwrap(), 2);
+    let carried = store.carried(&[v.id]).await.unwrap().remove(&v.id).unwrap();
+    assert_eq!(carried.unfinished.len(), 1);
+    assert_eq!(carried.unfinished[0].id, t.run.id);
+    assert_eq!(carried.newest.as_ref().unwrap().tick, 1);
+
+    let token = store.lease(v.id).await.unwrap().unwrap().token;
+    let mut actions = t.run.actions.clone();
+    actions[0].settle(ActionResult::Ok, Some("done".into()));
+    actions[0].attempts = 1;
+    let update = vigy_store::ActionUpdate { vigy_id: v.id, token, run_id: t.run.id.clone(), actions: actions.clone() };
+    assert!(store.record_actions(std::slice::from_ref(&update), OWNER).await.unwrap().is_empty());
+    assert_eq!(store.outbox_depth().await.unwrap(), 1, "only the final one left the outbox");
+    let run = store.run(&t.run.id).await.unwrap().unwrap();
+    assert_eq!((run.actions[0].result, run.actions[0].attempts), (ActionResult::Ok, 1));
+    assert_eq!(run.actions[1].result, ActionResult::Pending);
+
+    let stale = vigy_store::ActionUpdate { token: token + 1_000, ..update.clone() };
+    assert_eq!(store.record_actions(&[stale], OWNER).await.unwrap(), [0], "fenced: not this tenure");
+    let elsewhere = store.record_actions(std::slice::from_ref(&update), "another-runtime").await.unwrap();
+    assert_eq!(elsewhere, [0], "fenced: not this owner");
+
+    store.delete(v.id, vigy_types::now()).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), 0, "a deleted vigy's outbox goes with it");
+}
+
+async fn conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy(path: PathBuf) {
+    use vigy_types::{ConditionStatus, ConditionUpdate, condition::apply_conditions};
+    let store = Store::open(&path).await.unwrap();
+    let v = vigy("conditioned", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    let mut conditions = Vec::new();
+    let at = vigy_types::now();
+    let ready = ConditionUpdate::new("Ready", ConditionStatus::False, Some("Waiting".into()), None).unwrap();
+    let synced = ConditionUpdate::new("Synced", ConditionStatus::True, None, Some("in sync".into())).unwrap();
+    apply_conditions(&mut conditions, &[ready, synced], at);
+    let (mut first, mut second) = (tick(&v, 1, &[]), tick(&v, 2, &[]));
+    first.conditions = Some(conditions.clone());
+    conditions.truncate(1);
+    second.conditions = Some(conditions.clone());
+    write(&store, &[first, second], 100).await;
+    assert_eq!(store.conditions(v.id).await.unwrap(), conditions, "the newest set in the batch wins");
+    assert_eq!(store.state(v.id).await.unwrap().unwrap().conditions, conditions);
+    assert_eq!(store.all_conditions().await.unwrap()[&v.id], conditions);
+    let third = tick(&v, 3, &[]);
+    write(&store, &[third], 100).await;
+    assert_eq!(store.conditions(v.id).await.unwrap(), conditions, "a tick that sets none keeps them");
+    store.delete(v.id, vigy_types::now()).await.unwrap();
+    assert!(store.all_conditions().await.unwrap().is_empty());
 }

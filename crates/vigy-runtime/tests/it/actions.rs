@@ -300,7 +300,7 @@ async fn conditions_should_keep_their_transition_time_until_the_status_changes_a
     let everything = LabelSelector::everything();
     let names =
         |vigies: Vec<vigy_types::Vigy>| vigies.into_iter().map(|v| v.name.as_str().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(rt.list_where(&everything, &[not_ready.clone()]).await.unwrap()), ["conditioned"]);
+    assert_eq!(names(rt.list_where(&everything, std::slice::from_ref(&not_ready)).await.unwrap()), ["conditioned"]);
     let unknown: ConditionFilter = "Ready=unknown".parse().unwrap();
     assert_eq!(
         names(rt.list_where(&everything, &[unknown]).await.unwrap()),

@@ -393,14 +393,18 @@ impl Scheduler {
     /// resume its schedule where that tick's due time puts it.
     fn settled(&mut self, id: VigyId, token: u64, actions: Option<Arc<[ReconcileAction]>>) {
         let Some(entry) = self.entries.get_mut(&id) else { return };
-        if entry.token != token || entry.running {
+        if entry.token != token {
             return;
         }
         let Some(anchor) = entry.acting.take() else { return };
         if let Some(actions) = actions {
             entry.last_results = actions;
         }
-        self.resume(id, Some(anchor), anchor);
+        // A tick of an older tenure still running resumes the vigy when it
+        // ends (it finds nothing to wait for any more).
+        if !entry.running {
+            self.resume(id, Some(anchor), anchor);
+        }
     }
 
     /// Drop `id` and what it held; its waiting forced ticks get `error`.

@@ -44,23 +44,37 @@ async fn queries_mutations_and_subscriptions_should_reach_the_runtime() {
     // A subscription starts when first polled: wait for its first event in a
     // task, and give it a moment to subscribe before ticking.
     let mut events = schema.execute_stream(
-        "subscription { streamEvents(vigyId: \"hello\") { tick result actions { kind payload result } } }",
+        "subscription { streamEvents(vigyId: \"hello\") { tick result actions { kind payload result message attempts } } }",
     );
     let first = tokio::spawn(async move { events.next().await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (data, errors) =
-        run(&schema, r#"mutation { tickVigy(id: "hello") { tick result actions { kind payload result } } }"#).await;
+    let (data, errors) = run(
+        &schema,
+        r#"mutation { tickVigy(id: "hello") { tick result actions { kind payload result message attempts } } }"#,
+    )
+    .await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         data["tickVigy"],
-        json!({ "tick": 1, "result": "OK", "actions": [{ "kind": "pull", "payload": { "a": 1 }, "result": "OK" }] })
+        json!({
+            "tick": 1,
+            "result": "OK",
+            // This runtime has no handler for `pull`.
+            "actions": [{ "kind": "pull", "payload": { "a": 1 }, "result": "SKIPPED", "message": "no handler for pull", "attempts": 0 }]
+        })
     );
     let event = tokio::time::timeout(Duration::from_secs(2), first).await.unwrap().unwrap().unwrap();
     assert_eq!(event.data.into_json().unwrap()["streamEvents"], data["tickVigy"]);
 
-    let (data, _) = run(&schema, r#"{ listVigies(selector: "host=mado", limit: 5) { items { name } } getVigyState(id: "hello") { tickCount pending { kind } } }"#).await;
+    let (data, _) = run(&schema, r#"{ listVigies(selector: "host=mado", limit: 5) { items { name } } getVigyState(id: "hello") { tickCount pending { kind } conditions { type status } } }"#).await;
     assert_eq!(data["listVigies"]["items"], json!([{ "name": "hello" }]));
-    assert_eq!(data["getVigyState"], json!({ "tickCount": 1, "pending": [{ "kind": "pull" }] }));
+    // Its one action was settled at once (skipped), so nothing is pending.
+    assert_eq!(data["getVigyState"], json!({ "tickCount": 1, "pending": [], "conditions": [] }));
+    let (data, errors) = run(&schema, r#"{ listVigies(condition: "Ready=unknown") { items { name } } }"#).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(data["listVigies"]["items"], json!([{ "name": "hello" }]));
+    let (_, errors) = run(&schema, r#"{ listVigies(condition: "Ready=maybe") { items { name } } }"#).await;
+    assert_eq!(errors[0]["extensions"]["code"], "INVALID_ARGUMENT");
 
     let (_, errors) = run(&schema, r#"{ getVigy(id: "nope") { id } }"#).await;
     assert_eq!(errors[0]["message"], "no vigy `nope`");

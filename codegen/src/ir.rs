@@ -60,6 +60,35 @@ pub struct Field {
     pub optional: Option<bool>,
     /// Its description.
     pub doc: Option<String>,
+    /// The limits on its values; empty where the spec cannot state them
+    /// (proto and GraphQL SDL have no words for them, so only OpenAPI's
+    /// are read).
+    pub constraints: Constraints,
+}
+
+/// What a spec says about a field's values beyond its type, as OpenAPI
+/// (JSON Schema) states it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    /// Smallest number allowed (inclusive).
+    pub minimum: Option<u64>,
+    /// Largest number allowed (inclusive).
+    pub maximum: Option<u64>,
+    /// Fewest characters of a string.
+    pub min_length: Option<u64>,
+    /// Most characters of a string.
+    pub max_length: Option<u64>,
+    /// A regular expression a string matches (ECMA 262, unanchored).
+    pub pattern: Option<String>,
+    /// The value used when it is absent, as JSON text.
+    pub default: Option<String>,
+}
+
+impl Constraints {
+    /// Whether the spec says nothing beyond the type.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// A model's shape.
@@ -129,6 +158,25 @@ pub struct Operation {
     pub doc: Option<String>,
     /// Its HTTP binding (OpenAPI only).
     pub http: Option<Http>,
+    /// What calling it does to the vigies, for clients that ask before
+    /// acting (MCP's tool annotations); OpenAPI only, the defaults
+    /// elsewhere.
+    pub effects: Effects,
+}
+
+/// What an operation does to the state it manages. From the HTTP method
+/// (GET reads; DELETE destroys; PATCH and DELETE are idempotent), unless
+/// the OpenAPI operation says otherwise with `x-read-only`, `x-idempotent`
+/// or `x-destructive`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// It changes nothing.
+    pub read_only: bool,
+    /// It may remove or overwrite what is stored.
+    pub destructive: bool,
+    /// Calling it twice with the same arguments does what calling it once
+    /// does.
+    pub idempotent: bool,
 }
 
 /// Everything one spec says.

@@ -83,6 +83,7 @@ fn operation(source: &str, def: &FieldDefinition, kind: OpKind) -> Result<Operat
         output,
         doc: def.description.as_ref().map(|d| d.node.clone()),
         http: None,
+        effects: Default::default(),
     })
 }
 
@@ -94,7 +95,7 @@ fn named(source: &str, ty: &Type) -> Result<String, ReadError> {
 }
 
 fn field(source: &str, name: &str, ty: &Type, doc: Option<String>) -> Result<Field, ReadError> {
-    Ok(Field { name: snake(name), ty: lower(source, ty)?, optional: Some(ty.nullable), doc })
+    Ok(Field { name: snake(name), ty: lower(source, ty)?, optional: Some(ty.nullable), doc, constraints: Default::default() })
 }
 
 /// The scalars `spec/vigy.graphql` declares, by name, and the type each

@@ -6,7 +6,7 @@ use openapiv3::{
 };
 
 use super::{ReadError, fail};
-use crate::ir::{Api, Field, Http, Model, OpKind, Operation, Shape, Ty};
+use crate::ir::{Api, Constraints, Effects, Field, Http, Model, OpKind, Operation, Shape, Ty};
 use crate::names::snake;
 
 /// Read the OpenAPI document `text`, named `source` in messages.
@@ -32,9 +32,10 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
                 None => None,
             };
             let (output, stream) = response(source, &id, op)?;
+            let effects = effects(method, op);
             let kind = if stream {
                 OpKind::Stream
-            } else if method == "get" {
+            } else if effects.read_only {
                 OpKind::Read
             } else {
                 OpKind::Change
@@ -47,6 +48,7 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
                 output,
                 doc: op.summary.clone(),
                 http: Some(Http { method: method.to_owned(), path: path.clone() }),
+                effects,
             };
             if api.operations.insert(id.clone(), operation).is_some() {
                 return Err(fail(source, format!("operationId `{id}` is used twice")));
@@ -65,12 +67,16 @@ fn model(source: &str, name: &str, schema: &Schema) -> Result<Model, ReadError> 
         SchemaKind::Type(Type::Object(object)) => {
             let mut fields = Vec::new();
             for (field, prop) in &object.properties {
-                let (ty, nullable, doc) = match prop {
-                    ReferenceOr::Reference { reference } => (Ty::Named(ref_name(reference)), false, None),
-                    ReferenceOr::Item(s) => (ty(source, s)?, s.schema_data.nullable, s.schema_data.description.clone()),
+                let (ty, nullable, doc, constraints) = match prop {
+                    ReferenceOr::Reference { reference } => {
+                        (Ty::Named(ref_name(reference)), false, None, Constraints::default())
+                    }
+                    ReferenceOr::Item(s) => {
+                        (ty(source, s)?, s.schema_data.nullable, s.schema_data.description.clone(), constraints(s))
+                    }
                 };
                 let required = object.required.contains(field);
-                fields.push(Field { name: field.clone(), ty, optional: Some(!required || nullable), doc });
+                fields.push(Field { name: field.clone(), ty, optional: Some(!required || nullable), doc, constraints });
             }
             Shape::Struct(fields)
         }
@@ -111,6 +117,37 @@ fn ty(source: &str, schema: &Schema) -> Result<Ty, ReadError> {
     })
 }
 
+/// What `schema` says about its values beyond their type (the specs use
+/// inclusive bounds only; negative ones cannot bound unsigned fields).
+fn constraints(schema: &Schema) -> Constraints {
+    let mut c = Constraints { default: schema.schema_data.default.as_ref().map(|v| v.to_string()), ..Default::default() };
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::Integer(i)) => {
+            c.minimum = i.minimum.and_then(|n| u64::try_from(n).ok());
+            c.maximum = i.maximum.and_then(|n| u64::try_from(n).ok());
+        }
+        SchemaKind::Type(Type::String(s)) => {
+            c.min_length = s.min_length.map(|n| n as u64);
+            c.max_length = s.max_length.map(|n| n as u64);
+            c.pattern = s.pattern.clone();
+        }
+        _ => {}
+    }
+    c
+}
+
+/// What an operation does, from its method and the `x-read-only`,
+/// `x-idempotent` and `x-destructive` extensions, which override it.
+fn effects(method: &str, op: &openapiv3::Operation) -> Effects {
+    let flag = |name: &str| op.extensions.get(name).and_then(|v| v.as_bool());
+    let read_only = flag("x-read-only").unwrap_or(method == "get");
+    Effects {
+        read_only,
+        destructive: flag("x-destructive").unwrap_or(method == "delete"),
+        idempotent: flag("x-idempotent").unwrap_or(read_only || matches!(method, "put" | "patch" | "delete")),
+    }
+}
+
 fn parameter(source: &str, doc: &OpenAPI, param: &ReferenceOr<Parameter>) -> Result<Field, ReadError> {
     let param = match param {
         ReferenceOr::Item(p) => p.clone(),
@@ -134,6 +171,7 @@ fn parameter(source: &str, doc: &OpenAPI, param: &ReferenceOr<Parameter>) -> Res
         ty: ty(source, &schema)?,
         optional: Some(!data.required),
         doc: data.description,
+        constraints: constraints(&schema),
     })
 }
 

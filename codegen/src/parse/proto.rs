@@ -86,6 +86,7 @@ fn lower(source: &str, set: &FileDescriptorSet) -> Result<Api, ReadError> {
                 output: local(method.output_type()),
                 doc: None,
                 http: None,
+        effects: Default::default(),
             },
         );
     }
@@ -136,7 +137,7 @@ fn field(source: &str, owner: &DescriptorProto, f: &FieldDescriptorProto) -> Res
                 ".google.protobuf.Value" => Ty::Json,
                 // The wrapper exists to give a map presence.
                 name if short(name) == STRING_MAP => {
-                    return Ok(Field { name: f.name().to_owned(), ty: Ty::StringMap, optional: Some(true), doc: None });
+                    return Ok(Field { name: f.name().to_owned(), ty: Ty::StringMap, optional: Some(true), doc: None, constraints: Default::default() });
                 }
                 name => Ty::Named(short(name)),
             },
@@ -151,7 +152,7 @@ fn field(source: &str, owner: &DescriptorProto, f: &FieldDescriptorProto) -> Res
             (false, false) => (base, Some(f.proto3_optional())),
         }
     };
-    Ok(Field { name: f.name().to_owned(), ty, optional, doc: None })
+    Ok(Field { name: f.name().to_owned(), ty, optional, doc: None, constraints: Default::default() })
 }
 
 fn short(type_name: &str) -> String {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -152,8 +153,7 @@ impl Dispatcher {
 /// are all resolved (not if the work stops first: closing, lease lost).
 async fn carry_out(shared: Arc<Shared>, id: VigyId, token: u64, runs: Vec<VigyRun>) -> (VigyId, u64) {
     let pending: usize = runs.iter().map(|r| r.actions.iter().filter(|a| !a.result.is_final()).count()).sum();
-    shared.metrics.actions_pending.fetch_add(pending as u64, Relaxed);
-    let mut left = pending;
+    let mut left = Left::new(shared.metrics.clone(), pending);
     let mut last = None;
     for mut run in runs {
         match carry_out_run(&shared, id, token, &mut run, &mut left).await {
@@ -161,17 +161,34 @@ async fn carry_out(shared: Arc<Shared>, id: VigyId, token: u64, runs: Vec<VigyRu
             None => break,
         }
     }
-    shared.metrics.actions_pending.fetch_sub(left as u64, Relaxed);
     if let Some(actions) = last
-        && left == 0
+        && left.0 == 0
     {
         let _ = shared.commands.send(Command::ActionsSettled { id, token, actions: Some(actions.into()) });
     }
     (id, token)
 }
 
+/// The actions of a vigy's work not yet resolved, counted in the
+/// `actions_pending` gauge until they are, or until the work stops (an
+/// aborted task drops it too).
+struct Left(usize, Arc<Metrics>);
+
+impl Left {
+    fn new(metrics: Arc<Metrics>, pending: usize) -> Self {
+        metrics.actions_pending.fetch_add(pending as u64, Relaxed);
+        Self(pending, metrics)
+    }
+}
+
+impl Drop for Left {
+    fn drop(&mut self) {
+        self.1.actions_pending.fetch_sub(self.0 as u64, Relaxed);
+    }
+}
+
 /// One run's actions, in order; `None` if the work had to stop.
-async fn carry_out_run(shared: &Shared, id: VigyId, token: u64, run: &mut VigyRun, left: &mut usize) -> Option<()> {
+async fn carry_out_run(shared: &Shared, id: VigyId, token: u64, run: &mut VigyRun, left: &mut Left) -> Option<()> {
     let mut failed: Option<String> = None;
     for index in 0..run.actions.len() {
         if run.actions[index].result.is_final() {
@@ -244,7 +261,14 @@ async fn attempt(
     let permit = registered.permits.clone().acquire_owned().await.ok();
     let started_at = vigy_types::now();
     let clock = Instant::now();
-    let result = tokio::time::timeout(options.deadline, registered.handler.handle(call)).await;
+    // A handler that panics fails its action (for good: it would panic
+    // again) instead of taking the vigy's work down with it.
+    let handled = std::panic::AssertUnwindSafe(registered.handler.handle(call)).catch_unwind();
+    let result = tokio::time::timeout(options.deadline, handled).await.map(|caught| {
+        caught.unwrap_or_else(|panic| {
+            Err(super::ActionError::permanent(format!("handler panicked: {}", panic_text(&*panic))))
+        })
+    });
     drop(permit);
     shared.metrics.handler_latency.record(clock.elapsed());
     let action = &mut run.actions[index];
@@ -285,8 +309,8 @@ async fn attempt(
     None
 }
 
-fn resolved(shared: &Shared, action: &ReconcileAction, left: &mut usize) {
-    *left -= 1;
+fn resolved(shared: &Shared, action: &ReconcileAction, left: &mut Left) {
+    left.0 -= 1;
     shared.metrics.actions_pending.fetch_sub(1, Relaxed);
     shared.metrics.count_action(
         action.kind.as_str(),
@@ -346,6 +370,14 @@ async fn record(
             let _ = reply.send(kept);
         }
     }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary.

@@ -203,6 +203,35 @@ async fn an_attempt_past_its_deadline_should_fail_and_be_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_handler_that_panics_should_fail_its_action_and_the_vigy_should_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = calls.clone();
+    let panics = move |_call: ActionCall| {
+        let first = seen.fetch_add(1, SeqCst) == 0;
+        async move {
+            assert!(!first, "the handler broke");
+            Ok(Handled::ok())
+        }
+    };
+    let rt = open(&dir.path().join("v.db"), RuntimeHandle::builder().handler("push", panics, quick(3))).await;
+    let v = rt.register_or_update(vigy("panicky", "(vigy-push)", 100)).await.unwrap();
+    let run = settled(&rt, v.id, &first_run(&rt, v.id).await.id).await;
+    assert_eq!((run.actions[0].result, run.actions[0].attempts), (ActionResult::Failed, 1), "no retry of a panic");
+    assert!(
+        run.actions[0].message.as_deref().unwrap().starts_with("handler panicked: the handler broke"),
+        "{:?}",
+        run.actions[0].message
+    );
+    eventually(Duration::from_secs(5), "the next tick's push handled", || async {
+        rt.recent_runs(v.id, 10).await.unwrap().iter().any(|r| r.tick > 1 && r.actions[0].result == ActionResult::Ok)
+    })
+    .await;
+    rt.shutdown().await;
+    assert_eq!(rt.metrics().actions_pending.load(SeqCst), 0, "whatever was in flight was let go of");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_handler_should_run_at_most_its_concurrency_at_once_across_vigies() {
     let dir = tempfile::tempdir().unwrap();
     let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

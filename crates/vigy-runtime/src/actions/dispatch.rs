@@ -263,7 +263,13 @@ async fn attempt(
     let clock = Instant::now();
     // A handler that panics fails its action (for good: it would panic
     // again) instead of taking the vigy's work down with it.
-    let handled = std::panic::AssertUnwindSafe(registered.handler.handle(call)).catch_unwind();
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registered.handler.handle(call)));
+    let handled = async move {
+        match started {
+            Ok(future) => std::panic::AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        }
+    };
     let result = tokio::time::timeout(options.deadline, handled).await.map(|caught| {
         caught.unwrap_or_else(|panic| {
             Err(super::ActionError::permanent(format!("handler panicked: {}", panic_text(&*panic))))

@@ -23,16 +23,21 @@ pub(crate) fn spawn(
         // Unwind safety: after a panic nothing of the task's state is used
         // again; it is dropped with the future.
         if let Err(panic) = AssertUnwindSafe(future).catch_unwind().await {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic".into());
+            let message = panic_text(&*panic);
             metrics.task_panics.fetch_add(1, Relaxed);
             health.stopped(task);
             tracing::error!(task = task.as_str(), panic = %message, "runtime task panicked; the runtime stops ticking");
         }
     })
+}
+
+/// What a caught panic said.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".into())
 }
 
 /// Test hook: makes a task panic at its next turn (`RuntimeHandle::inject_panic`).

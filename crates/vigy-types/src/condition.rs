@@ -200,29 +200,28 @@ impl fmt::Display for ConditionFilter {
 }
 
 fn check_type(kind: &str) -> Result<(), VigyError> {
-    let ok = kind.len() <= MAX_CONDITION_TYPE
-        && kind.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(VigyError::InvalidCondition(format!(
-            "type `{kind}` must start with a letter and hold only letters, digits, `_`, `-` and `.` (at most {MAX_CONDITION_TYPE})"
-        )))
+    if is_word(kind, MAX_CONDITION_TYPE, &['_', '-', '.']) {
+        return Ok(());
     }
+    Err(VigyError::InvalidCondition(format!(
+        "type `{kind}` must start with a letter and hold only letters, digits, `_`, `-` and `.` (at most {MAX_CONDITION_TYPE})"
+    )))
 }
 
 fn check_reason(reason: &str) -> Result<(), VigyError> {
-    let ok = reason.len() <= MAX_CONDITION_REASON
-        && reason.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && reason.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ',' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(VigyError::InvalidCondition(format!(
-            "reason `{reason}` must be one word: a letter, then letters, digits, `_`, `,` or `:` (at most {MAX_CONDITION_REASON})"
-        )))
+    if is_word(reason, MAX_CONDITION_REASON, &['_', ',', ':']) {
+        return Ok(());
     }
+    Err(VigyError::InvalidCondition(format!(
+        "reason `{reason}` must be one word: a letter, then letters, digits, `_`, `,` or `:` (at most {MAX_CONDITION_REASON})"
+    )))
+}
+
+/// At most `max` bytes: a letter, then letters, digits or `extra`.
+fn is_word(text: &str, max: usize, extra: &[char]) -> bool {
+    text.len() <= max
+        && text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use crate::backoff::Backoff;
 use crate::catalog::Catalog;
 use crate::metrics::Metrics;
 use crate::scheduler::Command;
+use crate::supervise::panic_text;
 
 /// The most bytes of a handler's output (as JSON) kept on its action;
 /// past it the output is kept as a string excerpt.
@@ -376,14 +377,6 @@ async fn record(
             let _ = reply.send(kept);
         }
     }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary.

@@ -13,7 +13,42 @@ fn hello_vigy_should_log_and_emit_a_noop() {
     assert_eq!(outcome.logs[0].message, "hello from a vigy");
     assert_eq!(outcome.actions.len(), 1);
     assert_eq!(outcome.actions[0].kind, ActionKind::Noop);
-    assert_eq!(outcome.actions[0].result, ActionResult::Ok);
+    assert_eq!(outcome.actions[0].result, ActionResult::Pending, "what becomes of it is the runtime's to say");
+}
+
+#[test]
+fn vigy_last_results_should_give_the_previous_ticks_actions_as_maps() {
+    let mut pushed = vigy_types::ReconcileAction::emitted(ActionKind::Push, json!({"v": 2}));
+    pushed.settle(ActionResult::Failed, Some("503".into()));
+    pushed.attempts = 3;
+    pushed.output = Some(json!({"status": 503}));
+    let mut given = input(2, BTreeMap::new());
+    given.last_results = vec![pushed].into();
+    let program = compile(
+        r#"(define r (first (vigy-last-results)))
+           (vigy-set "seen" (list (hash-map-get r "kind") (hash-map-get r "result") (hash-map-get r "message")
+                                  (hash-map-get r "attempts") (hash-map-get (hash-map-get r "output") "status")
+                                  (hash-map-get (hash-map-get r "payload") "v")))"#,
+    );
+    let outcome = evaluator().run(&program, given);
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(outcome.kv_changes["seen"], Some(json!(["push", "failed", "503", 3, 503, 2])));
+    assert_eq!(run_ok("(vigy-set \"n\" (length (vigy-last-results)))").kv_changes["n"], Some(json!(0)));
+}
+
+#[test]
+fn vigy_condition_should_keep_the_last_call_per_type_and_drop_all_on_failure() {
+    let outcome = run_ok(
+        r#"(vigy-condition "Ready" false "Waiting")
+           (vigy-condition "Ready" "True" "Done" "all good")
+           (vigy-condition 'Synced :unknown)"#,
+    );
+    let got: Vec<_> =
+        outcome.conditions.iter().map(|c| (c.kind.as_str(), c.status.as_str(), c.reason.as_deref())).collect();
+    assert_eq!(got, [("Ready", "true", Some("Done")), ("Synced", "unknown", None)]);
+    assert_eq!(outcome.conditions[0].message.as_deref(), Some("all good"));
+    let failed = run(r#"(vigy-condition "Ready" true) (car 1)"#);
+    assert!(failed.result.is_err() && failed.conditions.is_empty(), "a failed tick sets no condition");
 }
 
 #[test]

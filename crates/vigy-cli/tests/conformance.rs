@@ -126,6 +126,30 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
     step("get_deleted", outcome(client.get_vigy(api::GetVigyRequest { id: id("other") }).await));
     step("delete_unknown", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
+    // Programs checked and simulated before anything is registered: a
+    // diagnostic is a result, bad input (a program that does not parse, a
+    // tick count out of bounds, a bad name) `invalid_argument`.
+    for (name, program) in [("check_ok", COUNTER), ("check_unbalanced", "(vigy-noop"), ("check_too_large", &huge)] {
+        let request = api::CheckProgramRequest { body: api::CheckProgram { program: program.into() } };
+        step(name, outcome(client.check_program(request).await));
+    }
+    let failing = "(vigy-set \"k\" 1)\n(vigy-push 1)\n(no-such-function)\n";
+    let retrying = "(define last (vigy-last-results))\n\
+        (vigy-log \"info\" (map (lambda (r) (hash-map-get r \"result\")) last))\n\
+        (vigy-condition \"Ready\" false \"Waiting\")\n(vigy-pull (vigy-incr \"tries\"))\n(vigy-noop)\n";
+    for (name, program, ticks, vigy) in [
+        ("simulate_counter_3_ticks", COUNTER, Some(3), None),
+        ("simulate_one_tick_by_default_named", "(vigy-log \"info\" (vigy-name))", None, Some("sim")),
+        ("simulate_reads_last_results", retrying, Some(2), None),
+        ("simulate_failing_tick_keeps_no_kv", failing, Some(2), None),
+        ("simulate_unparseable", "(vigy-noop", Some(1), None),
+        ("simulate_0_ticks", HELLO, Some(0), None),
+        ("simulate_101_ticks", HELLO, Some(101), None),
+        ("simulate_bad_name", HELLO, Some(1), Some("")),
+    ] {
+        let body = api::SimulateProgram { program: program.into(), ticks, name: vigy.map(Into::into) };
+        step(name, outcome(client.simulate_program(api::SimulateProgramRequest { body }).await));
+    }
     steps
 }
 

@@ -1,14 +1,18 @@
-//! The MCP server: the generated catalog as `tools/list`, the generated
-//! dispatch as `tools/call`. A failed operation is a tool result with
-//! `isError: true` whose structured content is the `Error` model (so an AI
-//! client reads the same code as every other transport); an unknown tool
-//! is a protocol error.
+//! The MCP server: the generated catalog as `tools/list` (flat input
+//! schemas, output schemas, annotations), the generated dispatch as
+//! `tools/call`, with the result as `structuredContent` and as text for
+//! older clients. A failed operation is a tool result with `isError: true`
+//! whose structured content is the `Error` model (so an AI client reads the
+//! same code as every other transport); an unknown tool is a protocol
+//! error. Resources (`resources.rs`) and the `write-vigy` prompt
+//! (`prompts.rs`) are read through the same service.
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -18,11 +22,16 @@ use tokio_util::sync::CancellationToken;
 use vigy_api::VigyService;
 use vigy_api_mcp::{DispatchError, dispatch, error_content, tool_catalog};
 
+use crate::{prompts, resources};
+
 /// What the server tells a client when it connects.
 const INSTRUCTIONS: &str = "vigy runs small tatara-lisp reconcile programs (vigies) on their own \
-    intervals. Register one with register_vigy, look at it with get_vigy, get_vigy_state and \
-    list_vigy_runs, run a tick at once with tick_vigy. A failed call returns the error's code \
-    (invalid_argument, not_found, ...) and message as its structured content.";
+    intervals. To write one, use the write-vigy prompt or read vigy://docs/intrinsics; try it with \
+    check_program and simulate_program (nothing is stored), then register it with register_vigy. \
+    Look at a vigy with get_vigy, get_vigy_state and list_vigy_runs (or the resources \
+    vigy://vigies/{name}/program and vigy://vigies/{name}/runs), run a tick at once with tick_vigy. \
+    A failed call returns the error's code (invalid_argument, not_found, ...) and message as its \
+    structured content.";
 
 /// vigy's MCP server over one [`VigyService`].
 #[derive(Clone)]
@@ -43,10 +52,22 @@ impl VigyMcp {
         let tools = tool_catalog()
             .into_iter()
             .map(|tool| {
-                let serde_json::Value::Object(schema) = tool.input_schema else {
+                let serde_json::Value::Object(input) = tool.input_schema else {
+                    unreachable!("the generator writes an object schema for every tool")
+                };
+                let serde_json::Value::Object(output) = tool.output_schema else {
                     unreachable!("schemars writes an object schema for a struct")
                 };
-                rmcp::model::Tool::new(tool.name, tool.description, Arc::new(schema))
+                let a = tool.annotations;
+                let annotations = ToolAnnotations::new()
+                    .read_only(a.read_only)
+                    .destructive(a.destructive)
+                    .idempotent(a.idempotent)
+                    .open_world(a.open_world);
+                let mut tool = rmcp::model::Tool::new(tool.name, tool.description, Arc::new(input));
+                tool.output_schema = Some(Arc::new(output));
+                tool.annotations = Some(annotations);
+                tool
             })
             .collect();
         Self { service, tools: Arc::new(tools) }
@@ -55,7 +76,7 @@ impl VigyMcp {
 
 impl ServerHandler for VigyMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
             .with_server_info(Implementation::new("vigy", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -66,6 +87,46 @@ impl ServerHandler for VigyMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list(self.service.as_ref()).await?))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(resources::read(self.service.as_ref(), &request.uri).await?.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Ok(prompts::get(&request.name, request.arguments.unwrap_or_default())?.into())
     }
 
     async fn call_tool(

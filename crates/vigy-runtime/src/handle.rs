@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
-use vigy_types::{ConditionFilter, LabelSelector, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState};
+use vigy_types::{
+    ConditionFilter, LabelSelector, Program, ProgramError, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState,
+};
 
 use crate::actions::{ActionHandler, Dispatcher, HandlerOptions, Handlers};
 use crate::backoff::Backoff;
@@ -21,6 +23,7 @@ use crate::health::{Health, Task, Unhealthy};
 use crate::lease::{Elector, LeaseTiming, OneOffs};
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, OneOff, Quarantine, Scheduler};
+use crate::simulate::{SIMULATED_SKIP, SimulatedTick, simulate};
 use crate::supervise::{self, PanicHook};
 use crate::writer::Writer;
 use crate::{queue, watcher};
@@ -279,6 +282,11 @@ impl RuntimeBuilder {
         let writer_task = supervise::spawn(Task::Writer, writer.run(write_rx), health.clone(), metrics.clone());
 
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let simulator = Simulator {
+            sandbox: SandboxConfig { max_workers: 1, ..self.sandbox.clone() },
+            extensions: self.extensions.clone().into(),
+            running: Arc::new(tokio::sync::Semaphore::new(SIMULATIONS_AT_ONCE)),
+        };
         let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
         let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
         let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
@@ -361,6 +369,7 @@ impl RuntimeBuilder {
             nudge,
             one_offs,
             schedules,
+            simulator,
         };
         tokio::spawn(handle.clone().quarantine(quarantine_rx));
         Ok(handle)
@@ -428,6 +437,27 @@ pub struct RuntimeHandle {
     one_offs: OneOffs,
     /// Whether it ticks at all (holds leases).
     schedules: bool,
+    /// Runs [`RuntimeHandle::simulate`].
+    simulator: Simulator,
+}
+
+/// Simulations running at once; more wait their turn. Each has a worker
+/// process of its own.
+const SIMULATIONS_AT_ONCE: usize = 4;
+
+/// What a simulation runs with: the runtime's budgets and extensions, one
+/// worker process, a bounded number at once.
+#[derive(Clone)]
+struct Simulator {
+    sandbox: SandboxConfig,
+    extensions: Arc<[Arc<dyn Extension>]>,
+    running: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator").field("sandbox", &self.sandbox).finish_non_exhaustive()
+    }
 }
 
 impl RuntimeHandle {
@@ -435,6 +465,33 @@ impl RuntimeHandle {
     /// enabled vigy in it.
     pub async fn open(path: &Path) -> Result<Self, RuntimeError> {
         Self::builder().path(path).open().await
+    }
+
+    /// Check `source` as registering it would: size, nesting, syntax. The
+    /// error locates what is wrong.
+    pub fn check(&self, source: impl Into<String>) -> Result<Program, ProgramError> {
+        Program::parse(source)
+    }
+
+    /// Evaluate `program` as the vigy `name` for `ticks` ticks (1 to
+    /// [`vigy_types::program::MAX_SIMULATED_TICKS`]) in a worker process of
+    /// its own, under this runtime's budgets and with its extensions; nothing
+    /// is stored and no action is carried out (see [`crate::simulate`]).
+    pub async fn simulate(
+        &self,
+        program: &Program,
+        name: &VigyName,
+        ticks: u32,
+    ) -> Result<Vec<SimulatedTick>, RuntimeError> {
+        let ticks = vigy_types::program::simulated_ticks(ticks)?;
+        let _turn = self
+            .simulator
+            .running
+            .acquire()
+            .await
+            .map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))?;
+        let sim = &self.simulator;
+        Ok(simulate(sim.sandbox.clone(), &sim.extensions, program, name, u64::from(ticks), SIMULATED_SKIP).await)
     }
 
     /// A runtime on a private in-memory database.

@@ -1,7 +1,10 @@
 //! `RuntimeHandle` as the generated core service: every transport adapter
 //! and the conformance suite drive the runtime through this one mapping.
 //!
-//! Ids in requests accept a vigy's id or its name, as the CLI does.
+//! Ids in requests accept a vigy's id or its name, as the CLI does. Every
+//! operation starts with the request's generated `validate()`: the limits
+//! the spec states (counts, intervals, lengths) are checked there, and this
+//! file keeps no copy of them.
 
 use std::collections::BTreeMap;
 
@@ -9,16 +12,14 @@ use futures::StreamExt;
 use vigy_api as api;
 use vigy_api::{ServiceError, VigyService};
 use vigy_types::{
-    Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyRun,
-    VigyState,
+    Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyName,
+    VigyRun, VigyState,
 };
 
-use crate::{RuntimeError, RuntimeHandle};
+use crate::{RuntimeError, RuntimeHandle, SimulatedTick};
 
-/// Runs returned by `listVigyRuns` when the request does not say.
-const DEFAULT_RUNS: u32 = 20;
-/// The most runs one `listVigyRuns` returns.
-const MAX_RUNS: u32 = 1_000;
+/// The name a simulated program runs as when the request does not say.
+const DEFAULT_SIMULATED_NAME: &str = "local";
 
 impl From<RuntimeError> for ServiceError {
     fn from(error: RuntimeError) -> Self {
@@ -45,6 +46,7 @@ fn invalid(e: vigy_types::VigyError) -> ServiceError {
 #[async_trait::async_trait]
 impl VigyService for RuntimeHandle {
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         let body = request.body;
         let interval = TickInterval::from_millis(body.tick_interval_ms).map_err(invalid)?;
         let labels = labels(body.labels.unwrap_or_default())?;
@@ -53,6 +55,7 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn update_vigy(&self, request: api::UpdateVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         let id = self.entry(&request.id)?.vigy.id;
         let change = request.body;
         let interval = change.tick_interval_ms.map(TickInterval::from_millis).transpose().map_err(invalid)?;
@@ -69,15 +72,14 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn get_vigy(&self, request: api::GetVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         Ok(self.entry(&request.id)?.wire.clone())
     }
 
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> Result<api::VigyList, ServiceError> {
+        request.validate()?;
         let selector: LabelSelector = request.selector.as_deref().unwrap_or("").parse().map_err(invalid)?;
         let limit = request.limit.map_or(usize::MAX, |n| n as usize);
-        if limit == 0 {
-            return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
-        }
         let conditions = condition_filters(request.condition.as_deref())?;
         let items = if conditions.is_empty() {
             self.entries(&selector).iter().take(limit).map(|entry| entry.wire.clone()).collect()
@@ -88,22 +90,26 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn enable_vigy(&self, request: api::EnableVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         let id = self.resolve(&request.id).await?.id;
         Ok(to_api_vigy(&self.enable(id).await?))
     }
 
     async fn disable_vigy(&self, request: api::DisableVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         let id = self.resolve(&request.id).await?.id;
         Ok(to_api_vigy(&self.disable(id).await?))
     }
 
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
         let vigy = self.resolve(&request.id).await?;
         self.delete(vigy.id).await?;
         Ok(to_api_vigy(&vigy))
     }
 
     async fn get_vigy_state(&self, request: api::GetVigyStateRequest) -> Result<api::VigyState, ServiceError> {
+        request.validate()?;
         let id = self.resolve(&request.id).await?.id;
         let mut state = to_api_state(&self.state(id).await?);
         if let Some(lease) = self.lease(id).await? {
@@ -117,28 +123,47 @@ impl VigyService for RuntimeHandle {
     }
 
     async fn tick_vigy(&self, request: api::TickVigyRequest) -> Result<api::VigyRun, ServiceError> {
+        request.validate()?;
         let id = self.resolve(&request.id).await?.id;
         Ok(to_api_run(&self.tick_now(id).await?))
     }
 
     async fn list_vigy_runs(&self, request: api::ListVigyRunsRequest) -> Result<api::VigyRunList, ServiceError> {
-        let limit = request.limit.unwrap_or(DEFAULT_RUNS);
-        // Worded as the generated REST client words a zero it refuses itself.
-        if limit == 0 {
-            return Err(ServiceError::InvalidArgument("limit must be at least 1".into()));
-        }
-        if limit > MAX_RUNS {
-            return Err(ServiceError::InvalidArgument(format!("limit must be at most {MAX_RUNS}, got {limit}")));
-        }
+        request.validate()?;
+        let limit = request.limit_or_default();
         let id = self.resolve(&request.id).await?.id;
         let items = self.recent_runs(id, u64::from(limit)).await?.iter().map(to_api_run).collect();
         Ok(api::VigyRunList { items })
+    }
+
+    async fn check_program(&self, request: api::CheckProgramRequest) -> Result<api::ProgramCheck, ServiceError> {
+        request.validate()?;
+        Ok(match self.check(request.body.program) {
+            Ok(_) => api::ProgramCheck { ok: true, message: None, line: None, column: None, excerpt: None },
+            Err(e) => api::ProgramCheck {
+                ok: false,
+                message: Some(e.message),
+                line: Some(u32::try_from(e.line).unwrap_or(u32::MAX)),
+                column: Some(u32::try_from(e.column).unwrap_or(u32::MAX)),
+                excerpt: Some(e.excerpt),
+            },
+        })
+    }
+
+    async fn simulate_program(&self, request: api::SimulateProgramRequest) -> Result<api::Simulation, ServiceError> {
+        request.validate()?;
+        let body = request.body;
+        let name = VigyName::new(body.name.unwrap_or_else(|| DEFAULT_SIMULATED_NAME.to_owned())).map_err(invalid)?;
+        let program = self.check(body.program).map_err(|e| invalid(e.into()))?;
+        let ticks = self.simulate(&program, &name, body.ticks.unwrap_or(1)).await?;
+        Ok(api::Simulation { ticks: ticks.iter().map(to_api_simulated_tick).collect() })
     }
 
     async fn stream_events(
         &self,
         request: api::StreamEventsRequest,
     ) -> Result<api::EventStream<api::VigyRun>, ServiceError> {
+        request.validate()?;
         let only = match &request.vigy_id {
             Some(id) => Some(self.resolve(id).await?.id),
             None => None,
@@ -204,11 +229,7 @@ fn to_api_action(a: &ReconcileAction) -> api::ReconcileAction {
 fn to_api_condition(c: &Condition) -> api::Condition {
     api::Condition {
         r#type: c.kind.clone(),
-        status: match c.status {
-            ConditionStatus::True => api::ConditionStatus::True,
-            ConditionStatus::False => api::ConditionStatus::False,
-            ConditionStatus::Unknown => api::ConditionStatus::Unknown,
-        },
+        status: to_api_condition_status(c.status),
         reason: c.reason.clone(),
         message: c.message.clone(),
         last_transition_time: c.last_transition_time,
@@ -232,6 +253,39 @@ pub fn to_api_run(r: &VigyRun) -> api::VigyRun {
         actions: r.actions.iter().map(to_api_action).collect(),
         logs: r.logs.iter().map(|l| api::LogLine { level: l.level.clone(), message: l.message.clone() }).collect(),
         logs_truncated: r.logs_truncated,
+    }
+}
+
+fn to_api_simulated_tick(t: &SimulatedTick) -> api::SimulatedTick {
+    let o = &t.outcome;
+    api::SimulatedTick {
+        tick: t.tick,
+        result: if o.result.is_ok() { api::RunResult::Ok } else { api::RunResult::Failed },
+        error: o.result.as_ref().err().map(ToString::to_string),
+        actions: o.actions.iter().map(to_api_action).collect(),
+        logs: o.logs.iter().map(|l| api::LogLine { level: l.level.clone(), message: l.message.clone() }).collect(),
+        logs_truncated: o.logs_truncated,
+        desired: o.desired.clone(),
+        observed: o.observed.clone(),
+        conditions: o
+            .conditions
+            .iter()
+            .map(|c| api::ConditionUpdate {
+                r#type: c.kind.clone(),
+                status: to_api_condition_status(c.status),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+            })
+            .collect(),
+        kv: t.kv.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}
+
+fn to_api_condition_status(status: ConditionStatus) -> api::ConditionStatus {
+    match status {
+        ConditionStatus::True => api::ConditionStatus::True,
+        ConditionStatus::False => api::ConditionStatus::False,
+        ConditionStatus::Unknown => api::ConditionStatus::Unknown,
     }
 }
 

@@ -43,6 +43,10 @@ pub enum VigyError {
     /// A condition (type, status, reason or message) that breaks its rules.
     #[error("invalid condition: {0}")]
     InvalidCondition(String),
+    /// A simulation asked for no ticks or more than
+    /// [`crate::program::MAX_SIMULATED_TICKS`].
+    #[error("invalid tick count {0}: a simulation runs 1 to {max} ticks", max = crate::program::MAX_SIMULATED_TICKS)]
+    InvalidTickCount(u32),
     /// An id that is not 32 lowercase hex characters.
     #[error("invalid vigy id `{0}`: expected 32 lowercase hex characters")]
     InvalidId(String),

@@ -27,6 +27,15 @@ pub const MAX_PROGRAM_BYTES: usize = 256 * 1024;
 /// large stacks.
 pub const MAX_NESTING_DEPTH: usize = 200;
 
+/// Most ticks one simulation of a program runs (`simulateProgram`): a
+/// simulation is a request answered while its caller waits.
+pub const MAX_SIMULATED_TICKS: u32 = 100;
+
+/// `ticks` if a simulation may run that many: 1 to [`MAX_SIMULATED_TICKS`].
+pub fn simulated_ticks(ticks: u32) -> Result<u32, crate::VigyError> {
+    if (1..=MAX_SIMULATED_TICKS).contains(&ticks) { Ok(ticks) } else { Err(crate::VigyError::InvalidTickCount(ticks)) }
+}
+
 /// Why a program was refused, located in its source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at {line}:{column}\n{excerpt}")]

@@ -69,6 +69,16 @@ impl From<ActionResult> for api::ActionResult {
         }
     }
 }
+#[derive(::cynic::InputObject, Debug)]
+#[cynic(graphql_type = "CheckProgram")]
+pub struct CheckProgram {
+    pub program: ::std::string::String,
+}
+impl CheckProgram {
+    fn from_core(v: api::CheckProgram) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { program: v.program })
+    }
+}
 #[derive(::cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Condition")]
 pub struct Condition {
@@ -104,6 +114,20 @@ impl From<ConditionStatus> for api::ConditionStatus {
             ConditionStatus::False => api::ConditionStatus::False,
             ConditionStatus::Unknown => api::ConditionStatus::Unknown,
         }
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "ConditionUpdate")]
+pub struct ConditionUpdate {
+    #[cynic(rename = "type")]
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    pub reason: ::std::option::Option<::std::string::String>,
+    pub message: ::std::option::Option<::std::string::String>,
+}
+impl From<ConditionUpdate> for api::ConditionUpdate {
+    fn from(v: ConditionUpdate) -> Self {
+        Self { r#type: v.r#type, status: v.status.into(), reason: v.reason, message: v.message }
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
@@ -150,6 +174,26 @@ pub struct LogLine {
 impl From<LogLine> for api::LogLine {
     fn from(v: LogLine) -> Self {
         Self { level: v.level, message: v.message }
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "ProgramCheck")]
+pub struct ProgramCheck {
+    pub ok: bool,
+    pub message: ::std::option::Option<::std::string::String>,
+    pub line: ::std::option::Option<i32>,
+    pub column: ::std::option::Option<i32>,
+    pub excerpt: ::std::option::Option<::std::string::String>,
+}
+impl From<ProgramCheck> for api::ProgramCheck {
+    fn from(v: ProgramCheck) -> Self {
+        Self {
+            ok: v.ok,
+            message: v.message,
+            line: v.line.and_then(|n| u32::try_from(n).ok()),
+            column: v.column.and_then(|n| u32::try_from(n).ok()),
+            excerpt: v.excerpt,
+        }
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
@@ -206,6 +250,64 @@ impl From<RunResult> for api::RunResult {
             RunResult::Failed => api::RunResult::Failed,
             RunResult::Skipped => api::RunResult::Skipped,
         }
+    }
+}
+#[derive(::cynic::InputObject, Debug)]
+#[cynic(graphql_type = "SimulateProgram")]
+pub struct SimulateProgram {
+    pub program: ::std::string::String,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub ticks: ::std::option::Option<i32>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub name: ::std::option::Option<::std::string::String>,
+}
+impl SimulateProgram {
+    fn from_core(v: api::SimulateProgram) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self {
+            program: v.program,
+            ticks: v.ticks.map(i32::try_from).transpose().map_err(|_| too_big())?,
+            name: v.name,
+        })
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "SimulatedTick")]
+pub struct SimulatedTick {
+    pub tick: u64,
+    pub result: RunResult,
+    pub error: ::std::option::Option<::std::string::String>,
+    pub actions: ::std::vec::Vec<ReconcileAction>,
+    pub logs: ::std::vec::Vec<LogLine>,
+    pub logs_truncated: bool,
+    pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    pub observed: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    pub conditions: ::std::vec::Vec<ConditionUpdate>,
+    pub kv: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+impl From<SimulatedTick> for api::SimulatedTick {
+    fn from(v: SimulatedTick) -> Self {
+        Self {
+            tick: v.tick,
+            result: v.result.into(),
+            error: v.error,
+            actions: v.actions.into_iter().map(Into::into).collect(),
+            logs: v.logs.into_iter().map(Into::into).collect(),
+            logs_truncated: v.logs_truncated,
+            desired: v.desired,
+            observed: v.observed,
+            conditions: v.conditions.into_iter().map(Into::into).collect(),
+            kv: v.kv,
+        }
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Simulation")]
+pub struct Simulation {
+    pub ticks: ::std::vec::Vec<SimulatedTick>,
+}
+impl From<Simulation> for api::Simulation {
+    fn from(v: Simulation) -> Self {
+        Self { ticks: v.ticks.into_iter().map(Into::into).collect() }
     }
 }
 #[derive(::cynic::InputObject, Debug)]
@@ -330,6 +432,16 @@ impl From<VigyState> for api::VigyState {
     }
 }
 #[derive(::cynic::QueryVariables, Debug)]
+pub struct CheckProgramVariables {
+    pub input: CheckProgram,
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = CheckProgramVariables)]
+pub struct CheckProgramOp {
+    #[arguments(input:$input)]
+    pub check_program: ProgramCheck,
+}
+#[derive(::cynic::QueryVariables, Debug)]
 pub struct DeleteVigyVariables {
     pub id: ::std::string::String,
 }
@@ -411,6 +523,16 @@ pub struct RegisterVigyVariables {
 pub struct RegisterVigyOp {
     #[arguments(input:$input)]
     pub register_vigy: Vigy,
+}
+#[derive(::cynic::QueryVariables, Debug)]
+pub struct SimulateProgramVariables {
+    pub input: SimulateProgram,
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = SimulateProgramVariables)]
+pub struct SimulateProgramOp {
+    #[arguments(input:$input)]
+    pub simulate_program: Simulation,
 }
 #[derive(::cynic::QueryVariables, Debug)]
 pub struct StreamEventsVariables {
@@ -496,6 +618,16 @@ impl GraphqlClient {
 }
 #[::async_trait::async_trait]
 impl api::VigyService for GraphqlClient {
+    async fn check_program(
+        &self,
+        request: api::CheckProgramRequest,
+    ) -> ::std::result::Result<api::ProgramCheck, ServiceError> {
+        use ::cynic::QueryBuilder;
+        let data = self
+            .run(CheckProgramOp::build(CheckProgramVariables { input: CheckProgram::from_core(request.body)? }))
+            .await?;
+        Ok(data.check_program.into())
+    }
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         use ::cynic::MutationBuilder;
         let data = self.run(DeleteVigyOp::build(DeleteVigyVariables { id: request.id })).await?;
@@ -554,6 +686,18 @@ impl api::VigyService for GraphqlClient {
             .run(RegisterVigyOp::build(RegisterVigyVariables { input: RegisterVigy::from_core(request.body)? }))
             .await?;
         Ok(data.register_vigy.into())
+    }
+    async fn simulate_program(
+        &self,
+        request: api::SimulateProgramRequest,
+    ) -> ::std::result::Result<api::Simulation, ServiceError> {
+        use ::cynic::QueryBuilder;
+        let data = self
+            .run(SimulateProgramOp::build(SimulateProgramVariables {
+                input: SimulateProgram::from_core(request.body)?,
+            }))
+            .await?;
+        Ok(data.simulate_program.into())
     }
     async fn stream_events(
         &self,

@@ -17,14 +17,20 @@ pub type Schema = ::async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionR
 pub fn schema(service: SharedService) -> Schema {
     ::async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .register_output_type::<ActionResult>()
+        .register_input_type::<CheckProgram>()
         .register_output_type::<Condition>()
         .register_output_type::<ConditionStatus>()
+        .register_output_type::<ConditionUpdate>()
         .register_output_type::<Error>()
         .register_output_type::<ErrorCode>()
         .register_output_type::<LogLine>()
+        .register_output_type::<ProgramCheck>()
         .register_output_type::<ReconcileAction>()
         .register_input_type::<RegisterVigy>()
         .register_output_type::<RunResult>()
+        .register_input_type::<SimulateProgram>()
+        .register_output_type::<SimulatedTick>()
+        .register_output_type::<Simulation>()
         .register_input_type::<UpdateVigy>()
         .register_output_type::<Vigy>()
         .register_output_type::<VigyList>()
@@ -200,6 +206,18 @@ pub enum ActionResult {
     Skipped,
     Pending,
 }
+/// A program to check.
+#[derive(::async_graphql::InputObject, Debug)]
+#[graphql(name = "CheckProgram")]
+pub struct CheckProgram {
+    /// The tatara-lisp source, as registerVigy would take it.
+    pub program: ::std::string::String,
+}
+impl From<CheckProgram> for ::vigy_api::CheckProgram {
+    fn from(model: CheckProgram) -> Self {
+        Self { program: model.program.into() }
+    }
+}
 /// A vigy's own account of one aspect of what it reconciles, as Kubernetes has conditions; set by its program with `vigy-condition`.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "Condition")]
@@ -233,6 +251,28 @@ pub enum ConditionStatus {
     False,
     Unknown,
 }
+/// A condition as a tick set it.
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "ConditionUpdate")]
+pub struct ConditionUpdate {
+    /// Its type, e.g. `Ready`.
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    /// Why, in one word.
+    pub reason: ::std::option::Option<::std::string::String>,
+    /// Why, in a sentence.
+    pub message: ::std::option::Option<::std::string::String>,
+}
+impl From<::vigy_api::ConditionUpdate> for ConditionUpdate {
+    fn from(model: ::vigy_api::ConditionUpdate) -> Self {
+        Self {
+            r#type: model.r#type.into(),
+            status: model.status.into(),
+            reason: model.reason.map(::std::convert::Into::into),
+            message: model.message.map(::std::convert::Into::into),
+        }
+    }
+}
 /// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "Error")]
@@ -265,6 +305,32 @@ pub struct LogLine {
 impl From<::vigy_api::LogLine> for LogLine {
     fn from(model: ::vigy_api::LogLine) -> Self {
         Self { level: model.level.into(), message: model.message.into() }
+    }
+}
+/// Whether a program would be accepted; where and why not.
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "ProgramCheck")]
+pub struct ProgramCheck {
+    /// It would be accepted.
+    pub ok: bool,
+    /// What is wrong; null when ok.
+    pub message: ::std::option::Option<::std::string::String>,
+    /// The 1-based line of the offending character; null when ok.
+    pub line: ::std::option::Option<u32>,
+    /// Its 1-based column, in characters; null when ok.
+    pub column: ::std::option::Option<u32>,
+    /// The offending line with a caret under the column; null when ok.
+    pub excerpt: ::std::option::Option<::std::string::String>,
+}
+impl From<::vigy_api::ProgramCheck> for ProgramCheck {
+    fn from(model: ::vigy_api::ProgramCheck) -> Self {
+        Self {
+            ok: model.ok.into(),
+            message: model.message.map(::std::convert::Into::into),
+            line: model.line.map(::std::convert::Into::into),
+            column: model.column.map(::std::convert::Into::into),
+            excerpt: model.excerpt.map(::std::convert::Into::into),
+        }
     }
 }
 /// One action a tick emitted, and what its handler made of it.
@@ -305,9 +371,13 @@ impl From<::vigy_api::ReconcileAction> for ReconcileAction {
 #[derive(::async_graphql::InputObject, Debug)]
 #[graphql(name = "RegisterVigy")]
 pub struct RegisterVigy {
+    /// Its name, which picks the vigy to update if one has it: 1 to 128 bytes, no control characters, no leading or trailing whitespace. The id is derived from it.
     pub name: ::std::string::String,
+    /// The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.
     pub program: ::std::string::String,
+    /// How often it ticks, in milliseconds (100 ms to 7 days).
     pub tick_interval_ms: UInt64,
+    /// Labels to select it by, as Kubernetes has them (at most 64; keys `[prefix/]name`, values up to 63 characters). Absent or null: none.
     pub labels: ::std::option::Option<Labels>,
 }
 impl From<RegisterVigy> for ::vigy_api::RegisterVigy {
@@ -327,12 +397,85 @@ pub enum RunResult {
     Failed,
     Skipped,
 }
+/// A program to evaluate for a few ticks.
+#[derive(::async_graphql::InputObject, Debug)]
+#[graphql(name = "SimulateProgram")]
+pub struct SimulateProgram {
+    /// The tatara-lisp source, as registerVigy would take it.
+    pub program: ::std::string::String,
+    /// How many ticks to run, one after another (default 1, at most 100).
+    pub ticks: ::std::option::Option<u32>,
+    /// The vigy name the program runs as (what `vigy-name` returns; its id is derived from it). Default `local`.
+    pub name: ::std::option::Option<::std::string::String>,
+}
+impl From<SimulateProgram> for ::vigy_api::SimulateProgram {
+    fn from(model: SimulateProgram) -> Self {
+        Self {
+            program: model.program.into(),
+            ticks: model.ticks.map(::std::convert::Into::into),
+            name: model.name.map(::std::convert::Into::into),
+        }
+    }
+}
+/// One simulated tick.
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "SimulatedTick")]
+pub struct SimulatedTick {
+    /// Its number, from 1.
+    pub tick: UInt64,
+    pub result: RunResult,
+    /// Why it failed; null when ok.
+    pub error: ::std::option::Option<::std::string::String>,
+    /// The actions it emitted, as the simulation settled them.
+    pub actions: ::std::vec::Vec<ReconcileAction>,
+    pub logs: ::std::vec::Vec<LogLine>,
+    pub logs_truncated: bool,
+    /// Its `vigy-desired` reports.
+    pub desired: JsonObject,
+    /// Its `vigy-observed` reports.
+    pub observed: JsonObject,
+    /// The conditions it set with `vigy-condition`, the last per type.
+    pub conditions: ::std::vec::Vec<ConditionUpdate>,
+    /// The kv store after it, which the next tick starts from.
+    pub kv: JsonObject,
+}
+impl From<::vigy_api::SimulatedTick> for SimulatedTick {
+    fn from(model: ::vigy_api::SimulatedTick) -> Self {
+        Self {
+            tick: model.tick.into(),
+            result: model.result.into(),
+            error: model.error.map(::std::convert::Into::into),
+            actions: list(model.actions),
+            logs: list(model.logs),
+            logs_truncated: model.logs_truncated.into(),
+            desired: model.desired.into(),
+            observed: model.observed.into(),
+            conditions: list(model.conditions),
+            kv: model.kv.into(),
+        }
+    }
+}
+/// What a program did in a simulation: nothing was stored, and no action was carried out (a `noop` is `ok`, every other action `skipped`, which is what the next tick reads with `vigy-last-results`).
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "Simulation")]
+pub struct Simulation {
+    /// Each tick's outcome, in order.
+    pub ticks: ::std::vec::Vec<SimulatedTick>,
+}
+impl From<::vigy_api::Simulation> for Simulation {
+    fn from(model: ::vigy_api::Simulation) -> Self {
+        Self { ticks: list(model.ticks) }
+    }
+}
 /// The fields to change; absent ones are kept.
 #[derive(::async_graphql::InputObject, Debug)]
 #[graphql(name = "UpdateVigy")]
 pub struct UpdateVigy {
+    /// The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).
     pub program: ::std::option::Option<::std::string::String>,
+    /// The new interval, in milliseconds (100 ms to 7 days).
     pub tick_interval_ms: ::std::option::Option<UInt64>,
+    /// The new labels, replacing all of the old ones.
     pub labels: ::std::option::Option<Labels>,
 }
 impl From<UpdateVigy> for ::vigy_api::UpdateVigy {
@@ -353,6 +496,7 @@ pub struct Vigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source.
     pub program: ::std::string::String,
+    /// How often it ticks, in milliseconds.
     pub tick_interval_ms: UInt64,
     pub enabled: bool,
     pub labels: Labels,
@@ -464,6 +608,14 @@ impl From<::vigy_api::VigyState> for VigyState {
 pub struct QueryRoot;
 #[::async_graphql::Object(name = "Query")]
 impl QueryRoot {
+    /// Check a program as registering it would (size, nesting, syntax), without registering anything.
+    async fn check_program(&self, ctx: &Context<'_>, input: CheckProgram) -> ::async_graphql::Result<ProgramCheck> {
+        let answer = service(ctx)?
+            .check_program(::vigy_api::CheckProgramRequest { body: input.into() })
+            .await
+            .map_err(graphql_error)?;
+        Ok(answer.into())
+    }
     /// One vigy.
     async fn get_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
         let answer =
@@ -508,6 +660,14 @@ impl QueryRoot {
                 id: id.into(),
                 limit: limit.map(::std::convert::Into::into),
             })
+            .await
+            .map_err(graphql_error)?;
+        Ok(answer.into())
+    }
+    /// Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
+    async fn simulate_program(&self, ctx: &Context<'_>, input: SimulateProgram) -> ::async_graphql::Result<Simulation> {
+        let answer = service(ctx)?
+            .simulate_program(::vigy_api::SimulateProgramRequest { body: input.into() })
             .await
             .map_err(graphql_error)?;
         Ok(answer.into())

@@ -114,6 +114,17 @@ impl PbEnum for api::ActionResult {
         }
     }
 }
+impl From<api::CheckProgram> for pb::CheckProgram {
+    fn from(v: api::CheckProgram) -> Self {
+        Self { program: v.program }
+    }
+}
+impl TryFrom<pb::CheckProgram> for api::CheckProgram {
+    type Error = ServiceError;
+    fn try_from(v: pb::CheckProgram) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { program: v.program })
+    }
+}
 impl From<api::Condition> for pb::Condition {
     fn from(v: api::Condition) -> Self {
         Self {
@@ -156,6 +167,27 @@ impl PbEnum for api::ConditionStatus {
             Ok(pb::ConditionStatus::Unknown) => Ok(api::ConditionStatus::Unknown),
             _ => Err(ServiceError::InvalidArgument(format!("unknown ConditionStatus value {v}"))),
         }
+    }
+}
+impl From<api::ConditionUpdate> for pb::ConditionUpdate {
+    fn from(v: api::ConditionUpdate) -> Self {
+        Self {
+            r#type: v.r#type,
+            status: pb::ConditionStatus::from(v.status) as i32,
+            reason: v.reason,
+            message: v.message,
+        }
+    }
+}
+impl TryFrom<pb::ConditionUpdate> for api::ConditionUpdate {
+    type Error = ServiceError;
+    fn try_from(v: pb::ConditionUpdate) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self {
+            r#type: v.r#type,
+            status: api::ConditionStatus::from_pb(v.status)?,
+            reason: v.reason,
+            message: v.message,
+        })
     }
 }
 impl From<api::Error> for pb::Error {
@@ -205,6 +237,17 @@ impl TryFrom<pb::LogLine> for api::LogLine {
     type Error = ServiceError;
     fn try_from(v: pb::LogLine) -> ::std::result::Result<Self, ServiceError> {
         Ok(Self { level: v.level, message: v.message })
+    }
+}
+impl From<api::ProgramCheck> for pb::ProgramCheck {
+    fn from(v: api::ProgramCheck) -> Self {
+        Self { ok: v.ok, message: v.message, line: v.line, column: v.column, excerpt: v.excerpt }
+    }
+}
+impl TryFrom<pb::ProgramCheck> for api::ProgramCheck {
+    type Error = ServiceError;
+    fn try_from(v: pb::ProgramCheck) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { ok: v.ok, message: v.message, line: v.line, column: v.column, excerpt: v.excerpt })
     }
 }
 impl From<api::ReconcileAction> for pb::ReconcileAction {
@@ -269,6 +312,61 @@ impl PbEnum for api::RunResult {
             Ok(pb::RunResult::Skipped) => Ok(api::RunResult::Skipped),
             _ => Err(ServiceError::InvalidArgument(format!("unknown RunResult value {v}"))),
         }
+    }
+}
+impl From<api::SimulateProgram> for pb::SimulateProgram {
+    fn from(v: api::SimulateProgram) -> Self {
+        Self { program: v.program, ticks: v.ticks, name: v.name }
+    }
+}
+impl TryFrom<pb::SimulateProgram> for api::SimulateProgram {
+    type Error = ServiceError;
+    fn try_from(v: pb::SimulateProgram) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { program: v.program, ticks: v.ticks, name: v.name })
+    }
+}
+impl From<api::SimulatedTick> for pb::SimulatedTick {
+    fn from(v: api::SimulatedTick) -> Self {
+        Self {
+            tick: v.tick,
+            result: pb::RunResult::from(v.result) as i32,
+            error: v.error,
+            actions: v.actions.into_iter().map(Into::into).collect(),
+            logs: v.logs.into_iter().map(Into::into).collect(),
+            logs_truncated: v.logs_truncated,
+            desired: Some(to_struct(v.desired)),
+            observed: Some(to_struct(v.observed)),
+            conditions: v.conditions.into_iter().map(Into::into).collect(),
+            kv: Some(to_struct(v.kv)),
+        }
+    }
+}
+impl TryFrom<pb::SimulatedTick> for api::SimulatedTick {
+    type Error = ServiceError;
+    fn try_from(v: pb::SimulatedTick) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self {
+            tick: v.tick,
+            result: api::RunResult::from_pb(v.result)?,
+            error: v.error,
+            actions: v.actions.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            logs: v.logs.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            logs_truncated: v.logs_truncated,
+            desired: v.desired.map(from_struct).unwrap_or_default(),
+            observed: v.observed.map(from_struct).unwrap_or_default(),
+            conditions: v.conditions.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            kv: v.kv.map(from_struct).unwrap_or_default(),
+        })
+    }
+}
+impl From<api::Simulation> for pb::Simulation {
+    fn from(v: api::Simulation) -> Self {
+        Self { ticks: v.ticks.into_iter().map(Into::into).collect() }
+    }
+}
+impl TryFrom<pb::Simulation> for api::Simulation {
+    type Error = ServiceError;
+    fn try_from(v: pb::Simulation) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { ticks: v.ticks.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()? })
     }
 }
 impl From<api::UpdateVigy> for pb::UpdateVigy {
@@ -403,6 +501,17 @@ impl TryFrom<pb::VigyState> for api::VigyState {
         })
     }
 }
+impl From<api::CheckProgramRequest> for pb::CheckProgramRequest {
+    fn from(v: api::CheckProgramRequest) -> Self {
+        Self { body: Some(v.body.into()) }
+    }
+}
+impl TryFrom<pb::CheckProgramRequest> for api::CheckProgramRequest {
+    type Error = ServiceError;
+    fn try_from(v: pb::CheckProgramRequest) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { body: v.body.ok_or_else(|| missing("body"))?.try_into()? })
+    }
+}
 impl From<api::DeleteVigyRequest> for pb::DeleteVigyRequest {
     fn from(v: api::DeleteVigyRequest) -> Self {
         Self { id: v.id }
@@ -491,6 +600,17 @@ impl TryFrom<pb::RegisterVigyRequest> for api::RegisterVigyRequest {
         Ok(Self { body: v.body.ok_or_else(|| missing("body"))?.try_into()? })
     }
 }
+impl From<api::SimulateProgramRequest> for pb::SimulateProgramRequest {
+    fn from(v: api::SimulateProgramRequest) -> Self {
+        Self { body: Some(v.body.into()) }
+    }
+}
+impl TryFrom<pb::SimulateProgramRequest> for api::SimulateProgramRequest {
+    type Error = ServiceError;
+    fn try_from(v: pb::SimulateProgramRequest) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { body: v.body.ok_or_else(|| missing("body"))?.try_into()? })
+    }
+}
 impl From<api::StreamEventsRequest> for pb::StreamEventsRequest {
     fn from(v: api::StreamEventsRequest) -> Self {
         Self { vigy_id: v.vigy_id }
@@ -543,6 +663,14 @@ impl GrpcService {
 impl pb::vigy_service_server::VigyService for GrpcService {
     type StreamEventsStream =
         ::futures::stream::BoxStream<'static, ::std::result::Result<pb::VigyRun, ::tonic::Status>>;
+    async fn check_program(
+        &self,
+        request: ::tonic::Request<pb::CheckProgramRequest>,
+    ) -> ::std::result::Result<::tonic::Response<pb::ProgramCheck>, ::tonic::Status> {
+        let request = api::CheckProgramRequest::try_from(request.into_inner()).map_err(status)?;
+        let response = self.inner.check_program(request).await.map_err(status)?;
+        Ok(::tonic::Response::new(response.into()))
+    }
     async fn delete_vigy(
         &self,
         request: ::tonic::Request<pb::DeleteVigyRequest>,
@@ -607,6 +735,14 @@ impl pb::vigy_service_server::VigyService for GrpcService {
         let response = self.inner.register_vigy(request).await.map_err(status)?;
         Ok(::tonic::Response::new(response.into()))
     }
+    async fn simulate_program(
+        &self,
+        request: ::tonic::Request<pb::SimulateProgramRequest>,
+    ) -> ::std::result::Result<::tonic::Response<pb::Simulation>, ::tonic::Status> {
+        let request = api::SimulateProgramRequest::try_from(request.into_inner()).map_err(status)?;
+        let response = self.inner.simulate_program(request).await.map_err(status)?;
+        Ok(::tonic::Response::new(response.into()))
+    }
     async fn stream_events(
         &self,
         request: ::tonic::Request<pb::StreamEventsRequest>,
@@ -667,6 +803,15 @@ impl GrpcClient {
 }
 #[::tonic::async_trait]
 impl api::VigyService for GrpcClient {
+    async fn check_program(
+        &self,
+        request: api::CheckProgramRequest,
+    ) -> ::std::result::Result<api::ProgramCheck, ServiceError> {
+        let mut client = self.inner.clone();
+        let response =
+            client.check_program(self.request(pb::CheckProgramRequest::from(request))).await.map_err(service_error)?;
+        api::ProgramCheck::try_from(response.into_inner())
+    }
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
         let response =
@@ -719,6 +864,17 @@ impl api::VigyService for GrpcClient {
         let response =
             client.register_vigy(self.request(pb::RegisterVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
+    }
+    async fn simulate_program(
+        &self,
+        request: api::SimulateProgramRequest,
+    ) -> ::std::result::Result<api::Simulation, ServiceError> {
+        let mut client = self.inner.clone();
+        let response = client
+            .simulate_program(self.request(pb::SimulateProgramRequest::from(request)))
+            .await
+            .map_err(service_error)?;
+        api::Simulation::try_from(response.into_inner())
     }
     async fn stream_events(
         &self,

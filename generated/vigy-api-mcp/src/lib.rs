@@ -12,8 +12,30 @@ pub struct Tool {
     pub name: &'static str,
     /// What it does, from the spec.
     pub description: &'static str,
-    /// The JSON Schema of its arguments.
+    /// The JSON Schema of its arguments: the operation's parameters
+    /// and request body fields in one object, each described, with
+    /// the spec's constraints.
     pub input_schema: ::serde_json::Value,
+    /// The JSON Schema of its result's structured content: the
+    /// response model.
+    pub output_schema: ::serde_json::Value,
+    /// What calling it does.
+    pub annotations: Annotations,
+}
+/// MCP's tool annotations, from the operation's effects in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Annotations {
+    /// It changes nothing (`readOnlyHint`).
+    pub read_only: bool,
+    /// It may remove or overwrite what is stored (`destructiveHint`).
+    pub destructive: bool,
+    /// Calling it again with the same arguments does nothing more
+    /// (`idempotentHint`).
+    pub idempotent: bool,
+    /// It reaches beyond vigy's own store (`openWorldHint`): no
+    /// tool does; what handlers do with a tick's actions is the
+    /// server's configuration, not the call's.
+    pub open_world: bool,
 }
 /// Why a tool call could not be answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,68 +53,438 @@ impl From<::vigy_api::ServiceError> for DispatchError {
 }
 /// Every tool, sorted by name.
 pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
-    vec![
+    ::std::vec::Vec::from([
+        Tool {
+            name: "check_program",
+            description: "Check a program as registering it would (size, nesting, syntax), without registering anything.",
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "program": {
+      "description": "The tatara-lisp source, as registerVigy would take it.",
+      "maxLength": 262144,
+      "type": "string"
+    }
+  },
+  "required": [
+    "program"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::ProgramCheck),
+                )
+                .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
+        },
         Tool {
             name: "delete_vigy",
             description: "Delete a vigy with its runs and kv store.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::DeleteVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: true,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "disable_vigy",
             description: "Stop a vigy from ticking.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::DisableVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "enable_vigy",
             description: "Let a vigy tick again; it ticks at once.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::EnableVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "get_vigy",
             description: "One vigy.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::GetVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "get_vigy_state",
             description: "What a vigy last reported, with its pending actions.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::GetVigyStateRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::VigyState),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "list_vigies",
             description: "List vigies whose labels match a selector.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::ListVigiesRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "condition": {
+      "description": "Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.",
+      "type": "string"
+    },
+    "limit": {
+      "description": "At most this many vigies, by name.",
+      "maximum": 4294967295,
+      "minimum": 1,
+      "type": "integer"
+    },
+    "selector": {
+      "description": "Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.",
+      "type": "string"
+    }
+  },
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::VigyList),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "list_vigy_runs",
             description: "The newest runs of a vigy, newest first.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::ListVigyRunsRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    },
+    "limit": {
+      "default": 20,
+      "description": "At most this many runs (default 20, at most 1000).",
+      "maximum": 1000,
+      "minimum": 1,
+      "type": "integer"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::VigyRunList),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "register_vigy",
             description: "Register a vigy, or update the vigy of the same name.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::RegisterVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "labels": {
+      "additionalProperties": {
+        "type": "string"
+      },
+      "description": "Labels to select it by, as Kubernetes has them (at most 64; keys `[prefix/]name`, values up to 63 characters). Absent or null: none.",
+      "type": "object"
+    },
+    "name": {
+      "description": "Its name, which picks the vigy to update if one has it: 1 to 128 bytes, no control characters, no leading or trailing whitespace. The id is derived from it.",
+      "maxLength": 128,
+      "minLength": 1,
+      "type": "string"
+    },
+    "program": {
+      "description": "The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.",
+      "maxLength": 262144,
+      "type": "string"
+    },
+    "tick_interval_ms": {
+      "description": "How often it ticks, in milliseconds (100 ms to 7 days).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    }
+  },
+  "required": [
+    "name",
+    "program",
+    "tick_interval_ms"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: true,
+                idempotent: true,
+                open_world: false,
+            },
+        },
+        Tool {
+            name: "simulate_program",
+            description: "Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.",
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "name": {
+      "default": "local",
+      "description": "The vigy name the program runs as (what `vigy-name` returns; its id is derived from it). Default `local`.",
+      "maxLength": 128,
+      "minLength": 1,
+      "type": "string"
+    },
+    "program": {
+      "description": "The tatara-lisp source, as registerVigy would take it.",
+      "maxLength": 262144,
+      "type": "string"
+    },
+    "ticks": {
+      "default": 1,
+      "description": "How many ticks to run, one after another (default 1, at most 100).",
+      "maximum": 100,
+      "minimum": 1,
+      "type": "integer"
+    }
+  },
+  "required": [
+    "program"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Simulation),
+                )
+                .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
         },
         Tool {
             name: "tick_vigy",
             description: "Run one tick now, whether or not the vigy is enabled.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::TickVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::VigyRun),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: false,
+                idempotent: false,
+                open_world: false,
+            },
         },
         Tool {
             name: "update_vigy",
             description: "Change a vigy's program, interval or labels; it applies from the next tick.",
-            input_schema: ::serde_json::to_value(::schemars::schema_for!(::vigy_api::UpdateVigyRequest))
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    },
+    "labels": {
+      "additionalProperties": {
+        "type": "string"
+      },
+      "description": "The new labels, replacing all of the old ones.",
+      "type": "object"
+    },
+    "program": {
+      "description": "The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).",
+      "maxLength": 262144,
+      "type": "string"
+    },
+    "tick_interval_ms": {
+      "description": "The new interval, in milliseconds (100 ms to 7 days).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
                 .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: true,
+                idempotent: true,
+                open_world: false,
+            },
         },
-    ]
+    ])
 }
 /// Call the tool `name` with its JSON `arguments` on `service`; the
 /// result is the operation's response as JSON.
@@ -102,44 +494,80 @@ pub async fn dispatch(
     arguments: ::serde_json::Value,
 ) -> ::std::result::Result<::serde_json::Value, DispatchError> {
     match name {
+        "check_program" => {
+            let request: ::vigy_api::CheckProgramRequest =
+                parse(nest("check_program", arguments, &[], ::std::option::Option::Some(&["program"]))?)?;
+            to_json(service.check_program(request).await?)
+        }
         "delete_vigy" => {
-            let request: ::vigy_api::DeleteVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::DeleteVigyRequest =
+                parse(nest("delete_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.delete_vigy(request).await?)
         }
         "disable_vigy" => {
-            let request: ::vigy_api::DisableVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::DisableVigyRequest =
+                parse(nest("disable_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.disable_vigy(request).await?)
         }
         "enable_vigy" => {
-            let request: ::vigy_api::EnableVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::EnableVigyRequest =
+                parse(nest("enable_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.enable_vigy(request).await?)
         }
         "get_vigy" => {
-            let request: ::vigy_api::GetVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::GetVigyRequest =
+                parse(nest("get_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.get_vigy(request).await?)
         }
         "get_vigy_state" => {
-            let request: ::vigy_api::GetVigyStateRequest = parse(arguments)?;
+            let request: ::vigy_api::GetVigyStateRequest =
+                parse(nest("get_vigy_state", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.get_vigy_state(request).await?)
         }
         "list_vigies" => {
-            let request: ::vigy_api::ListVigiesRequest = parse(arguments)?;
+            let request: ::vigy_api::ListVigiesRequest = parse(nest(
+                "list_vigies",
+                arguments,
+                &["selector", "limit", "condition"],
+                ::std::option::Option::None,
+            )?)?;
             to_json(service.list_vigies(request).await?)
         }
         "list_vigy_runs" => {
-            let request: ::vigy_api::ListVigyRunsRequest = parse(arguments)?;
+            let request: ::vigy_api::ListVigyRunsRequest =
+                parse(nest("list_vigy_runs", arguments, &["id", "limit"], ::std::option::Option::None)?)?;
             to_json(service.list_vigy_runs(request).await?)
         }
         "register_vigy" => {
-            let request: ::vigy_api::RegisterVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::RegisterVigyRequest = parse(nest(
+                "register_vigy",
+                arguments,
+                &[],
+                ::std::option::Option::Some(&["name", "program", "tick_interval_ms", "labels"]),
+            )?)?;
             to_json(service.register_vigy(request).await?)
         }
+        "simulate_program" => {
+            let request: ::vigy_api::SimulateProgramRequest = parse(nest(
+                "simulate_program",
+                arguments,
+                &[],
+                ::std::option::Option::Some(&["program", "ticks", "name"]),
+            )?)?;
+            to_json(service.simulate_program(request).await?)
+        }
         "tick_vigy" => {
-            let request: ::vigy_api::TickVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::TickVigyRequest =
+                parse(nest("tick_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.tick_vigy(request).await?)
         }
         "update_vigy" => {
-            let request: ::vigy_api::UpdateVigyRequest = parse(arguments)?;
+            let request: ::vigy_api::UpdateVigyRequest = parse(nest(
+                "update_vigy",
+                arguments,
+                &["id"],
+                ::std::option::Option::Some(&["program", "tick_interval_ms", "labels"]),
+            )?)?;
             to_json(service.update_vigy(request).await?)
         }
         other => Err(DispatchError::UnknownTool(other.to_owned())),
@@ -186,6 +614,7 @@ impl<C: ToolCaller> McpClient<C> {
     ) -> ::std::result::Result<Resp, ::vigy_api::ServiceError> {
         let arguments = ::serde_json::to_value(request)
             .map_err(|e| ::vigy_api::ServiceError::Internal(format!("cannot encode the arguments: {e}")))?;
+        let arguments = flatten(arguments);
         let result = self.caller.call_tool(name, arguments).await?;
         if result.is_error {
             let error: ::vigy_api::Error = ::serde_json::from_value(result.content)
@@ -198,6 +627,12 @@ impl<C: ToolCaller> McpClient<C> {
 }
 #[::async_trait::async_trait]
 impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
+    async fn check_program(
+        &self,
+        request: ::vigy_api::CheckProgramRequest,
+    ) -> ::std::result::Result<::vigy_api::ProgramCheck, ::vigy_api::ServiceError> {
+        self.call("check_program", request).await
+    }
     async fn delete_vigy(
         &self,
         request: ::vigy_api::DeleteVigyRequest,
@@ -246,6 +681,12 @@ impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
     ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
         self.call("register_vigy", request).await
     }
+    async fn simulate_program(
+        &self,
+        request: ::vigy_api::SimulateProgramRequest,
+    ) -> ::std::result::Result<::vigy_api::Simulation, ::vigy_api::ServiceError> {
+        self.call("simulate_program", request).await
+    }
     async fn stream_events(
         &self,
         _request: ::vigy_api::StreamEventsRequest,
@@ -267,6 +708,49 @@ impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
     ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
         self.call("update_vigy", request).await
     }
+}
+/// A request's JSON as a tool's flat arguments: the body's fields
+/// beside the parameters.
+fn flatten(request: ::serde_json::Value) -> ::serde_json::Value {
+    let ::serde_json::Value::Object(mut fields) = request else { return request };
+    if let ::std::option::Option::Some(::serde_json::Value::Object(body)) = fields.remove("body") {
+        fields.extend(body);
+    }
+    ::serde_json::Value::Object(fields)
+}
+/// A tool's flat arguments as its request's JSON: `params` stay,
+/// the body's fields go under `body`; any other is refused by name.
+fn nest(
+    tool: &str,
+    arguments: ::serde_json::Value,
+    params: &[&str],
+    body: ::std::option::Option<&[&str]>,
+) -> ::std::result::Result<::serde_json::Value, DispatchError> {
+    let ::serde_json::Value::Object(arguments) = arguments else {
+        return Err(
+            ::vigy_api::ServiceError::InvalidArgument(format!("the arguments of {tool} must be an object")).into()
+        );
+    };
+    let mut request = ::serde_json::Map::new();
+    let mut fields = ::serde_json::Map::new();
+    for (key, value) in arguments {
+        if params.contains(&key.as_str()) {
+            request.insert(key, value);
+        } else if body.is_some_and(|body| body.contains(&key.as_str())) {
+            fields.insert(key, value);
+        } else {
+            let known: ::std::vec::Vec<&str> = params.iter().chain(body.unwrap_or(&[])).copied().collect();
+            return Err(::vigy_api::ServiceError::InvalidArgument(format!(
+                "{tool} has no argument `{key}`; it takes {}",
+                known.join(", ")
+            ))
+            .into());
+        }
+    }
+    if body.is_some() {
+        request.insert("body".to_owned(), ::serde_json::Value::Object(fields));
+    }
+    Ok(::serde_json::Value::Object(request))
 }
 fn parse<T: ::serde::de::DeserializeOwned>(arguments: ::serde_json::Value) -> ::std::result::Result<T, DispatchError> {
     ::serde_json::from_value(arguments)

@@ -35,43 +35,59 @@ impl RestClient {
         Self { inner: progenitor::Client::new_with_client(base_url, http) }
     }
 }
-/// A REST failure as the error it stands for.
-fn service_error(e: progenitor::Error<api::Error>) -> ServiceError {
+/// A REST failure as the error it stands for: a problem's `code`
+/// and `detail`.
+fn service_error(e: progenitor::Error<progenitor::types::Problem>) -> ServiceError {
     match e {
-        progenitor::Error::ErrorResponse(response) => response.into_inner().into(),
+        progenitor::Error::ErrorResponse(response) => {
+            let problem = response.into_inner();
+            ServiceError::new(problem.code, problem.detail)
+        }
         progenitor::Error::CommunicationError(e) => ServiceError::Unavailable(e.to_string()),
         other => ServiceError::Internal(other.to_string()),
     }
 }
-fn non_zero(name: &str, value: Option<u32>) -> ::std::result::Result<Option<::std::num::NonZeroU32>, ServiceError> {
-    match value {
-        Some(0) => Err(ServiceError::InvalidArgument(format!("{name} must be at least 1"))),
-        other => Ok(other.and_then(::std::num::NonZeroU32::new)),
-    }
+/// typify types an integer with `minimum: 1` as `NonZeroU32`; the
+/// request was validated first, so a zero never reaches here.
+fn non_zero(value: Option<u32>) -> Option<::std::num::NonZeroU32> {
+    value.and_then(::std::num::NonZeroU32::new)
 }
 #[::async_trait::async_trait]
 impl api::VigyService for RestClient {
+    async fn check_program(
+        &self,
+        request: api::CheckProgramRequest,
+    ) -> ::std::result::Result<api::ProgramCheck, ServiceError> {
+        request.validate()?;
+        self.inner.check_program(&request.body).await.map(|r| r.into_inner()).map_err(service_error)
+    }
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.delete_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn disable_vigy(&self, request: api::DisableVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.disable_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn enable_vigy(&self, request: api::EnableVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.enable_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn get_vigy(&self, request: api::GetVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.get_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn get_vigy_state(
         &self,
         request: api::GetVigyStateRequest,
     ) -> ::std::result::Result<api::VigyState, ServiceError> {
+        request.validate()?;
         self.inner.get_vigy_state(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> ::std::result::Result<api::VigyList, ServiceError> {
+        request.validate()?;
         self.inner
-            .list_vigies(request.condition.as_deref(), non_zero("limit", request.limit)?, request.selector.as_deref())
+            .list_vigies(request.condition.as_deref(), non_zero(request.limit), request.selector.as_deref())
             .await
             .map(|r| r.into_inner())
             .map_err(service_error)
@@ -80,20 +96,30 @@ impl api::VigyService for RestClient {
         &self,
         request: api::ListVigyRunsRequest,
     ) -> ::std::result::Result<api::VigyRunList, ServiceError> {
+        request.validate()?;
         self.inner
-            .list_vigy_runs(&request.id, non_zero("limit", request.limit)?)
+            .list_vigy_runs(&request.id, non_zero(request.limit))
             .await
             .map(|r| r.into_inner())
             .map_err(service_error)
     }
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.register_vigy(&request.body).await.map(|r| r.into_inner()).map_err(service_error)
+    }
+    async fn simulate_program(
+        &self,
+        request: api::SimulateProgramRequest,
+    ) -> ::std::result::Result<api::Simulation, ServiceError> {
+        request.validate()?;
+        self.inner.simulate_program(&request.body).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn stream_events(
         &self,
         request: api::StreamEventsRequest,
     ) -> ::std::result::Result<api::EventStream<api::VigyRun>, ServiceError> {
         use ::eventsource_stream::Eventsource;
+        request.validate()?;
         let response = self.inner.stream_events(request.vigy_id.as_deref()).await.map_err(service_error)?;
         let events = response.into_inner().into_inner().eventsource().filter_map(|event| async move {
             match event {
@@ -111,9 +137,11 @@ impl api::VigyService for RestClient {
         Ok(events.boxed())
     }
     async fn tick_vigy(&self, request: api::TickVigyRequest) -> ::std::result::Result<api::VigyRun, ServiceError> {
+        request.validate()?;
         self.inner.tick_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn update_vigy(&self, request: api::UpdateVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
         self.inner.update_vigy(&request.id, &request.body).await.map(|r| r.into_inner()).map_err(service_error)
     }
 }

@@ -8,6 +8,20 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
+    ///`Problem`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Problem {
+        pub code: ::vigy_api::ErrorCode,
+        ///What went wrong, for a person.
+        pub detail: ::std::string::String,
+        ///The HTTP status of the response.
+        pub status: u32,
+        ///The HTTP status's reason phrase, e.g. `Bad Request`.
+        pub title: ::std::string::String,
+        ///`about:blank`: the problem is what `status` says, and `code` tells them apart.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -102,7 +116,7 @@ impl Client {
         condition: Option<&'a str>,
         limit: Option<::std::num::NonZeroU32>,
         selector: Option<&'a str>,
-    ) -> Result<ResponseValue<::vigy_api::VigyList>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::VigyList>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -139,7 +153,7 @@ impl Client {
     pub async fn register_vigy<'a>(
         &'a self,
         body: &'a ::vigy_api::RegisterVigy,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -173,10 +187,7 @@ impl Client {
     Arguments:
     - `id`: The vigy's id (32 hex characters) or its name.
     */
-    pub async fn get_vigy<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    pub async fn get_vigy<'a>(&'a self, id: &'a str) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -212,7 +223,7 @@ impl Client {
     pub async fn delete_vigy<'a>(
         &'a self,
         id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -250,7 +261,7 @@ impl Client {
         &'a self,
         id: &'a str,
         body: &'a ::vigy_api::UpdateVigy,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -287,7 +298,7 @@ impl Client {
     pub async fn enable_vigy<'a>(
         &'a self,
         id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/enable", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -323,7 +334,7 @@ impl Client {
     pub async fn disable_vigy<'a>(
         &'a self,
         id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/disable", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -359,7 +370,7 @@ impl Client {
     pub async fn get_vigy_state<'a>(
         &'a self,
         id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::VigyState>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::VigyState>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/state", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -395,7 +406,7 @@ impl Client {
     pub async fn tick_vigy<'a>(
         &'a self,
         id: &'a str,
-    ) -> Result<ResponseValue<::vigy_api::VigyRun>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::VigyRun>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/tick", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -433,7 +444,7 @@ impl Client {
         &'a self,
         id: &'a str,
         limit: Option<::std::num::NonZeroU32>,
-    ) -> Result<ResponseValue<::vigy_api::VigyRunList>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<::vigy_api::VigyRunList>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/runs", self.baseurl, encode_path(&id.to_string()),);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(
@@ -460,6 +471,76 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Check a program as registering it would (size, nesting, syntax), without registering anything
+
+    Sends a `POST` request to `/v1/programs/check`
+
+    */
+    pub async fn check_program<'a>(
+        &'a self,
+        body: &'a ::vigy_api::CheckProgram,
+    ) -> Result<ResponseValue<::vigy_api::ProgramCheck>, Error<types::Problem>> {
+        let url = format!("{}/v1/programs/check", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo { operation_id: "check_program" };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            500u16..=599u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions
+
+    Sends a `POST` request to `/v1/programs/simulate`
+
+    */
+    pub async fn simulate_program<'a>(
+        &'a self,
+        body: &'a ::vigy_api::SimulateProgram,
+    ) -> Result<ResponseValue<::vigy_api::Simulation>, Error<types::Problem>> {
+        let url = format!("{}/v1/programs/simulate", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo { operation_id: "simulate_program" };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            500u16..=599u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Follow reconcile events (finished runs) as they are recorded
 
     Sends a `GET` request to `/v1/events`
@@ -470,7 +551,7 @@ impl Client {
     pub async fn stream_events<'a>(
         &'a self,
         vigy_id: Option<&'a str>,
-    ) -> Result<ResponseValue<ByteStream>, Error<::vigy_api::Error>> {
+    ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
         let url = format!("{}/v1/events", self.baseurl,);
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map.append(

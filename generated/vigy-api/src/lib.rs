@@ -28,6 +28,14 @@ impl ActionResult {
         }
     }
 }
+/// A program to check.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct CheckProgram {
+    /// The tatara-lisp source, as registerVigy would take it.
+    pub program: ::std::string::String,
+}
 /// A vigy's own account of one aspect of what it reconciles, as Kubernetes has conditions; set by its program with `vigy-condition`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
@@ -64,6 +72,21 @@ impl ConditionStatus {
             Self::Unknown => "unknown",
         }
     }
+}
+/// A condition as a tick set it.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct ConditionUpdate {
+    /// Its type, e.g. `Ready`.
+    pub r#type: ::std::string::String,
+    pub status: ConditionStatus,
+    /// Why, in one word.
+    #[serde(default)]
+    pub reason: ::std::option::Option<::std::string::String>,
+    /// Why, in a sentence.
+    #[serde(default)]
+    pub message: ::std::option::Option<::std::string::String>,
 }
 /// Why an operation failed; `code` has the same meaning on every transport.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -107,6 +130,26 @@ pub struct LogLine {
     pub level: ::std::string::String,
     pub message: ::std::string::String,
 }
+/// Whether a program would be accepted; where and why not.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct ProgramCheck {
+    /// It would be accepted.
+    pub ok: bool,
+    /// What is wrong; null when ok.
+    #[serde(default)]
+    pub message: ::std::option::Option<::std::string::String>,
+    /// The 1-based line of the offending character; null when ok.
+    #[serde(default)]
+    pub line: ::std::option::Option<u32>,
+    /// Its 1-based column, in characters; null when ok.
+    #[serde(default)]
+    pub column: ::std::option::Option<u32>,
+    /// The offending line with a caret under the column; null when ok.
+    #[serde(default)]
+    pub excerpt: ::std::option::Option<::std::string::String>,
+}
 /// One action a tick emitted, and what its handler made of it.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
@@ -138,9 +181,13 @@ pub struct ReconcileAction {
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct RegisterVigy {
+    /// Its name, which picks the vigy to update if one has it: 1 to 128 bytes, no control characters, no leading or trailing whitespace. The id is derived from it.
     pub name: ::std::string::String,
+    /// The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.
     pub program: ::std::string::String,
+    /// How often it ticks, in milliseconds (100 ms to 7 days).
     pub tick_interval_ms: u64,
+    /// Labels to select it by, as Kubernetes has them (at most 64; keys `[prefix/]name`, values up to 63 characters). Absent or null: none.
     #[serde(default)]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
 }
@@ -163,15 +210,64 @@ impl RunResult {
         }
     }
 }
+/// A program to evaluate for a few ticks.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct SimulateProgram {
+    /// The tatara-lisp source, as registerVigy would take it.
+    pub program: ::std::string::String,
+    /// How many ticks to run, one after another (default 1, at most 100).
+    #[serde(default)]
+    pub ticks: ::std::option::Option<u32>,
+    /// The vigy name the program runs as (what `vigy-name` returns; its id is derived from it). Default `local`.
+    #[serde(default)]
+    pub name: ::std::option::Option<::std::string::String>,
+}
+/// One simulated tick.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct SimulatedTick {
+    /// Its number, from 1.
+    pub tick: u64,
+    pub result: RunResult,
+    /// Why it failed; null when ok.
+    #[serde(default)]
+    pub error: ::std::option::Option<::std::string::String>,
+    /// The actions it emitted, as the simulation settled them.
+    pub actions: ::std::vec::Vec<ReconcileAction>,
+    pub logs: ::std::vec::Vec<LogLine>,
+    pub logs_truncated: bool,
+    /// Its `vigy-desired` reports.
+    pub desired: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    /// Its `vigy-observed` reports.
+    pub observed: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    /// The conditions it set with `vigy-condition`, the last per type.
+    pub conditions: ::std::vec::Vec<ConditionUpdate>,
+    /// The kv store after it, which the next tick starts from.
+    pub kv: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+/// What a program did in a simulation: nothing was stored, and no action was carried out (a `noop` is `ok`, every other action `skipped`, which is what the next tick reads with `vigy-last-results`).
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct Simulation {
+    /// Each tick's outcome, in order.
+    pub ticks: ::std::vec::Vec<SimulatedTick>,
+}
 /// The fields to change; absent ones are kept.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct UpdateVigy {
+    /// The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).
     #[serde(default)]
     pub program: ::std::option::Option<::std::string::String>,
+    /// The new interval, in milliseconds (100 ms to 7 days).
     #[serde(default)]
     pub tick_interval_ms: ::std::option::Option<u64>,
+    /// The new labels, replacing all of the old ones.
     #[serde(default)]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
 }
@@ -185,6 +281,7 @@ pub struct Vigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source.
     pub program: ::std::string::String,
+    /// How often it ticks, in milliseconds.
     pub tick_interval_ms: u64,
     pub enabled: bool,
     pub labels: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
@@ -243,6 +340,13 @@ pub struct VigyState {
     /// When the owner's lease lapses unless it is renewed.
     #[serde(default)]
     pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+}
+/// The input of `check_program`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+pub struct CheckProgramRequest {
+    /// The request body.
+    pub body: CheckProgram,
 }
 /// The input of `delete_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -310,6 +414,13 @@ pub struct RegisterVigyRequest {
     /// The request body.
     pub body: RegisterVigy,
 }
+/// The input of `simulate_program`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+pub struct SimulateProgramRequest {
+    /// The request body.
+    pub body: SimulateProgram,
+}
 /// The input of `stream_events`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
@@ -333,6 +444,392 @@ pub struct UpdateVigyRequest {
     pub id: ::std::string::String,
     /// The request body.
     pub body: UpdateVigy,
+}
+impl CheckProgram {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.program;
+            let n = v.chars().count() as u64;
+            if n > 262144u64 {
+                return Err(refuse_too_long("program", 262144u64, n));
+            }
+        }
+        Ok(())
+    }
+}
+impl Condition {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl ConditionUpdate {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl Error {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl LogLine {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl ProgramCheck {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl ReconcileAction {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl RegisterVigy {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.name;
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("name", 1u64, n));
+            }
+            if n > 128u64 {
+                return Err(refuse_too_long("name", 128u64, n));
+            }
+        }
+        {
+            let v = &self.program;
+            let n = v.chars().count() as u64;
+            if n > 262144u64 {
+                return Err(refuse_too_long("program", 262144u64, n));
+            }
+        }
+        {
+            let v = &self.tick_interval_ms;
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("tick_interval_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("tick_interval_ms", 604800000u64, *v as u64));
+            }
+        }
+        Ok(())
+    }
+}
+impl SimulateProgram {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.program;
+            let n = v.chars().count() as u64;
+            if n > 262144u64 {
+                return Err(refuse_too_long("program", 262144u64, n));
+            }
+        }
+        if let Some(v) = &self.ticks {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("ticks", 1u64, *v as u64));
+            }
+            if (*v as u64) > 100u64 {
+                return Err(refuse_above("ticks", 100u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.name {
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("name", 1u64, n));
+            }
+            if n > 128u64 {
+                return Err(refuse_too_long("name", 128u64, n));
+            }
+        }
+        Ok(())
+    }
+}
+impl SimulatedTick {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.actions;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        {
+            let v = &self.logs;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        {
+            let v = &self.conditions;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl Simulation {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.ticks;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl UpdateVigy {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        if let Some(v) = &self.program {
+            let n = v.chars().count() as u64;
+            if n > 262144u64 {
+                return Err(refuse_too_long("program", 262144u64, n));
+            }
+        }
+        if let Some(v) = &self.tick_interval_ms {
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("tick_interval_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("tick_interval_ms", 604800000u64, *v as u64));
+            }
+        }
+        Ok(())
+    }
+}
+impl Vigy {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.tick_interval_ms;
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("tick_interval_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("tick_interval_ms", 604800000u64, *v as u64));
+            }
+        }
+        Ok(())
+    }
+}
+impl VigyList {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.items;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl VigyRun {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.actions;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        {
+            let v = &self.logs;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl VigyRunList {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.items;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl VigyState {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.pending;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        {
+            let v = &self.conditions;
+            for item in v {
+                item.validate()?;
+            }
+        }
+        Ok(())
+    }
+}
+impl CheckProgramRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        self.body.validate()?;
+        Ok(())
+    }
+}
+impl DeleteVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl DisableVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl EnableVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl GetVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl GetVigyStateRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl ListVigiesRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        if let Some(v) = &self.limit {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("limit", 1u64, *v as u64));
+            }
+            if (*v as u64) > 4294967295u64 {
+                return Err(refuse_above("limit", 4294967295u64, *v as u64));
+            }
+        }
+        Ok(())
+    }
+}
+impl ListVigyRunsRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        if let Some(v) = &self.limit {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("limit", 1u64, *v as u64));
+            }
+            if (*v as u64) > 1000u64 {
+                return Err(refuse_above("limit", 1000u64, *v as u64));
+            }
+        }
+        Ok(())
+    }
+    /// `limit`, or the spec's default (20) when absent.
+    pub fn limit_or_default(&self) -> u32 {
+        self.limit.unwrap_or(20u32)
+    }
+}
+impl RegisterVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        self.body.validate()?;
+        Ok(())
+    }
+}
+impl SimulateProgramRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        self.body.validate()?;
+        Ok(())
+    }
+}
+impl StreamEventsRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl TickVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
+impl UpdateVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        self.body.validate()?;
+        Ok(())
+    }
+}
+fn refuse_below(name: &str, min: u64, got: u64) -> ServiceError {
+    ServiceError::InvalidArgument(::std::format!("{name} must be at least {min}, got {got}"))
+}
+fn refuse_above(name: &str, max: u64, got: u64) -> ServiceError {
+    ServiceError::InvalidArgument(::std::format!("{name} must be at most {max}, got {got}"))
+}
+fn refuse_too_short(name: &str, min: u64, got: u64) -> ServiceError {
+    ServiceError::InvalidArgument(::std::format!("{name} must be at least {min} characters, got {got}"))
+}
+fn refuse_too_long(name: &str, max: u64, got: u64) -> ServiceError {
+    ServiceError::InvalidArgument(::std::format!("{name} must be at most {max} characters, got {got}"))
 }
 /// Why an operation failed. Each variant is one `ErrorCode`, carrying
 /// the message meant for the client; every transport maps it in one
@@ -409,6 +906,8 @@ pub type EventStream<T> = ::futures::stream::BoxStream<'static, ::std::result::R
 /// each generated client, so callers can switch transport freely.
 #[::async_trait::async_trait]
 pub trait VigyService: Send + Sync + 'static {
+    /// Check a program as registering it would (size, nesting, syntax), without registering anything.
+    async fn check_program(&self, request: CheckProgramRequest) -> ::std::result::Result<ProgramCheck, ServiceError>;
     /// Delete a vigy with its runs and kv store.
     async fn delete_vigy(&self, request: DeleteVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
     /// Stop a vigy from ticking.
@@ -425,6 +924,11 @@ pub trait VigyService: Send + Sync + 'static {
     async fn list_vigy_runs(&self, request: ListVigyRunsRequest) -> ::std::result::Result<VigyRunList, ServiceError>;
     /// Register a vigy, or update the vigy of the same name.
     async fn register_vigy(&self, request: RegisterVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
+    /// Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
+    async fn simulate_program(
+        &self,
+        request: SimulateProgramRequest,
+    ) -> ::std::result::Result<Simulation, ServiceError>;
     /// Follow reconcile events (finished runs) as they are recorded.
     async fn stream_events(
         &self,
@@ -461,6 +965,13 @@ pub struct Operation {
 }
 /// Every operation, sorted by id.
 pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        id: "checkProgram",
+        method: "post",
+        path: "/v1/programs/check",
+        kind: OperationKind::Read,
+        summary: "Check a program as registering it would (size, nesting, syntax), without registering anything.",
+    },
     Operation {
         id: "deleteVigy",
         method: "delete",
@@ -516,6 +1027,13 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/vigies",
         kind: OperationKind::Change,
         summary: "Register a vigy, or update the vigy of the same name.",
+    },
+    Operation {
+        id: "simulateProgram",
+        method: "post",
+        path: "/v1/programs/simulate",
+        kind: OperationKind::Read,
+        summary: "Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.",
     },
     Operation {
         id: "streamEvents",

@@ -95,7 +95,13 @@ fn named(source: &str, ty: &Type) -> Result<String, ReadError> {
 }
 
 fn field(source: &str, name: &str, ty: &Type, doc: Option<String>) -> Result<Field, ReadError> {
-    Ok(Field { name: snake(name), ty: lower(source, ty)?, optional: Some(ty.nullable), doc, constraints: Default::default() })
+    Ok(Field {
+        name: snake(name),
+        ty: lower(source, ty)?,
+        optional: Some(ty.nullable),
+        doc,
+        constraints: Default::default(),
+    })
 }
 
 /// The scalars `spec/vigy.graphql` declares, by name, and the type each

@@ -120,7 +120,8 @@ fn ty(source: &str, schema: &Schema) -> Result<Ty, ReadError> {
 /// What `schema` says about its values beyond their type (the specs use
 /// inclusive bounds only; negative ones cannot bound unsigned fields).
 fn constraints(schema: &Schema) -> Constraints {
-    let mut c = Constraints { default: schema.schema_data.default.as_ref().map(|v| v.to_string()), ..Default::default() };
+    let mut c =
+        Constraints { default: schema.schema_data.default.as_ref().map(|v| v.to_string()), ..Default::default() };
     match &schema.schema_kind {
         SchemaKind::Type(Type::Integer(i)) => {
             c.minimum = i.minimum.and_then(|n| u64::try_from(n).ok());

@@ -86,7 +86,7 @@ fn lower(source: &str, set: &FileDescriptorSet) -> Result<Api, ReadError> {
                 output: local(method.output_type()),
                 doc: None,
                 http: None,
-        effects: Default::default(),
+                effects: Default::default(),
             },
         );
     }
@@ -137,7 +137,13 @@ fn field(source: &str, owner: &DescriptorProto, f: &FieldDescriptorProto) -> Res
                 ".google.protobuf.Value" => Ty::Json,
                 // The wrapper exists to give a map presence.
                 name if short(name) == STRING_MAP => {
-                    return Ok(Field { name: f.name().to_owned(), ty: Ty::StringMap, optional: Some(true), doc: None, constraints: Default::default() });
+                    return Ok(Field {
+                        name: f.name().to_owned(),
+                        ty: Ty::StringMap,
+                        optional: Some(true),
+                        doc: None,
+                        constraints: Default::default(),
+                    });
                 }
                 name => Ty::Named(short(name)),
             },

@@ -8,6 +8,7 @@ mod mcp;
 mod rest;
 mod rest_client;
 mod service;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,10 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_
         GeneratedFile { path: PathBuf::from("generated/vigy-api-mcp/src/lib.rs"), contents: rust(mcp::render(api)) },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/Cargo.toml"), contents: rest::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-rest/src/lib.rs"), contents: rust(rest::render(api)) },
+        GeneratedFile {
+            path: PathBuf::from("generated/vigy-api-rest/openapi.json"),
+            contents: rest::openapi_json(openapi_text),
+        },
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-rest-client/Cargo.toml"),
             contents: rest_client::manifest(),

@@ -1,6 +1,12 @@
-//! The REST adapter: an axum router over any `VigyService`, each handler
-//! annotated with `#[utoipa::path]` so the OpenAPI document served at
-//! runtime is derived from the handlers themselves.
+//! The REST adapter: an axum router over any `VigyService`, errors as RFC
+//! 9457 problems, and the spec itself (as JSON) for `/openapi.json`.
+//!
+//! The served document is the spec, not one derived from the handlers:
+//! both come from `spec/vigy.openapi.yaml`, so deriving one from the other
+//! through a library (utoipa writes OpenAPI 3.1 and drops constraints) could
+//! only lose what the spec says. That the handlers do what the document says
+//! is shown by behaviour instead: schemathesis fuzzes a real server against
+//! it (`crates/vigy-cli/tests/fuzz_rest.rs`).
 
 use std::collections::BTreeMap;
 
@@ -12,28 +18,55 @@ use crate::names::{pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
-        "{}[package]\nname = \"vigy-api-rest\"\ndescription = \"vigy's REST adapter (axum + utoipa), generated from spec/.\"\n\
+        "{}[package]\nname = \"vigy-api-rest\"\ndescription = \"vigy's REST adapter (axum), generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
-         vigy-api = {{ workspace = true, features = [\"utoipa\"] }}\naxum.workspace = true\nfutures.workspace = true\n\
-         serde.workspace = true\nserde_json.workspace = true\nutoipa.workspace = true\nutoipa-axum.workspace = true\n",
+         vigy-api.workspace = true\naxum.workspace = true\nfutures.workspace = true\n\
+         serde.workspace = true\nserde_json.workspace = true\n",
         super::HEADER.replace("// ", "# ")
     )
 }
 
+/// The spec as the JSON document served at `/openapi.json`: the same
+/// OpenAPI 3.0.3 document, every constraint included, keys sorted so the
+/// file does not depend on serde_json's features.
+pub(super) fn openapi_json(spec_text: &str) -> String {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let spec: serde_json::Value = serde_yaml_ng::from_str(spec_text).expect("the spec was read once already");
+    let mut text = serde_json::to_string_pretty(&sorted(spec)).expect("JSON serializes");
+    text.push('\n');
+    text
+}
+
 pub(super) fn render(api: &Api) -> TokenStream {
     let handlers = api.operations.values().map(handler);
-    // One `routes!` per path: utoipa-axum registers a path's methods together.
-    let mut by_path: BTreeMap<String, Vec<proc_macro2::Ident>> = BTreeMap::new();
+    // One `route` per path, its methods chained.
+    let mut by_path: BTreeMap<String, Vec<TokenStream>> = BTreeMap::new();
     for op in api.operations.values() {
         let http = op.http.as_ref().expect("OpenAPI operations have an HTTP binding");
-        by_path.entry(http.path.clone()).or_default().push(format_ident!("{}", snake(&op.id)));
+        let method = format_ident!("{}", http.method);
+        let handler = format_ident!("{}", snake(&op.id));
+        by_path.entry(http.path.clone()).or_default().push(quote! { #method(#handler) });
     }
-    let routes = by_path.values().map(|handlers| quote! { .routes(::utoipa_axum::routes!(#(#handlers),*)) });
-    let title = "vigy";
+    let routes = by_path.iter().map(|(path, methods)| {
+        let mut chain = methods.iter();
+        let first = chain.next().expect("a path has an operation");
+        let rest = chain.map(|m| quote! { .#m });
+        quote! { .route(#path, ::axum::routing::#first #(#rest)*) }
+    });
     quote! {
         //! vigy's REST adapter, generated from the specs: an axum router over
-        //! any [`VigyService`], whose handlers carry the OpenAPI annotations
-        //! the served document is derived from.
+        //! any [`VigyService`], errors as RFC 9457 problems, and the spec
+        //! itself as the OpenAPI document it serves.
         #![allow(clippy::all, missing_docs, unreachable_pub)]
 
         use ::std::sync::Arc;
@@ -46,14 +79,56 @@ pub(super) fn render(api: &Api) -> TokenStream {
         /// The service the router drives.
         pub type SharedService = Arc<dyn VigyService>;
 
+        /// `spec/vigy.openapi.yaml` as JSON (OpenAPI 3.0.3): the document the
+        /// handlers below were generated from, served at `/openapi.json`.
+        pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+        /// The media type of every error response (RFC 9457).
+        pub const PROBLEM_JSON: &str = "application/problem+json";
+
         /// A failed operation as an HTTP response: the status of its code
-        /// and the `Error` model as JSON.
+        /// and an RFC 9457 problem (`type` `about:blank`, `title` the
+        /// status's reason phrase, `status`, `detail` the message) with the
+        /// code as the extension member `code`.
         #[derive(Debug)]
         pub struct RestError(pub ServiceError);
 
+        /// The body of an error response.
+        #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+        pub struct Problem {
+            /// Always `about:blank`: the status says what kind of problem,
+            /// `code` tells codes sharing a status apart.
+            #[serde(rename = "type")]
+            pub kind: ::std::string::String,
+            /// The status's reason phrase.
+            pub title: ::std::string::String,
+            /// The HTTP status.
+            pub status: u16,
+            /// The error's message.
+            pub detail: ::std::string::String,
+            /// The error code, as every transport names it.
+            pub code: ErrorCode,
+        }
+
+        impl Problem {
+            /// The problem `error` is over HTTP.
+            pub fn of(error: &ServiceError) -> Self {
+                let status = status_of(error.code());
+                Problem {
+                    kind: "about:blank".into(),
+                    title: status.canonical_reason().unwrap_or("Error").into(),
+                    status: status.as_u16(),
+                    detail: error.message().to_owned(),
+                    code: error.code(),
+                }
+            }
+        }
+
         impl IntoResponse for RestError {
             fn into_response(self) -> Response {
-                (status_of(self.0.code()), Json(Error::from(self.0))).into_response()
+                let problem = Problem::of(&self.0);
+                let body = ::serde_json::to_vec(&problem).expect("a problem serializes");
+                (status_of(self.0.code()), [(::axum::http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
             }
         }
 
@@ -74,6 +149,16 @@ pub(super) fn render(api: &Api) -> TokenStream {
             RestError(ServiceError::InvalidArgument(format!("invalid request body: {}", rejection.body_text())))
         }
 
+        /// A body is a JSON object, whatever serde would make of an array.
+        fn body_of<T: ::serde::de::DeserializeOwned>(body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>) -> ::std::result::Result<T, RestError> {
+            let Json(value) = body.map_err(bad_json)?;
+            if !value.is_object() {
+                return Err(RestError(ServiceError::InvalidArgument("invalid request body: expected a JSON object".into())));
+            }
+            ::serde_json::from_value(value)
+                .map_err(|e| RestError(ServiceError::InvalidArgument(format!("invalid request body: {e}"))))
+        }
+
         fn bad_query(rejection: QueryRejection) -> RestError {
             RestError(ServiceError::InvalidArgument(format!("invalid query: {}", rejection.body_text())))
         }
@@ -84,16 +169,11 @@ pub(super) fn render(api: &Api) -> TokenStream {
 
         #(#handlers)*
 
-        #[derive(::utoipa::OpenApi)]
-        #[openapi(info(title = #title))]
-        struct ApiDoc;
-
-        /// The router and the OpenAPI document derived from its handlers.
-        pub fn router(service: SharedService) -> (::axum::Router, ::utoipa::openapi::OpenApi) {
-            let (router, api) = ::utoipa_axum::router::OpenApiRouter::with_openapi(<ApiDoc as ::utoipa::OpenApi>::openapi())
+        /// The router: every operation at its path.
+        pub fn router(service: SharedService) -> ::axum::Router {
+            ::axum::Router::new()
                 #(#routes)*
-                .split_for_parts();
-            (router.with_state(service), api)
+                .with_state(service)
         }
     }
 }
@@ -101,9 +181,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
 fn handler(op: &Operation) -> TokenStream {
     let http = op.http.as_ref().expect("OpenAPI operations have an HTTP binding");
     let name = format_ident!("{}", snake(&op.id));
-    let method = format_ident!("{}", http.method);
     let path = &http.path;
-    let id = &op.id;
     let summary = op.doc.clone().unwrap_or_default();
     let request = format_ident!("{}Request", pascal(&op.id));
     let output = format_ident!("{}", op.output);
@@ -113,16 +191,12 @@ fn handler(op: &Operation) -> TokenStream {
 
     let mut args = vec![quote! { State(service): State<SharedService> }];
     let mut fields = Vec::new();
-    let mut params_doc = Vec::new();
     let mut extra = TokenStream::new();
     for p in &path_params {
         let field = rust_ident(&p.name);
-        let name = &p.name;
-        let description = p.doc.clone().unwrap_or_default();
         args.push(quote! { path: ::std::result::Result<Path<::std::string::String>, PathRejection> });
         extra.extend(quote! { let Path(#field) = path.map_err(bad_path)?; });
         fields.push(quote! { #field });
-        params_doc.push(quote! { (#name = String, Path, description = #description) });
     }
     if !query_params.is_empty() {
         let query = format_ident!("{}Query", pascal(&op.id));
@@ -132,37 +206,38 @@ fn handler(op: &Operation) -> TokenStream {
             let field = rust_ident(&p.name);
             fields.push(quote! { #field: query.#field });
         }
-        params_doc.push(quote! { #query });
     }
-    let mut body_doc = TokenStream::new();
-    if let Some(body) = &op.body {
-        let body = format_ident!("{body}");
-        args.push(quote! { body: ::std::result::Result<Json<#body>, JsonRejection> });
-        extra.extend(quote! { let Json(body) = body.map_err(bad_json)?; });
+    if op.body.is_some() {
+        let body = format_ident!("{}", op.body.as_deref().unwrap_or_default());
+        args.push(quote! { body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection> });
+        extra.extend(quote! { let body: #body = body_of(body)?; });
         fields.push(quote! { body });
-        body_doc = quote! { request_body = #body, };
     }
     let query_struct = (!query_params.is_empty()).then(|| {
         let query = format_ident!("{}Query", pascal(&op.id));
         let q_fields = query_params.iter().map(|p| {
             let field = rust_ident(&p.name);
-            let ty = match p.ty {
+            let ty = match &p.ty {
                 crate::ir::Ty::U32 => quote! { u32 },
                 crate::ir::Ty::U64 => quote! { u64 },
+                crate::ir::Ty::Bool => quote! { bool },
+                crate::ir::Ty::Named(model) => {
+                    let model = format_ident!("{model}");
+                    quote! { #model }
+                }
                 _ => quote! { ::std::string::String },
             };
             let description = format!(" {}", p.doc.clone().unwrap_or_default());
-            quote! { #[doc = #description] #[param(required = false)] pub #field: ::std::option::Option<#ty>, }
+            quote! { #[doc = #description] pub #field: ::std::option::Option<#ty>, }
         });
         quote! {
             /// The query parameters.
-            #[derive(Debug, ::serde::Deserialize, ::utoipa::IntoParams)]
-            #[into_params(parameter_in = Query)]
+            #[derive(Debug, ::serde::Deserialize)]
             pub struct #query { #(#q_fields)* }
         }
     });
     let call = quote! { service.#name(#request { #(#fields),* }).await.map_err(RestError)? };
-    let (returns, body, ok) = if op.kind == Some(OpKind::Stream) {
+    let (returns, body) = if op.kind == Some(OpKind::Stream) {
         (
             quote! { Response },
             quote! {
@@ -178,33 +253,14 @@ fn handler(op: &Operation) -> TokenStream {
                 let sse = ::axum::response::Sse::new(events).keep_alive(::axum::response::sse::KeepAlive::default());
                 Ok(sse.into_response())
             },
-            quote! { (status = 200, description = "The event stream.", content_type = "text/event-stream", body = #output) },
         )
     } else {
-        (
-            quote! { Json<#output> },
-            quote! { Ok(Json(#call)) },
-            quote! { (status = 200, description = #summary, body = #output) },
-        )
+        (quote! { Json<#output> }, quote! { Ok(Json(#call)) })
     };
     quote! {
         #query_struct
 
         #[doc = #summary]
-        #[::utoipa::path(
-            #method,
-            path = #path,
-            operation_id = #id,
-            tag = "vigies",
-            summary = #summary,
-            params(#(#params_doc),*),
-            #body_doc
-            responses(
-                #ok,
-                (status = "4XX", description = "The operation failed.", body = Error),
-                (status = "5XX", description = "The operation failed.", body = Error),
-            ),
-        )]
         async fn #name(#(#args),*) -> ::std::result::Result<#returns, RestError> {
             #extra
             #body

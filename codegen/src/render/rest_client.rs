@@ -24,6 +24,7 @@ pub(super) fn manifest() -> String {
 /// progenitor's client, its schemas replaced by `vigy_api`'s models.
 pub(super) fn progenitor_code(api: &Api, spec_text: &str) -> String {
     let spec: openapiv3::OpenAPI = serde_yaml_ng::from_str(spec_text).expect("the spec was read once already");
+    let spec = for_progenitor(spec);
     let mut settings = progenitor_impl::GenerationSettings::default();
     for name in api.models.keys() {
         settings.with_replacement(name, format!("::vigy_api::{name}"), std::iter::empty());
@@ -32,6 +33,32 @@ pub(super) fn progenitor_code(api: &Api, spec_text: &str) -> String {
     let tokens = generator.generate_tokens(&spec).expect("progenitor accepts the checked spec");
     let file: syn::File = syn::parse2(tokens).expect("progenitor emits valid Rust");
     super::rustfmt(&format!("{}{}", super::HEADER, prettyplease::unparse(&file)))
+}
+
+/// The spec as progenitor can type it: progenitor leaves an
+/// `application/problem+json` error untyped (a byte stream) and an inline
+/// error schema it types as the success body, so the problem schema of
+/// each error response moves to `components.schemas.Problem` and is
+/// declared `application/json` (the server's `application/problem+json`
+/// body is the same JSON).
+fn for_progenitor(mut spec: openapiv3::OpenAPI) -> openapiv3::OpenAPI {
+    use openapiv3::ReferenceOr;
+    let components = spec.components.get_or_insert_with(Default::default);
+    let mut problem = None;
+    for response in components.responses.values_mut() {
+        let ReferenceOr::Item(response) = response else { continue };
+        if let Some(mut media) = response.content.shift_remove("application/problem+json") {
+            if let Some(ReferenceOr::Item(schema)) = media.schema.take() {
+                problem = Some(schema);
+            }
+            media.schema = Some(ReferenceOr::Reference { reference: "#/components/schemas/Problem".into() });
+            response.content.insert("application/json".into(), media);
+        }
+    }
+    if let Some(schema) = problem {
+        components.schemas.insert("Problem".into(), ReferenceOr::Item(schema));
+    }
+    spec
 }
 
 pub(super) fn render(api: &Api) -> TokenStream {
@@ -77,20 +104,23 @@ pub(super) fn render(api: &Api) -> TokenStream {
             }
         }
 
-        /// A REST failure as the error it stands for.
-        fn service_error(e: progenitor::Error<api::Error>) -> ServiceError {
+        /// A REST failure as the error it stands for: a problem's `code`
+        /// and `detail`.
+        fn service_error(e: progenitor::Error<progenitor::types::Problem>) -> ServiceError {
             match e {
-                progenitor::Error::ErrorResponse(response) => response.into_inner().into(),
+                progenitor::Error::ErrorResponse(response) => {
+                    let problem = response.into_inner();
+                    ServiceError::new(problem.code, problem.detail)
+                }
                 progenitor::Error::CommunicationError(e) => ServiceError::Unavailable(e.to_string()),
                 other => ServiceError::Internal(other.to_string()),
             }
         }
 
-        fn non_zero(name: &str, value: Option<u32>) -> ::std::result::Result<Option<::std::num::NonZeroU32>, ServiceError> {
-            match value {
-                Some(0) => Err(ServiceError::InvalidArgument(format!("{name} must be at least 1"))),
-                other => Ok(other.and_then(::std::num::NonZeroU32::new)),
-            }
+        /// typify types an integer with `minimum: 1` as `NonZeroU32`; the
+        /// request was validated first, so a zero never reaches here.
+        fn non_zero(value: Option<u32>) -> Option<::std::num::NonZeroU32> {
+            value.and_then(::std::num::NonZeroU32::new)
         }
 
         #[::async_trait::async_trait]
@@ -117,11 +147,11 @@ fn method(op: &Operation) -> TokenStream {
     }
     for p in query {
         let field = rust_ident(&p.name);
-        let name = &p.name;
         args.push(match p.ty {
             // typify types an integer with `minimum: 1` as NonZeroU32 (every
             // u32 parameter of vigy's spec is such a count).
-            crate::ir::Ty::U32 => quote! { non_zero(#name, request.#field)? },
+            crate::ir::Ty::U32 if p.constraints.minimum.is_some_and(|m| m > 0) => quote! { non_zero(request.#field) },
+            crate::ir::Ty::U32 | crate::ir::Ty::U64 | crate::ir::Ty::Bool => quote! { request.#field },
             _ => quote! { request.#field.as_deref() },
         });
     }
@@ -132,6 +162,7 @@ fn method(op: &Operation) -> TokenStream {
         quote! {
             async fn #name(&self, request: api::#request) -> ::std::result::Result<api::EventStream<api::#output>, ServiceError> {
                 use ::eventsource_stream::Eventsource;
+                request.validate()?;
                 let response = self.inner.#name(#(#args),*).await.map_err(service_error)?;
                 let events = response.into_inner().into_inner().eventsource().filter_map(|event| async move {
                     match event {
@@ -152,6 +183,7 @@ fn method(op: &Operation) -> TokenStream {
     } else {
         quote! {
             async fn #name(&self, request: api::#request) -> ::std::result::Result<api::#output, ServiceError> {
+                request.validate()?;
                 self.inner.#name(#(#args),*).await.map(|r| r.into_inner()).map_err(service_error)
             }
         }

@@ -52,6 +52,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
         }
     });
     let error = service_error(api);
+    let validation = super::validate::render(api);
     let methods = api.operations.values().map(|op| {
         let method = format_ident!("{}", snake(&op.id));
         let request = format_ident!("{}Request", pascal(&op.id));
@@ -87,6 +88,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
 
         #(#models)*
         #(#requests)*
+        #validation
         #error
 
         /// A stream of events, as a streaming operation returns it.

@@ -2,8 +2,8 @@
 // Change the specs or the generator (codegen/) and run `cargo xtask gen`.
 
 //! vigy's REST adapter, generated from the specs: an axum router over
-//! any [`VigyService`], whose handlers carry the OpenAPI annotations
-//! the served document is derived from.
+//! any [`VigyService`], errors as RFC 9457 problems, and the spec
+//! itself as the OpenAPI document it serves.
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 use ::axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use ::axum::extract::{Json, Path, Query, State};
@@ -12,13 +12,51 @@ use ::std::sync::Arc;
 use ::vigy_api::*;
 /// The service the router drives.
 pub type SharedService = Arc<dyn VigyService>;
+/// `spec/vigy.openapi.yaml` as JSON (OpenAPI 3.0.3): the document the
+/// handlers below were generated from, served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+/// The media type of every error response (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
 /// A failed operation as an HTTP response: the status of its code
-/// and the `Error` model as JSON.
+/// and an RFC 9457 problem (`type` `about:blank`, `title` the
+/// status's reason phrase, `status`, `detail` the message) with the
+/// code as the extension member `code`.
 #[derive(Debug)]
 pub struct RestError(pub ServiceError);
+/// The body of an error response.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem,
+    /// `code` tells codes sharing a status apart.
+    #[serde(rename = "type")]
+    pub kind: ::std::string::String,
+    /// The status's reason phrase.
+    pub title: ::std::string::String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The error's message.
+    pub detail: ::std::string::String,
+    /// The error code, as every transport names it.
+    pub code: ErrorCode,
+}
+impl Problem {
+    /// The problem `error` is over HTTP.
+    pub fn of(error: &ServiceError) -> Self {
+        let status = status_of(error.code());
+        Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: error.message().to_owned(),
+            code: error.code(),
+        }
+    }
+}
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        (status_of(self.0.code()), Json(Error::from(self.0))).into_response()
+        let problem = Problem::of(&self.0);
+        let body = ::serde_json::to_vec(&problem).expect("a problem serializes");
+        (status_of(self.0.code()), [(::axum::http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
     }
 }
 /// The one place an error code becomes an HTTP status.
@@ -36,36 +74,32 @@ pub fn status_of(code: ErrorCode) -> ::axum::http::StatusCode {
 fn bad_json(rejection: JsonRejection) -> RestError {
     RestError(ServiceError::InvalidArgument(format!("invalid request body: {}", rejection.body_text())))
 }
+/// A body is a JSON object, whatever serde would make of an array.
+fn body_of<T: ::serde::de::DeserializeOwned>(
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
+) -> ::std::result::Result<T, RestError> {
+    let Json(value) = body.map_err(bad_json)?;
+    if !value.is_object() {
+        return Err(RestError(ServiceError::InvalidArgument("invalid request body: expected a JSON object".into())));
+    }
+    ::serde_json::from_value(value)
+        .map_err(|e| RestError(ServiceError::InvalidArgument(format!("invalid request body: {e}"))))
+}
 fn bad_query(rejection: QueryRejection) -> RestError {
     RestError(ServiceError::InvalidArgument(format!("invalid query: {}", rejection.body_text())))
 }
 fn bad_path(rejection: PathRejection) -> RestError {
     RestError(ServiceError::InvalidArgument(format!("invalid path: {}", rejection.body_text())))
 }
+///Check a program as registering it would (size, nesting, syntax), without registering anything.
+async fn check_program(
+    State(service): State<SharedService>,
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
+) -> ::std::result::Result<Json<ProgramCheck>, RestError> {
+    let body: CheckProgram = body_of(body)?;
+    Ok(Json(service.check_program(CheckProgramRequest { body }).await.map_err(RestError)?))
+}
 ///Delete a vigy with its runs and kv store.
-#[::utoipa::path(
-    delete,
-    path = "/v1/vigies/{id}",
-    operation_id = "deleteVigy",
-    tag = "vigies",
-    summary = "Delete a vigy with its runs and kv store.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (
-            status = 200,
-            description = "Delete a vigy with its runs and kv store.",
-            body = Vigy
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn delete_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -74,25 +108,6 @@ async fn delete_vigy(
     Ok(Json(service.delete_vigy(DeleteVigyRequest { id }).await.map_err(RestError)?))
 }
 ///Stop a vigy from ticking.
-#[::utoipa::path(
-    post,
-    path = "/v1/vigies/{id}/disable",
-    operation_id = "disableVigy",
-    tag = "vigies",
-    summary = "Stop a vigy from ticking.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (status = 200, description = "Stop a vigy from ticking.", body = Vigy),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn disable_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -101,29 +116,6 @@ async fn disable_vigy(
     Ok(Json(service.disable_vigy(DisableVigyRequest { id }).await.map_err(RestError)?))
 }
 ///Let a vigy tick again; it ticks at once.
-#[::utoipa::path(
-    post,
-    path = "/v1/vigies/{id}/enable",
-    operation_id = "enableVigy",
-    tag = "vigies",
-    summary = "Let a vigy tick again; it ticks at once.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (
-            status = 200,
-            description = "Let a vigy tick again; it ticks at once.",
-            body = Vigy
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn enable_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -132,25 +124,6 @@ async fn enable_vigy(
     Ok(Json(service.enable_vigy(EnableVigyRequest { id }).await.map_err(RestError)?))
 }
 ///One vigy.
-#[::utoipa::path(
-    get,
-    path = "/v1/vigies/{id}",
-    operation_id = "getVigy",
-    tag = "vigies",
-    summary = "One vigy.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (status = 200, description = "One vigy.", body = Vigy),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn get_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -159,29 +132,6 @@ async fn get_vigy(
     Ok(Json(service.get_vigy(GetVigyRequest { id }).await.map_err(RestError)?))
 }
 ///What a vigy last reported, with its pending actions.
-#[::utoipa::path(
-    get,
-    path = "/v1/vigies/{id}/state",
-    operation_id = "getVigyState",
-    tag = "vigies",
-    summary = "What a vigy last reported, with its pending actions.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (
-            status = 200,
-            description = "What a vigy last reported, with its pending actions.",
-            body = VigyState
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn get_vigy_state(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -190,37 +140,16 @@ async fn get_vigy_state(
     Ok(Json(service.get_vigy_state(GetVigyStateRequest { id }).await.map_err(RestError)?))
 }
 /// The query parameters.
-#[derive(Debug, ::serde::Deserialize, ::utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, ::serde::Deserialize)]
 pub struct ListVigiesQuery {
     /// Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
-    #[param(required = false)]
     pub selector: ::std::option::Option<::std::string::String>,
     /// At most this many vigies, by name.
-    #[param(required = false)]
     pub limit: ::std::option::Option<u32>,
     /// Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
-    #[param(required = false)]
     pub condition: ::std::option::Option<::std::string::String>,
 }
 ///List vigies whose labels match a selector.
-#[::utoipa::path(
-    get,
-    path = "/v1/vigies",
-    operation_id = "listVigies",
-    tag = "vigies",
-    summary = "List vigies whose labels match a selector.",
-    params(ListVigiesQuery),
-    responses(
-        (
-            status = 200,
-            description = "List vigies whose labels match a selector.",
-            body = VigyList
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn list_vigies(
     State(service): State<SharedService>,
     query: ::std::result::Result<Query<ListVigiesQuery>, QueryRejection>,
@@ -234,38 +163,12 @@ async fn list_vigies(
     ))
 }
 /// The query parameters.
-#[derive(Debug, ::serde::Deserialize, ::utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, ::serde::Deserialize)]
 pub struct ListVigyRunsQuery {
     /// At most this many runs (default 20, at most 1000).
-    #[param(required = false)]
     pub limit: ::std::option::Option<u32>,
 }
 ///The newest runs of a vigy, newest first.
-#[::utoipa::path(
-    get,
-    path = "/v1/vigies/{id}/runs",
-    operation_id = "listVigyRuns",
-    tag = "vigies",
-    summary = "The newest runs of a vigy, newest first.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        ),
-        ListVigyRunsQuery
-    ),
-    responses(
-        (
-            status = 200,
-            description = "The newest runs of a vigy, newest first.",
-            body = VigyRunList
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn list_vigy_runs(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -276,58 +179,28 @@ async fn list_vigy_runs(
     Ok(Json(service.list_vigy_runs(ListVigyRunsRequest { id, limit: query.limit }).await.map_err(RestError)?))
 }
 ///Register a vigy, or update the vigy of the same name.
-#[::utoipa::path(
-    post,
-    path = "/v1/vigies",
-    operation_id = "registerVigy",
-    tag = "vigies",
-    summary = "Register a vigy, or update the vigy of the same name.",
-    params(),
-    request_body = RegisterVigy,
-    responses(
-        (
-            status = 200,
-            description = "Register a vigy, or update the vigy of the same name.",
-            body = Vigy
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn register_vigy(
     State(service): State<SharedService>,
-    body: ::std::result::Result<Json<RegisterVigy>, JsonRejection>,
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
 ) -> ::std::result::Result<Json<Vigy>, RestError> {
-    let Json(body) = body.map_err(bad_json)?;
+    let body: RegisterVigy = body_of(body)?;
     Ok(Json(service.register_vigy(RegisterVigyRequest { body }).await.map_err(RestError)?))
 }
+///Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
+async fn simulate_program(
+    State(service): State<SharedService>,
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
+) -> ::std::result::Result<Json<Simulation>, RestError> {
+    let body: SimulateProgram = body_of(body)?;
+    Ok(Json(service.simulate_program(SimulateProgramRequest { body }).await.map_err(RestError)?))
+}
 /// The query parameters.
-#[derive(Debug, ::serde::Deserialize, ::utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, ::serde::Deserialize)]
 pub struct StreamEventsQuery {
     /// Only the runs of this vigy.
-    #[param(required = false)]
     pub vigy_id: ::std::option::Option<::std::string::String>,
 }
 ///Follow reconcile events (finished runs) as they are recorded.
-#[::utoipa::path(
-    get,
-    path = "/v1/events",
-    operation_id = "streamEvents",
-    tag = "vigies",
-    summary = "Follow reconcile events (finished runs) as they are recorded.",
-    params(StreamEventsQuery),
-    responses(
-        (
-            status = 200,
-            description = "The event stream.",
-            content_type = "text/event-stream",
-            body = VigyRun
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn stream_events(
     State(service): State<SharedService>,
     query: ::std::result::Result<Query<StreamEventsQuery>, QueryRejection>,
@@ -348,29 +221,6 @@ async fn stream_events(
     Ok(sse.into_response())
 }
 ///Run one tick now, whether or not the vigy is enabled.
-#[::utoipa::path(
-    post,
-    path = "/v1/vigies/{id}/tick",
-    operation_id = "tickVigy",
-    tag = "vigies",
-    summary = "Run one tick now, whether or not the vigy is enabled.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    responses(
-        (
-            status = 200,
-            description = "Run one tick now, whether or not the vigy is enabled.",
-            body = VigyRun
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn tick_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
@@ -379,53 +229,27 @@ async fn tick_vigy(
     Ok(Json(service.tick_vigy(TickVigyRequest { id }).await.map_err(RestError)?))
 }
 ///Change a vigy's program, interval or labels; it applies from the next tick.
-#[::utoipa::path(
-    patch,
-    path = "/v1/vigies/{id}",
-    operation_id = "updateVigy",
-    tag = "vigies",
-    summary = "Change a vigy's program, interval or labels; it applies from the next tick.",
-    params(
-        (
-            "id" = String,
-            Path,
-            description = "The vigy's id (32 hex characters) or its name."
-        )
-    ),
-    request_body = UpdateVigy,
-    responses(
-        (
-            status = 200,
-            description = "Change a vigy's program, interval or labels; it applies from the next tick.",
-            body = Vigy
-        ),
-        (status = "4XX", description = "The operation failed.", body = Error),
-        (status = "5XX", description = "The operation failed.", body = Error),
-    ),
-)]
 async fn update_vigy(
     State(service): State<SharedService>,
     path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
-    body: ::std::result::Result<Json<UpdateVigy>, JsonRejection>,
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
 ) -> ::std::result::Result<Json<Vigy>, RestError> {
     let Path(id) = path.map_err(bad_path)?;
-    let Json(body) = body.map_err(bad_json)?;
+    let body: UpdateVigy = body_of(body)?;
     Ok(Json(service.update_vigy(UpdateVigyRequest { id, body }).await.map_err(RestError)?))
 }
-#[derive(::utoipa::OpenApi)]
-#[openapi(info(title = "vigy"))]
-struct ApiDoc;
-/// The router and the OpenAPI document derived from its handlers.
-pub fn router(service: SharedService) -> (::axum::Router, ::utoipa::openapi::OpenApi) {
-    let (router, api) = ::utoipa_axum::router::OpenApiRouter::with_openapi(<ApiDoc as ::utoipa::OpenApi>::openapi())
-        .routes(::utoipa_axum::routes!(stream_events))
-        .routes(::utoipa_axum::routes!(list_vigies, register_vigy))
-        .routes(::utoipa_axum::routes!(delete_vigy, get_vigy, update_vigy))
-        .routes(::utoipa_axum::routes!(disable_vigy))
-        .routes(::utoipa_axum::routes!(enable_vigy))
-        .routes(::utoipa_axum::routes!(list_vigy_runs))
-        .routes(::utoipa_axum::routes!(get_vigy_state))
-        .routes(::utoipa_axum::routes!(tick_vigy))
-        .split_for_parts();
-    (router.with_state(service), api)
+/// The router: every operation at its path.
+pub fn router(service: SharedService) -> ::axum::Router {
+    ::axum::Router::new()
+        .route("/v1/events", ::axum::routing::get(stream_events))
+        .route("/v1/programs/check", ::axum::routing::post(check_program))
+        .route("/v1/programs/simulate", ::axum::routing::post(simulate_program))
+        .route("/v1/vigies", ::axum::routing::get(list_vigies).post(register_vigy))
+        .route("/v1/vigies/{id}", ::axum::routing::delete(delete_vigy).get(get_vigy).patch(update_vigy))
+        .route("/v1/vigies/{id}/disable", ::axum::routing::post(disable_vigy))
+        .route("/v1/vigies/{id}/enable", ::axum::routing::post(enable_vigy))
+        .route("/v1/vigies/{id}/runs", ::axum::routing::get(list_vigy_runs))
+        .route("/v1/vigies/{id}/state", ::axum::routing::get(get_vigy_state))
+        .route("/v1/vigies/{id}/tick", ::axum::routing::post(tick_vigy))
+        .with_state(service)
 }

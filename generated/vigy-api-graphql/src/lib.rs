@@ -403,7 +403,7 @@ pub enum RunResult {
 pub struct SimulateProgram {
     /// The tatara-lisp source, as registerVigy would take it.
     pub program: ::std::string::String,
-    /// How many ticks to run, one after another (default 1, at most 100).
+    /// How many ticks to run, one after another (default 1, also when null; at most 100).
     pub ticks: ::std::option::Option<u32>,
     /// The vigy name the program runs as (what `vigy-name` returns; its id is derived from it). Default `local`.
     pub name: ::std::option::Option<::std::string::String>,

@@ -382,7 +382,7 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
     },
     "ticks": {
       "default": 1,
-      "description": "How many ticks to run, one after another (default 1, at most 100).",
+      "description": "How many ticks to run, one after another (default 1, also when null; at most 100).",
       "maximum": 100,
       "minimum": 1,
       "type": "integer"

@@ -217,7 +217,7 @@ impl RunResult {
 pub struct SimulateProgram {
     /// The tatara-lisp source, as registerVigy would take it.
     pub program: ::std::string::String,
-    /// How many ticks to run, one after another (default 1, at most 100).
+    /// How many ticks to run, one after another (default 1, also when null; at most 100).
     #[serde(default)]
     pub ticks: ::std::option::Option<u32>,
     /// The vigy name the program runs as (what `vigy-name` returns; its id is derived from it). Default `local`.

@@ -38,7 +38,7 @@ fn the_three_specs_should_agree() {
 fn the_readers_should_lower_every_operation_with_its_shape() {
     let specs = read_specs(&root()).unwrap();
     for api in [&specs.openapi, &specs.proto, &specs.graphql] {
-        assert_eq!(api.operations.len(), 11, "{}", api.source);
+        assert_eq!(api.operations.len(), 13, "{}", api.source);
         assert_eq!(api.operations["updateVigy"].body.as_deref(), Some("UpdateVigy"), "{}", api.source);
         assert_eq!(api.operations["updateVigy"].params[0].name, "id", "{}", api.source);
         assert_eq!(api.operations["streamEvents"].output, "VigyRun", "{}", api.source);
@@ -46,6 +46,18 @@ fn the_readers_should_lower_every_operation_with_its_shape() {
     assert_eq!(specs.openapi.operations["streamEvents"].kind, Some(OpKind::Stream));
     assert_eq!(specs.proto.operations["streamEvents"].kind, Some(OpKind::Stream));
     assert_eq!(specs.graphql.operations["getVigy"].kind, Some(OpKind::Read));
+    // A POST that changes nothing (`x-read-only`) is a read, a GraphQL query.
+    assert_eq!(specs.openapi.operations["simulateProgram"].kind, Some(OpKind::Read));
+    assert_eq!(specs.graphql.operations["simulateProgram"].kind, Some(OpKind::Read));
+    // What OpenAPI says of values and effects is in the model.
+    let register = &specs.openapi.models["RegisterVigy"];
+    let vigy_codegen::ir::Shape::Struct(fields) = &register.shape else { panic!() };
+    let interval = &fields.iter().find(|f| f.name == "tick_interval_ms").unwrap().constraints;
+    assert_eq!((interval.minimum, interval.maximum), (Some(100), Some(604_800_000)));
+    let effects = |id: &str| specs.openapi.operations[id].effects;
+    assert!(effects("getVigy").read_only && effects("getVigy").idempotent && !effects("getVigy").destructive);
+    assert!(effects("deleteVigy").destructive && effects("deleteVigy").idempotent);
+    assert!(effects("registerVigy").idempotent && !effects("tickVigy").idempotent);
     let http = specs.openapi.operations["tickVigy"].http.clone().unwrap();
     assert_eq!((http.method.as_str(), http.path.as_str()), ("post", "/v1/vigies/{id}/tick"));
     // The proto wrapper that gives a map presence reads as a map.

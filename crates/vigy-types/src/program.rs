@@ -263,6 +263,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_simulation_should_run_one_to_a_hundred_ticks() {
+        assert_eq!(simulated_ticks(1), Ok(1));
+        assert_eq!(simulated_ticks(MAX_SIMULATED_TICKS), Ok(100));
+        for refused in [0, 101, u32::MAX] {
+            let err = simulated_ticks(refused).unwrap_err();
+            assert_eq!(err.to_string(), format!("invalid tick count {refused}: a simulation runs 1 to 100 ticks"));
+        }
+    }
+
+    #[test]
     fn program_should_accept_the_seed_example() {
         let p = Program::parse("(vigy-log \"info\" \"hello from a vigy\")\n(vigy-noop)").unwrap();
         assert_eq!(p.forms().len(), 2);

@@ -296,6 +296,13 @@ fn input_schema(api: &Api, op: &Operation) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for field in fields {
+        // Both come as one object: a body field cannot share a parameter's name.
+        assert!(
+            !properties.contains_key(&field.name),
+            "operation `{}`: the body field `{}` has a parameter's name, and MCP tools take both as one object",
+            op.id,
+            field.name
+        );
         properties.insert(field.name.clone(), field_schema(api, field));
         if field.optional == Some(false) {
             required.push(Value::String(field.name.clone()));

@@ -228,12 +228,14 @@ pub(super) fn render(api: &Api) -> TokenStream {
         }
 
         /// A request's JSON as a tool's flat arguments: the body's fields
-        /// beside the parameters.
+        /// beside the parameters, absent ones (null) left out, as the input
+        /// schema has them.
         fn flatten(request: ::serde_json::Value) -> ::serde_json::Value {
             let ::serde_json::Value::Object(mut fields) = request else { return request };
             if let ::std::option::Option::Some(::serde_json::Value::Object(body)) = fields.remove("body") {
                 fields.extend(body);
             }
+            fields.retain(|_, value| !value.is_null());
             ::serde_json::Value::Object(fields)
         }
 

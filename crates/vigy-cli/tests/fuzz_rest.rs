@@ -66,6 +66,7 @@ fn schemathesis_should_find_nothing_against_a_real_server() {
         .args(["--generation-database", "none", "--no-color"])
         .env("SCHEMATHESIS_HOOKS", "vigy_checks")
         .env("PYTHONPATH", &here)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(dir.path())
         .output()
         .unwrap();

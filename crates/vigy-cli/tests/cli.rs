@@ -74,7 +74,7 @@ fn bad_input_should_fail_with_one_clear_error_and_store_nothing() {
     let good = write(dir.path(), "good.tatara", "(vigy-noop)");
     let bad = write(dir.path(), "bad.tatara", "(vigy-noop)\n(vigy-log \"info\" \"x\"))");
     let err = fails(&db, &["register", &good, "--name", "x", "--every", "50"]);
-    assert_eq!(err.trim(), "error: invalid argument: tick interval of 50 ms is below the minimum of 100 ms");
+    assert_eq!(err.trim(), "error: invalid argument: tick_interval_ms must be at least 100, got 50");
     let err = fails(&db, &["register", &bad, "--name", "x", "--every", "500"]);
     assert!(err.contains("does not parse") && err.contains("at 2:22"), "{err}");
     assert!(err.contains("^"), "a caret excerpt: {err}");

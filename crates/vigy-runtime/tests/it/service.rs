@@ -39,7 +39,7 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     assert_eq!(c, ErrorCode::InvalidArgument);
     assert!(m.contains("does not parse") && m.contains("at 1:"), "{m}");
     let (c, m) = code(service.register_vigy(register("fast", "(vigy-noop)", 50, &[])).await);
-    assert_eq!((c, m.as_str()), (ErrorCode::InvalidArgument, "tick interval of 50 ms is below the minimum of 100 ms"));
+    assert_eq!((c, m.as_str()), (ErrorCode::InvalidArgument, "tick_interval_ms must be at least 100, got 50"));
     let (c, _) = code(service.register_vigy(register("x", "(vigy-noop)", 500, &[("bad key", "v")])).await);
     assert_eq!(c, ErrorCode::InvalidArgument);
 

@@ -83,8 +83,13 @@ async fn a_vigy_that_keeps_killing_its_worker_should_be_quarantined_not_resumed(
     let reason = quarantined.disabled_reason.expect("a reason is recorded");
     assert!(reason.contains("quarantined after 3 ticks") && reason.contains("memory"), "{reason}");
     assert_eq!(rt.metrics().quarantined.load(std::sync::atomic::Ordering::Relaxed), 1);
-    let runs = rt.recent_runs(v.id, 100).await.unwrap();
-    assert_eq!(runs.len(), 3, "no tick after the third loss");
+    // The third loss's run commits after the quarantine is decided.
+    support::eventually(Duration::from_secs(5), "the third run committed", || async {
+        rt.recent_runs(v.id, 100).await.unwrap().len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rt.recent_runs(v.id, 100).await.unwrap().len(), 3, "no tick after the third loss");
     rt.shutdown().await;
 
     // Reopened, the database still holds it disabled, and nothing ticks it.

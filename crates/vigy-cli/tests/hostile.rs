@@ -156,9 +156,10 @@ fn vigy_serve_should_survive_the_hostile_corpus_keep_a_healthy_vigy_on_time_and_
         mib(peak_total)
     );
     assert!(peak_server < idle + 512 * 1024 * 1024, "server RSS {} MiB over idle {}", mib(peak_server), mib(idle));
-    // At most 8 workers, each at most its 64 MiB budget over a resting
-    // worker (about 40 MiB in a debug build).
-    assert!(peak_total < idle + 512 * 1024 * 1024 + 8 * 110 * 1024 * 1024, "total RSS {} MiB", mib(peak_total));
+    // At most 16 workers (8, and as many again while ticks hold workers past
+    // 10 ms: ARCHITECTURE.md, "Others go on"), each at most its 64 MiB
+    // budget over a resting worker (about 40 MiB in a debug build).
+    assert!(peak_total < idle + 512 * 1024 * 1024 + 16 * 110 * 1024 * 1024, "total RSS {} MiB", mib(peak_total));
 
     // Every hostile tick failed, within the deadline and the slack.
     for (name, _) in corpus().iter().filter(|(name, _)| !refused_at_registration(name)) {

@@ -2,7 +2,7 @@
 //! other spec is compared with it, and every disagreement is one line naming
 //! the spec file, the operation or type, and the field.
 
-use crate::ir::{Api, Field, Model, Shape};
+use crate::ir::{Api, Edge, Field, Model, OpKind, Shape};
 
 /// Every disagreement between `reference` and each of `others`, sorted.
 pub fn check(reference: &Api, others: &[&Api]) -> Vec<String> {
@@ -48,6 +48,42 @@ fn compare(reference: &Api, other: &Api, out: &mut Vec<String>) {
     }
     for name in other.models.keys().filter(|n| !reference.models.contains_key(*n)) {
         out.push(format!("{o}: type `{name}` is not in {r}"));
+    }
+    for edge in &other.edges {
+        check_edge(reference, o, edge, out);
+    }
+}
+
+/// A field bound to an operation must be able to call it: a batched read
+/// returning the field's type, its arguments parameters of the operation,
+/// and every other parameter a field of the parent of the same type.
+fn check_edge(reference: &Api, o: &str, edge: &Edge, out: &mut Vec<String>) {
+    let r = &reference.source;
+    let at = format!("{o}: field `{}.{}` (@bind `{}`)", edge.model, edge.field, edge.op);
+    let Some(op) = reference.operations.get(&edge.op) else {
+        out.push(format!("{at}: no such operation in {r}"));
+        return;
+    };
+    if op.kind != Some(OpKind::Read) || !op.batch {
+        out.push(format!("{at}: only a read marked x-batch in {r} can resolve a nested field"));
+    }
+    if op.output != edge.output {
+        out.push(format!("{at}: returns `{}`, the operation returns `{}`", edge.output, op.output));
+    }
+    for arg in edge.args.iter().filter(|a| !op.params.iter().any(|p| &p.name == *a)) {
+        out.push(format!("{at}: argument `{arg}` is not a parameter of the operation"));
+    }
+    let parent = match reference.models.get(&edge.model).map(|m| &m.shape) {
+        Some(Shape::Struct(fields)) => fields.as_slice(),
+        _ => &[],
+    };
+    for param in op.params.iter().filter(|p| !edge.args.contains(&p.name)) {
+        if !parent.iter().any(|f| f.name == param.name && f.ty == param.ty && f.optional == Some(false)) {
+            out.push(format!(
+                "{at}: parameter `{}` is neither an argument nor a field of `{}`",
+                param.name, edge.model
+            ));
+        }
     }
 }
 

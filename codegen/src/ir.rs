@@ -109,7 +109,43 @@ pub struct Model {
     pub shape: Shape,
     /// Its description.
     pub doc: Option<String>,
+    /// For a page of a list (see [`Model::page_item`]): the item's field
+    /// whose value its cursor stands for (`x-cursor`, OpenAPI only).
+    pub cursor_key: Option<String>,
 }
+
+impl Model {
+    /// A model of `name` with `shape`, nothing else said.
+    pub fn new(name: impl Into<String>, shape: Shape, doc: Option<String>) -> Self {
+        Self { name: name.into(), shape, doc, cursor_key: None }
+    }
+
+    /// The item type's name when this model is one page of a list: the
+    /// fields [`PAGE_ITEMS`] (a list of a model) and [`NEXT_CURSOR`] (an
+    /// optional string), and nothing else. Every transport pages such a
+    /// model its own way (GraphQL as a connection, gRPC with page tokens).
+    pub fn page_item(&self) -> Option<&str> {
+        let Shape::Struct(fields) = &self.shape else { return None };
+        let [items, next] = fields.as_slice() else { return None };
+        let item = match &items.ty {
+            Ty::List(item) if items.name == PAGE_ITEMS => match item.as_ref() {
+                Ty::Named(name) => name,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        (next.name == NEXT_CURSOR && next.ty == Ty::String && next.optional != Some(false)).then_some(item.as_str())
+    }
+}
+
+/// The field of a page holding its items.
+pub const PAGE_ITEMS: &str = "items";
+/// The field of a page holding the cursor of the next one.
+pub const NEXT_CURSOR: &str = "next_cursor";
+/// The parameter of a paged operation bounding the page's size.
+pub const PAGE_LIMIT: &str = "limit";
+/// The parameter of a paged operation saying where to go on.
+pub const PAGE_CURSOR: &str = "cursor";
 
 /// What an operation does, which decides its place in each transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +198,10 @@ pub struct Operation {
     /// acting (MCP's tool annotations); OpenAPI only, the defaults
     /// elsewhere.
     pub effects: Effects,
+    /// Whether the core trait also takes it many at a time (`x-batch`,
+    /// OpenAPI only): `<op>_many`, which GraphQL's nested fields call
+    /// through a DataLoader so a page costs a fixed number of calls.
+    pub batch: bool,
 }
 
 /// What an operation does to the state it manages. From the HTTP method
@@ -188,11 +228,48 @@ pub struct Api {
     pub operations: BTreeMap<String, Operation>,
     /// Models by name.
     pub models: BTreeMap<String, Model>,
+    /// The fields of object types that resolve by calling an operation
+    /// (GraphQL's `@bind`; empty for the other specs).
+    pub edges: Vec<Edge>,
+    /// The root field each operation is in GraphQL, where it is not named
+    /// as the operation (a read bound with `@bind`).
+    pub graphql_fields: BTreeMap<String, String>,
 }
 
 impl Api {
     /// An empty API read from `source`.
     pub fn new(source: impl Into<String>) -> Self {
-        Self { source: source.into(), operations: BTreeMap::new(), models: BTreeMap::new() }
+        Self {
+            source: source.into(),
+            operations: BTreeMap::new(),
+            models: BTreeMap::new(),
+            edges: Vec::new(),
+            graphql_fields: BTreeMap::new(),
+        }
     }
+
+    /// The GraphQL root field of operation `id`.
+    pub fn graphql_field(&self, id: &str) -> String {
+        self.graphql_fields.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    }
+}
+
+/// A field of a model that resolves by calling an operation: GraphQL's
+/// `Vigy.runs(first:, after:) @bind(op: "listVigyRuns")`. The operation's
+/// parameters the field does not take as arguments come from the parent's
+/// fields of the same name (`id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The model it is a field of.
+    pub model: String,
+    /// Its name, snake_case.
+    pub field: String,
+    /// The operation it calls.
+    pub op: String,
+    /// The parameters it takes as arguments (IR names: `limit`, `cursor`).
+    pub args: Vec<String>,
+    /// The model it returns.
+    pub output: String,
+    /// Its description.
+    pub doc: Option<String>,
 }

@@ -97,5 +97,5 @@ pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, Error> {
     }
     let fds = parse::proto::descriptor_set(PROTO, &root.join(PROTO)).map_err(Error::Read)?;
     let openapi_text = std::fs::read_to_string(root.join(OPENAPI)).map_err(|e| Error::Io(format!("{OPENAPI}: {e}")))?;
-    Ok(render::all(&specs.openapi, &specs.proto, fds, &openapi_text))
+    Ok(render::all(&specs.openapi, &specs.proto, &specs.graphql, fds, &openapi_text))
 }

@@ -49,6 +49,7 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
                 doc: op.summary.clone(),
                 http: Some(Http { method: method.to_owned(), path: path.clone() }),
                 effects,
+                batch: op.extensions.get("x-batch").and_then(|v| v.as_bool()).unwrap_or(false),
             };
             if api.operations.insert(id.clone(), operation).is_some() {
                 return Err(fail(source, format!("operationId `{id}` is used twice")));
@@ -82,7 +83,18 @@ fn model(source: &str, name: &str, schema: &Schema) -> Result<Model, ReadError> 
         }
         _ => return Err(fail(source, format!("schema `{name}` is neither an object nor a string enum"))),
     };
-    Ok(Model { name: name.to_owned(), shape, doc })
+    let mut model = Model::new(name, shape, doc);
+    if let Some(key) = schema.schema_data.extensions.get("x-cursor") {
+        let key = key.as_str().ok_or_else(|| fail(source, format!("schema `{name}`: x-cursor names a field")))?;
+        if model.page_item().is_none() {
+            return Err(fail(
+                source,
+                format!("schema `{name}`: x-cursor is for a page (`items` and `next_cursor` only)"),
+            ));
+        }
+        model.cursor_key = Some(key.to_owned());
+    }
+    Ok(model)
 }
 
 fn ty(source: &str, schema: &Schema) -> Result<Ty, ReadError> {

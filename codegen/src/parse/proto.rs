@@ -10,7 +10,7 @@ use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
 use super::{ReadError, fail};
 use crate::ir::{Api, Field, Model, OpKind, Operation, Shape, Ty};
-use crate::names::{camel, proto_enum_value};
+use crate::names::{camel, field_from_proto, proto_enum_value};
 
 /// The package and service the spec must declare.
 pub const PACKAGE: &str = "pleme.vigy.v1";
@@ -87,6 +87,7 @@ fn lower(source: &str, set: &FileDescriptorSet) -> Result<Api, ReadError> {
                 doc: None,
                 http: None,
                 effects: Default::default(),
+                batch: false,
             },
         );
     }
@@ -98,16 +99,12 @@ fn lower(source: &str, set: &FileDescriptorSet) -> Result<Api, ReadError> {
             continue;
         }
         let fields = msg.field.iter().map(|f| field(source, msg, f)).collect::<Result<_, _>>()?;
-        api.models.insert(
-            msg.name().to_owned(),
-            Model { name: msg.name().to_owned(), shape: Shape::Struct(fields), doc: None },
-        );
+        api.models.insert(msg.name().to_owned(), Model::new(msg.name(), Shape::Struct(fields), None));
     }
     for e in &file.enum_type {
         let values =
             e.value.iter().map(|v| proto_enum_value(e.name(), v.name())).filter(|v| v != "unspecified").collect();
-        api.models
-            .insert(e.name().to_owned(), Model { name: e.name().to_owned(), shape: Shape::Enum(values), doc: None });
+        api.models.insert(e.name().to_owned(), Model::new(e.name(), Shape::Enum(values), None));
     }
     Ok(api)
 }
@@ -158,7 +155,7 @@ fn field(source: &str, owner: &DescriptorProto, f: &FieldDescriptorProto) -> Res
             (false, false) => (base, Some(f.proto3_optional())),
         }
     };
-    Ok(Field { name: f.name().to_owned(), ty, optional, doc: None, constraints: Default::default() })
+    Ok(Field { name: field_from_proto(f.name()).to_owned(), ty, optional, doc: None, constraints: Default::default() })
 }
 
 fn short(type_name: &str) -> String {

@@ -14,16 +14,16 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::service::{doc, rust_type};
-use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{pascal, rust_ident, snake};
+use crate::ir::{Api, Edge, Field, Model, OpKind, Operation, Shape, Ty};
+use crate::names::{camel, graphql_argument, graphql_connection, graphql_edge, pascal, rust_ident, snake};
 use crate::parse::graphql::SPEC_SCALARS;
 
 pub(super) fn manifest() -> String {
     format!(
         "{}[package]\nname = \"vigy-api-graphql\"\ndescription = \"vigy's GraphQL adapter (async-graphql), generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
-         vigy-api.workspace = true\nasync-graphql.workspace = true\nchrono.workspace = true\nfutures.workspace = true\n\
-         serde_json.workspace = true\n",
+         vigy-api.workspace = true\nasync-graphql = {{ workspace = true, features = [\"dataloader\"] }}\n\
+         chrono.workspace = true\nfutures.workspace = true\nserde_json.workspace = true\ntokio.workspace = true\n",
         super::HEADER.replace("// ", "# ")
     )
 }
@@ -129,9 +129,131 @@ fn scalar(graphql: &str, ty: &Ty) -> TokenStream {
     }
 }
 
+/// A page of a list as a connection (Cursor Connections, with `nodes`
+/// beside `edges`): it keeps the page's items once, with each item's
+/// cursor from the core model, and lends them to `nodes` and `edges`.
+fn connection(model: &Model, item: &str) -> TokenStream {
+    let page = format_ident!("{}", model.name);
+    let item_ident = format_ident!("{item}");
+    let (name, edge_name) = (graphql_connection(item), graphql_edge(item));
+    let edge = format_ident!("{edge_name}");
+    let page_doc = doc(model.doc.as_deref());
+    quote! {
+        #page_doc
+        #[derive(Debug)]
+        pub struct #page {
+            items: ::std::vec::Vec<#item_ident>,
+            cursors: ::std::vec::Vec<::std::string::String>,
+            has_next_page: bool,
+        }
+
+        #[::async_graphql::Object(name = #name)]
+        impl #page {
+            /// The page's items, in order.
+            async fn nodes(&self) -> &[#item_ident] {
+                &self.items
+            }
+
+            /// The page's items, each with its cursor.
+            async fn edges(&self) -> ::std::vec::Vec<#edge<'_>> {
+                self.items.iter().zip(&self.cursors).map(|(node, cursor)| #edge { node, cursor }).collect()
+            }
+
+            /// Where the page ends, and whether another follows.
+            async fn page_info(&self) -> PageInfo {
+                PageInfo { has_next_page: self.has_next_page, end_cursor: self.cursors.last().cloned() }
+            }
+        }
+
+        /// One item of a page, with the cursor that goes on after it.
+        pub struct #edge<'a> {
+            node: &'a #item_ident,
+            cursor: &'a str,
+        }
+
+        #[::async_graphql::Object(name = #edge_name)]
+        impl<'a> #edge<'a> {
+            async fn cursor(&self) -> &str {
+                self.cursor
+            }
+
+            async fn node(&self) -> &#item_ident {
+                self.node
+            }
+        }
+
+        impl From<::vigy_api::#page> for #page {
+            fn from(page: ::vigy_api::#page) -> Self {
+                let cursors = page.items.iter().map(::vigy_api::#page::cursor_of).collect();
+                Self { has_next_page: page.next_cursor.is_some(), cursors, items: list(page.items) }
+            }
+        }
+    }
+}
+
+/// A field of a model that resolves by calling its operation through the
+/// batching loader, its parameters from the field's arguments and the
+/// parent's fields.
+fn edge_field(api: &Api, edge: &Edge) -> TokenStream {
+    let op = &api.operations[&edge.op];
+    let (method, name) = (rust_ident(&edge.field), camel(&edge.field));
+    let out = format_ident!("{}", op.output);
+    let bound = &op.id;
+    let taken: Vec<&Field> = op.params.iter().filter(|p| edge.args.contains(&p.name)).collect();
+    let declared = taken.iter().map(|p| argument(p));
+    let fields = op.params.iter().map(|p| {
+        let field = rust_ident(&p.name);
+        if edge.args.contains(&p.name) {
+            let value = convert(&p.ty, optional(p), quote! { #field });
+            quote! { #field: #value }
+        } else {
+            let value = convert(&p.ty, optional(p), quote! { self.#field.clone() });
+            quote! { #field: #value }
+        }
+    });
+    let request = format_ident!("{}Request", pascal(&op.id));
+    let doc = doc(edge.doc.as_deref().or(op.doc.as_deref()));
+    quote! {
+        #doc
+        #[graphql(name = #name, directive = bind::apply(#bound.to_owned()))]
+        async fn #method(&self, ctx: &Context<'_>, #(#declared),*) -> ::async_graphql::Result<#out> {
+            batched(ctx, ::vigy_api::#request { #(#fields),* }).await
+        }
+    }
+}
+
+/// The loader's answer for one batched operation: its `_many` call.
+fn loader(op: &Operation) -> TokenStream {
+    let request = format_ident!("{}Request", pascal(&op.id));
+    let out = format_ident!("{}", op.output);
+    let many = format_ident!("{}_many", snake(&op.id));
+    quote! {
+        impl ::async_graphql::dataloader::Loader<::vigy_api::#request> for Batcher {
+            type Value = ::std::result::Result<::vigy_api::#out, ServiceError>;
+            type Error = ::std::convert::Infallible;
+
+            async fn load(
+                &self,
+                keys: &[::vigy_api::#request],
+            ) -> ::std::result::Result<::std::collections::HashMap<::vigy_api::#request, Self::Value>, Self::Error> {
+                let answers = self.0.#many(keys.to_vec()).await;
+                Ok(keys.iter().cloned().zip(answers).collect())
+            }
+        }
+    }
+}
+
 /// The GraphQL twin of one model, with its conversion from (outputs) or
-/// into (request bodies) the core model.
-fn model(name: &str, shape: &Shape, description: Option<&str>, is_input: bool) -> TokenStream {
+/// into (request bodies) the core model; `edges` are its fields bound to
+/// operations.
+fn model(
+    api: &Api,
+    name: &str,
+    shape: &Shape,
+    description: Option<&str>,
+    is_input: bool,
+    edges: &[&Edge],
+) -> TokenStream {
     let ident = format_ident!("{}", name);
     let model_doc = doc(description);
     match shape {
@@ -167,8 +289,9 @@ fn model(name: &str, shape: &Shape, description: Option<&str>, is_input: bool) -
                     },
                 )
             } else {
+                let complex = (!edges.is_empty()).then(|| quote! { #[graphql(complex)] });
                 (
-                    quote! { #[derive(::async_graphql::SimpleObject, Debug)] },
+                    quote! { #[derive(::async_graphql::SimpleObject, Debug)] #complex },
                     quote! {
                         impl From<::vigy_api::#ident> for #ident {
                             fn from(model: ::vigy_api::#ident) -> Self {
@@ -178,6 +301,15 @@ fn model(name: &str, shape: &Shape, description: Option<&str>, is_input: bool) -
                     },
                 )
             };
+            let resolvers = (!edges.is_empty()).then(|| {
+                let fields = edges.iter().map(|edge| edge_field(api, edge));
+                quote! {
+                    #[::async_graphql::ComplexObject]
+                    impl #ident {
+                        #(#fields)*
+                    }
+                }
+            });
             quote! {
                 #model_doc
                 #derive
@@ -185,17 +317,27 @@ fn model(name: &str, shape: &Shape, description: Option<&str>, is_input: bool) -
                 pub struct #ident { #(#declared)* }
 
                 #conversion
+                #resolvers
             }
         }
     }
 }
 
-pub(super) fn render(api: &Api) -> TokenStream {
+/// The schema for the OpenAPI IR `api`, laid out as `graph` (the SDL's
+/// IR) says: its root field names and the fields bound to operations.
+pub(super) fn render(api: &Api, graph: &Api) -> TokenStream {
     let bodies: Vec<&String> = api.operations.values().filter_map(|op| op.body.as_ref()).collect();
     let scalars = SPEC_SCALARS.iter().map(|(graphql, ty)| scalar(graphql, ty));
-    let models = api.models.values().map(|m| model(&m.name, &m.shape, m.doc.as_deref(), bodies.contains(&&m.name)));
-    let query = roots(api, OpKind::Read);
-    let mutation = roots(api, OpKind::Change);
+    let models = api.models.values().map(|m| match m.page_item() {
+        Some(item) => connection(m, item),
+        None => {
+            let edges: Vec<&Edge> = graph.edges.iter().filter(|e| e.model == m.name).collect();
+            model(api, &m.name, &m.shape, m.doc.as_deref(), bodies.contains(&&m.name), &edges)
+        }
+    });
+    let loaders = api.operations.values().filter(|op| op.batch).map(loader);
+    let query = roots(api, graph, OpKind::Read);
+    let mutation = roots(api, graph, OpKind::Change);
     let subscription = api.operations.values().filter(|op| op.kind == Some(OpKind::Stream)).map(subscription_field);
     // Every model, reachable from an operation or not (the `Error` model is
     // only ever in `extensions`), as the spec declares them all.
@@ -227,10 +369,47 @@ pub(super) fn render(api: &Api) -> TokenStream {
 
         /// The schema over `service`.
         pub fn schema(service: SharedService) -> Schema {
+            let batcher = ::async_graphql::dataloader::DataLoader::new(Batcher(service.clone()), ::tokio::spawn);
             ::async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
                 #(#registered)*
                 .data(service)
+                .data(batcher)
                 .finish()
+        }
+
+        /// `@bind(op:)`: the field resolves by calling the operation `op`.
+        #[::async_graphql::TypeDirective(location = "FieldDefinition")]
+        fn bind(op: ::std::string::String) {}
+
+        /// Answers the nested fields of a response together: every request
+        /// of one batched operation that the resolvers of a page make in the
+        /// same instant becomes one `<op>_many` call.
+        pub struct Batcher(SharedService);
+
+        #(#loaders)*
+
+        /// A nested field's answer through the loader.
+        async fn batched<R, C, T>(ctx: &Context<'_>, request: R) -> ::async_graphql::Result<T>
+        where
+            R: Send + Sync + ::std::hash::Hash + Eq + Clone + 'static,
+            Batcher: ::async_graphql::dataloader::Loader<R, Value = ::std::result::Result<C, ServiceError>, Error = ::std::convert::Infallible>,
+            T: From<C>,
+        {
+            let loader = ctx.data::<::async_graphql::dataloader::DataLoader<Batcher>>()?;
+            match loader.load_one(request).await {
+                Ok(Some(answer)) => Ok(answer.map_err(graphql_error)?.into()),
+                Ok(None) => Err(graphql_error(ServiceError::Internal("a batched request went unanswered".into()))),
+                Err(never) => match never {},
+            }
+        }
+
+        /// Where a page ends, and whether another follows.
+        #[derive(::async_graphql::SimpleObject, Debug)]
+        #[graphql(name = "PageInfo")]
+        pub struct PageInfo {
+            pub has_next_page: bool,
+            /// The cursor of its last edge; null on an empty page.
+            pub end_cursor: ::std::option::Option<::std::string::String>,
         }
 
         /// The one place an error becomes a GraphQL error: its message, and
@@ -294,17 +473,18 @@ pub(super) fn render(api: &Api) -> TokenStream {
     }
 }
 
+/// One argument as a resolver declares it, in GraphQL's name (paging's
+/// `first` and `after`) with the spec's description.
+fn argument(p: &Field) -> TokenStream {
+    let (arg, ty, name) = (rust_ident(&p.name), field_type(p), graphql_argument(&p.name));
+    let desc = p.doc.as_deref().map(|d| quote! { , desc = #d });
+    quote! { #[graphql(name = #name #desc)] #arg: #ty }
+}
+
 /// An operation's arguments (declared, in spec order, then `input` for a
 /// body) and the request built from them.
 fn arguments(op: &Operation) -> (Vec<TokenStream>, TokenStream) {
-    let mut declared: Vec<_> = op
-        .params
-        .iter()
-        .map(|p| {
-            let (arg, ty) = (rust_ident(&p.name), field_type(p));
-            quote! { #arg: #ty }
-        })
-        .collect();
+    let mut declared: Vec<_> = op.params.iter().map(argument).collect();
     let mut fields: Vec<_> = op
         .params
         .iter()
@@ -323,7 +503,7 @@ fn arguments(op: &Operation) -> (Vec<TokenStream>, TokenStream) {
     (declared, quote! { ::vigy_api::#request { #(#fields),* } })
 }
 
-fn roots(api: &Api, kind: OpKind) -> Vec<TokenStream> {
+fn roots(api: &Api, graph: &Api, kind: OpKind) -> Vec<TokenStream> {
     api.operations
         .values()
         .filter(|op| op.kind == Some(kind))
@@ -332,8 +512,13 @@ fn roots(api: &Api, kind: OpKind) -> Vec<TokenStream> {
             let out = format_ident!("{}", op.output);
             let (declared, request) = arguments(op);
             let doc = doc(op.doc.as_deref());
+            let field = graph.graphql_field(&op.id);
+            let (id, name) = (&op.id, if field == op.id { None } else { Some(&field) });
+            let attribute =
+                name.map(|name| quote! { #[graphql(name = #name, directive = bind::apply(#id.to_owned()))] });
             quote! {
                 #doc
+                #attribute
                 async fn #method(&self, ctx: &Context<'_>, #(#declared),*) -> ::async_graphql::Result<#out> {
                     let answer = service(ctx)?.#method(#request).await.map_err(graphql_error)?;
                     Ok(answer.into())

@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{camel, pascal, rust_ident, snake};
+use crate::names::{camel, graphql_argument, graphql_connection, pascal, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -84,10 +84,34 @@ fn to_input(ty: &Ty, optional: bool, value: TokenStream) -> TokenStream {
     }
 }
 
-pub(super) fn render(api: &Api) -> TokenStream {
+/// A page as the connection the server sends: its `nodes`, and from
+/// `pageInfo` the next page's cursor.
+fn connection(page: &str, item: &str) -> TokenStream {
+    let (ty, item_ty, connection) = (format_ident!("{page}"), format_ident!("{item}"), graphql_connection(item));
+    quote! {
+        #[derive(::cynic::QueryFragment, Debug)]
+        #[cynic(graphql_type = #connection)]
+        pub struct #ty {
+            pub nodes: ::std::vec::Vec<#item_ty>,
+            pub page_info: PageInfo,
+        }
+
+        impl From<#ty> for api::#ty {
+            fn from(v: #ty) -> Self {
+                let next_cursor = if v.page_info.has_next_page { v.page_info.end_cursor } else { None };
+                Self { items: v.nodes.into_iter().map(Into::into).collect(), next_cursor }
+            }
+        }
+    }
+}
+
+pub(super) fn render(api: &Api, graph: &Api) -> TokenStream {
     let bodies: Vec<&String> = api.operations.values().filter_map(|op| op.body.as_ref()).collect();
     let types = api.models.iter().map(|(name, m)| {
         let ty = format_ident!("{name}");
+        if let Some(item) = m.page_item() {
+            return connection(name, item);
+        }
         match &m.shape {
             Shape::Enum(values) => {
                 let variants: Vec<_> = values.iter().map(|v| format_ident!("{}", pascal(v))).collect();
@@ -143,7 +167,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
             }
         }
     });
-    let operations = api.operations.values().map(operation);
+    let operations = api.operations.values().map(|op| operation(op, &graph.graphql_field(&op.id)));
     let methods = api.operations.values().map(method);
     quote! {
         //! vigy's GraphQL client, generated from the specs: cynic query
@@ -199,6 +223,14 @@ pub(super) fn render(api: &Api) -> TokenStream {
             let code: api::ErrorCode =
                 ::serde_json::from_value(::serde_json::Value::String(code)).unwrap_or(api::ErrorCode::Internal);
             ServiceError::new(code, first.message)
+        }
+
+        /// Where a page ends, and whether another follows.
+        #[derive(::cynic::QueryFragment, Debug)]
+        #[cynic(graphql_type = "PageInfo")]
+        pub struct PageInfo {
+            pub has_next_page: bool,
+            pub end_cursor: ::std::option::Option<::std::string::String>,
         }
 
         #(#types)*
@@ -280,7 +312,8 @@ fn field_decl(f: &Field, input: bool) -> TokenStream {
     quote! { #rename #skip pub #field: #ty, }
 }
 
-fn operation(op: &Operation) -> TokenStream {
+/// The query struct of `op`, whose root field is `root`.
+fn operation(op: &Operation, root_field: &str) -> TokenStream {
     let vars = format_ident!("{}Variables", pascal(&op.id));
     let fragment = format_ident!("{}Op", pascal(&op.id));
     let root = match op.kind {
@@ -289,6 +322,7 @@ fn operation(op: &Operation) -> TokenStream {
         _ => "Mutation",
     };
     let field = format_ident!("{}", snake(&op.id));
+    let rename = (root_field != op.id).then(|| quote! { #[cynic(rename = #root_field)] });
     let output = format_ident!("{}", op.output);
     let mut var_fields: Vec<TokenStream> = op
         .params
@@ -303,7 +337,7 @@ fn operation(op: &Operation) -> TokenStream {
         .params
         .iter()
         .map(|p| {
-            let gql = format_ident!("{}", camel(&p.name));
+            let gql = format_ident!("{}", graphql_argument(&p.name));
             let var = rust_ident(&p.name);
             quote! { #gql: $#var }
         })
@@ -321,6 +355,7 @@ fn operation(op: &Operation) -> TokenStream {
         #[cynic(graphql_type = #root, variables = #vars)]
         pub struct #fragment {
             #[arguments(#(#args),*)]
+            #rename
             pub #field: #output,
         }
     }

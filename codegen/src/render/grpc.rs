@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ir::{Api, Field, OpKind, Operation, Shape, Ty};
-use crate::names::{pascal, rust_ident, snake};
+use crate::names::{pascal, proto_field, rust_ident, snake};
 
 pub(super) fn manifest() -> String {
     format!(
@@ -295,13 +295,13 @@ fn struct_conversions(enums: &BTreeSet<String>, proto: &Api, name: &str, fields:
         _ => false,
     };
     let to = fields.iter().map(|f| {
-        let field = rust_ident(&f.name);
+        let (field, pb_field) = (rust_ident(&f.name), rust_ident(proto_field(&f.name)));
         let value = to_pb(enums, wrapped(&f.name), f, quote! { v.#field });
-        quote! { #field: #value, }
+        quote! { #pb_field: #value, }
     });
     let from = fields.iter().map(|f| {
-        let field = rust_ident(&f.name);
-        let value = from_pb(enums, wrapped(&f.name), f, quote! { v.#field });
+        let (field, pb_field) = (rust_ident(&f.name), rust_ident(proto_field(&f.name)));
+        let value = from_pb(enums, wrapped(&f.name), f, quote! { v.#pb_field });
         quote! { #field: #value, }
     });
     quote! {
@@ -345,6 +345,7 @@ fn enum_conversions(name: &str, values: &[String]) -> TokenStream {
 fn request_conversions(op: &Operation) -> TokenStream {
     let request = format_ident!("{}Request", pascal(&op.id));
     let params = op.params.iter().map(|p| rust_ident(&p.name)).collect::<Vec<_>>();
+    let pb_params = op.params.iter().map(|p| rust_ident(proto_field(&p.name))).collect::<Vec<_>>();
     let (to_body, from_body) = match &op.body {
         Some(_) => (
             quote! { body: Some(v.body.into()), },
@@ -355,14 +356,14 @@ fn request_conversions(op: &Operation) -> TokenStream {
     quote! {
         impl From<api::#request> for pb::#request {
             fn from(v: api::#request) -> Self {
-                Self { #(#params: v.#params,)* #to_body }
+                Self { #(#pb_params: v.#params,)* #to_body }
             }
         }
 
         impl TryFrom<pb::#request> for api::#request {
             type Error = ServiceError;
             fn try_from(v: pb::#request) -> ::std::result::Result<Self, ServiceError> {
-                Ok(Self { #(#params: v.#params,)* #from_body })
+                Ok(Self { #(#params: v.#pb_params,)* #from_body })
             }
         }
     }

@@ -21,8 +21,15 @@ spec/vigy.graphql; DO NOT EDIT.\n// Change the specs or the generator (codegen/)
 
 /// Every generated file, from the OpenAPI IR `api`. `proto` (the proto's
 /// IR) tells how fields travel in protobuf, and `fds` (its descriptor set)
-/// is what tonic-prost-build turns into tonic's code.
-pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_text: &str) -> Vec<GeneratedFile> {
+/// is what tonic-prost-build turns into tonic's code; `graph` (the SDL's
+/// IR) how the GraphQL schema is laid out.
+pub fn all(
+    api: &Api,
+    proto: &Api,
+    graph: &Api,
+    fds: prost_types::FileDescriptorSet,
+    openapi_text: &str,
+) -> Vec<GeneratedFile> {
     vec![
         GeneratedFile { path: PathBuf::from("generated/vigy-api/Cargo.toml"), contents: service::manifest() },
         GeneratedFile { path: PathBuf::from("generated/vigy-api/src/lib.rs"), contents: rust(service::render(api)) },
@@ -49,7 +56,7 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_
         GeneratedFile { path: PathBuf::from("generated/vigy-api-graphql/Cargo.toml"), contents: graphql::manifest() },
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-graphql/src/lib.rs"),
-            contents: rust(graphql::render(api)),
+            contents: rust(graphql::render(api, graph)),
         },
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-graphql-client/Cargo.toml"),
@@ -61,7 +68,7 @@ pub fn all(api: &Api, proto: &Api, fds: prost_types::FileDescriptorSet, openapi_
         },
         GeneratedFile {
             path: PathBuf::from("generated/vigy-api-graphql-client/src/lib.rs"),
-            contents: rust(graphql_client::render(api)),
+            contents: rust(graphql_client::render(api, graph)),
         },
         GeneratedFile { path: PathBuf::from("generated/vigy-api-grpc/Cargo.toml"), contents: grpc::manifest() },
         GeneratedFile {

@@ -141,6 +141,8 @@ fn method(op: &Operation) -> TokenStream {
     let mut query: Vec<_> = op.params.iter().filter(|p| !in_path(&p.name)).collect();
     query.sort_by(|a, b| a.name.cmp(&b.name));
     let mut args = Vec::new();
+    // Query strings the spec constrains, as typify's newtypes.
+    let mut typed = Vec::new();
     for p in op.params.iter().filter(|p| in_path(&p.name)) {
         let field = rust_ident(&p.name);
         args.push(quote! { &request.#field });
@@ -152,6 +154,20 @@ fn method(op: &Operation) -> TokenStream {
             // u32 parameter of vigy's spec is such a count).
             crate::ir::Ty::U32 if p.constraints.minimum.is_some_and(|m| m > 0) => quote! { non_zero(request.#field) },
             crate::ir::Ty::U32 | crate::ir::Ty::U64 | crate::ir::Ty::Bool => quote! { request.#field },
+            // typify wraps a string with a length or pattern in a newtype of
+            // `<Operation><Parameter>`; validated, it always converts.
+            crate::ir::Ty::String
+                if p.constraints.max_length.is_some()
+                    || p.constraints.min_length.is_some()
+                    || p.constraints.pattern.is_some() =>
+            {
+                let newtype = format_ident!("{}{}", pascal(&op.id), pascal(&p.name));
+                typed.push(quote! {
+                    let #field = request.#field.as_deref().map(progenitor::types::#newtype::try_from).transpose()
+                        .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+                });
+                quote! { #field.as_ref() }
+            }
             _ => quote! { request.#field.as_deref() },
         });
     }
@@ -163,6 +179,7 @@ fn method(op: &Operation) -> TokenStream {
             async fn #name(&self, request: api::#request) -> ::std::result::Result<api::EventStream<api::#output>, ServiceError> {
                 use ::eventsource_stream::Eventsource;
                 request.validate()?;
+                #(#typed)*
                 let response = self.inner.#name(#(#args),*).await.map_err(service_error)?;
                 let events = response.into_inner().into_inner().eventsource().filter_map(|event| async move {
                     match event {
@@ -184,6 +201,7 @@ fn method(op: &Operation) -> TokenStream {
         quote! {
             async fn #name(&self, request: api::#request) -> ::std::result::Result<api::#output, ServiceError> {
                 request.validate()?;
+                #(#typed)*
                 self.inner.#name(#(#args),*).await.map(|r| r.into_inner()).map_err(service_error)
             }
         }

@@ -25,8 +25,8 @@ pub(super) fn manifest() -> String {
     format!(
         "{}[package]\nname = \"vigy-api\"\ndescription = \"vigy's core service trait and models, generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
-         async-trait.workspace = true\nchrono.workspace = true\nfutures.workspace = true\nserde.workspace = true\n\
-         serde_json.workspace = true\nthiserror.workspace = true\nschemars = {{ workspace = true, optional = true }}\n\
+         vigy-api-support.workspace = true\nasync-trait.workspace = true\nchrono.workspace = true\n\
+         futures.workspace = true\nserde.workspace = true\nserde_json.workspace = true\nthiserror.workspace = true\nschemars = {{ workspace = true, optional = true }}\n\
          utoipa = {{ workspace = true, optional = true }}\n\n\
          [features]\n# JSON Schemas of the models and requests (for the MCP catalog).\nschemars = [\"dep:schemars\"]\n\
          # OpenAPI schemas of the models (for the REST adapter).\nutoipa = [\"dep:utoipa\"]\n",
@@ -44,9 +44,13 @@ pub(super) fn render(api: &Api) -> TokenStream {
             let ty = format_ident!("{b}");
             quote! { #[doc = " The request body."] pub body: #ty, }
         });
+        // A batched operation's requests are the keys its answers are
+        // matched back by.
+        let key = op.batch.then(|| quote! { #[derive(Eq, Hash)] });
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #key
             #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
             pub struct #name { #(#params)* #body }
         }
@@ -63,11 +67,27 @@ pub(super) fn render(api: &Api) -> TokenStream {
         } else {
             quote! { #output }
         };
-        quote! {
+        let single = quote! {
             #doc
             async fn #method(&self, request: #request) -> ::std::result::Result<#returns, ServiceError>;
+        };
+        if !op.batch {
+            return single;
+        }
+        let many = format_ident!("{}_many", snake(&op.id));
+        let many_doc = self::doc(Some(&format!(
+            "`{method}` for many requests at once, answered in their order. By default one call each, all at \
+             once; an implementation that can answer them together (one query for all) overrides it."
+        )));
+        quote! {
+            #single
+            #many_doc
+            async fn #many(&self, requests: ::std::vec::Vec<#request>) -> ::std::vec::Vec<::std::result::Result<#output, ServiceError>> {
+                ::futures::future::join_all(requests.into_iter().map(|request| self.#method(request))).await
+            }
         }
     });
+    let cursors = api.models.values().filter_map(page_cursor);
     let operations = api.operations.values().map(|op| {
         let id = &op.id;
         let (method, path) = op.http.as_ref().map(|h| (h.method.clone(), h.path.clone())).unwrap_or_default();
@@ -87,6 +107,7 @@ pub(super) fn render(api: &Api) -> TokenStream {
         #![allow(clippy::all, missing_docs, unreachable_pub)]
 
         #(#models)*
+        #(#cursors)*
         #(#requests)*
         #validation
         #error
@@ -266,4 +287,27 @@ fn service_error(api: &Api) -> TokenStream {
             }
         }
     }
+}
+
+/// A page model's cursors: what the server puts in `next_cursor` and reads
+/// back from `cursor`, through `vigy-api-support`.
+fn page_cursor(model: &Model) -> Option<TokenStream> {
+    let (item, key) = (model.page_item()?, model.cursor_key.as_deref()?);
+    let (page, item, list, key_ident) =
+        (format_ident!("{}", model.name), format_ident!("{item}"), &model.name, rust_ident(key));
+    let of_doc = doc(Some(&format!("The cursor of `item`: the next page starts after it (by its `{key}`).")));
+    let key_doc = doc(Some(&format!("The `{key}` a cursor stands for; `invalid_argument` if no {list} gave it.")));
+    Some(quote! {
+        impl #page {
+            #of_doc
+            pub fn cursor_of(item: &#item) -> ::std::string::String {
+                ::vigy_api_support::cursor::encode(#list, &item.#key_ident.to_string())
+            }
+
+            #key_doc
+            pub fn cursor_key(cursor: &str) -> ::std::result::Result<::std::string::String, ServiceError> {
+                ::vigy_api_support::cursor::decode(#list, cursor).map_err(|e| ServiceError::InvalidArgument(e.0))
+            }
+        }
+    })
 }

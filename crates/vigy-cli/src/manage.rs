@@ -10,6 +10,9 @@ use vigy::api::{self, VigyService};
 use crate::args::Command;
 use crate::{local_run, output, tail};
 
+/// How many vigies `vigy list` asks for at a time (the most a page holds).
+const LIST_PAGE: u32 = 1000;
+
 /// Where the commands run. The database offers two things the API does
 /// not: a vigy's kv store (shown by `inspect`) and the runs already stored
 /// (`tail --all`).
@@ -49,20 +52,35 @@ pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> 
             // One comma-separated list, as every transport takes it; the
             // service reads (and refuses) each part, on both paths alike.
             let condition = (!conditions.is_empty()).then(|| conditions.join(","));
-            let list = service.list_vigies(api::ListVigiesRequest { selector, limit: None, condition }).await?;
-            if json { output::json(&list.items) } else { output::vigies(&list.items) }
+            // Every page, following the cursors to the last.
+            let (mut items, mut cursor) = (Vec::new(), None);
+            loop {
+                let request = api::ListVigiesRequest {
+                    selector: selector.clone(),
+                    limit: Some(LIST_PAGE),
+                    condition: condition.clone(),
+                    cursor: cursor.take(),
+                };
+                let page = service.list_vigies(request).await?;
+                items.extend(page.items);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            if json { output::json(&items) } else { output::vigies(&items) }
         }
         Command::Inspect { vigy, runs: limit } => {
             let v = service.get_vigy(api::GetVigyRequest { id: vigy }).await?;
             let state = service.get_vigy_state(api::GetVigyStateRequest { id: v.id.clone() }).await?;
-            let recent = service.list_vigy_runs(api::ListVigyRunsRequest { id: v.id.clone(), limit: Some(limit) });
+            let recent =
+                service.list_vigy_runs(api::ListVigyRunsRequest { id: v.id.clone(), limit: Some(limit), cursor: None });
             let recent = recent.await?.items;
-            let (kv, lease) = match target {
-                Target::Local(rt) => {
-                    let id = v.id.parse()?;
-                    (Some(serde_json::to_value(rt.kv(id).await?)?), rt.store().lease(id).await?)
-                }
-                Target::Remote(_) => (None, None),
+            let kv = service.get_vigy_kv(api::GetVigyKvRequest { id: v.id.clone() }).await?;
+            let kv = Some(serde_json::Value::Object(kv.entries));
+            let lease = match target {
+                Target::Local(rt) => rt.store().lease(v.id.parse()?).await?,
+                Target::Remote(_) => None,
             };
             let lease = lease.filter(|lease| lease.live).map(output::Owner::from);
             if json {

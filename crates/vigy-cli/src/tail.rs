@@ -80,7 +80,12 @@ pub(crate) async fn follow_stream(server: &dyn VigyService, vigy: Option<String>
             Some(Ok(run)) => {
                 if !names.contains_key(&run.vigy_id) {
                     let all = server
-                        .list_vigies(api::ListVigiesRequest { selector: None, limit: None, condition: None })
+                        .list_vigies(api::ListVigiesRequest {
+                            selector: None,
+                            limit: None,
+                            condition: None,
+                            cursor: None,
+                        })
                         .await?;
                     names.extend(all.items.into_iter().map(|v| (v.id, v.name)));
                 }

@@ -67,9 +67,13 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("register_bad_name", outcome(client.register_vigy(register("", HELLO, 1000, &[])).await));
     step("get", outcome(client.get_vigy(api::GetVigyRequest { id: id("hello") }).await));
     step("get_unknown", outcome(client.get_vigy(api::GetVigyRequest { id: id("nope") }).await));
-    let select =
-        |selector: &str| api::ListVigiesRequest { selector: Some(selector.into()), limit: None, condition: None };
-    let all = api::ListVigiesRequest { selector: None, limit: None, condition: None };
+    let select = |selector: &str| api::ListVigiesRequest {
+        selector: Some(selector.into()),
+        limit: None,
+        condition: None,
+        cursor: None,
+    };
+    let all = api::ListVigiesRequest { selector: None, limit: None, condition: None, cursor: None };
     step("list_all", outcome(client.list_vigies(all).await));
     step("list_selector", outcome(client.list_vigies(select("tier=edge")).await));
     step("list_selector_notin", outcome(client.list_vigies(select("tier notin (edge)")).await));
@@ -89,6 +93,7 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
             selector: selector.map(Into::into),
             limit: None,
             condition: Some(condition.into()),
+            cursor: None,
         };
         step(name, outcome(client.list_vigies(filter).await));
     }
@@ -116,12 +121,12 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     // condition (`conditions` empty).
     step("state", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("hello") }).await));
     step("state_unknown", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("nope") }).await));
-    let runs = |limit| api::ListVigyRunsRequest { id: id("hello"), limit };
+    let runs = |limit| api::ListVigyRunsRequest { id: id("hello"), limit, cursor: None };
     step("runs", outcome(client.list_vigy_runs(runs(None)).await));
     step("runs_limit_1", outcome(client.list_vigy_runs(runs(Some(1))).await));
     step("runs_limit_0", outcome(client.list_vigy_runs(runs(Some(0))).await));
     step("runs_limit_over_1000", outcome(client.list_vigy_runs(runs(Some(5000))).await));
-    let none = api::ListVigiesRequest { selector: None, limit: Some(0), condition: None };
+    let none = api::ListVigiesRequest { selector: None, limit: Some(0), condition: None, cursor: None };
     step("list_limit_0", outcome(client.list_vigies(none).await));
     step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
     step("get_deleted", outcome(client.get_vigy(api::GetVigyRequest { id: id("other") }).await));

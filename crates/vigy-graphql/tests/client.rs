@@ -48,9 +48,13 @@ async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
         selector: Some("host=vitrine".into()),
         limit: Some(3),
         condition: None,
+        cursor: None,
     });
     assert_eq!(list.await.unwrap().items, std::slice::from_ref(&vigy));
-    let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "dash".into(), limit: Some(5) }).await.unwrap();
+    let runs = service
+        .list_vigy_runs(api::ListVigyRunsRequest { id: "dash".into(), limit: Some(5), cursor: None })
+        .await
+        .unwrap();
     assert_eq!(runs.items, [run]);
 
     let err = service.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();

@@ -26,13 +26,19 @@ const RECENT_RUNS: u32 = 20;
 
 const VIGIES: &str = "vigy://vigies/";
 
-/// The reference and both resources of every vigy.
-pub(crate) async fn list(service: &dyn VigyService) -> Result<Vec<Resource>, ErrorData> {
+/// One page of resources: the reference first, then both resources of each
+/// vigy of the page of vigies `cursor` names (MCP's cursor is the vigy
+/// list's own), with the cursor of the next page.
+pub(crate) async fn list(
+    service: &dyn VigyService,
+    cursor: Option<String>,
+) -> Result<(Vec<Resource>, Option<String>), ErrorData> {
+    let first_page = cursor.is_none();
     let vigies = service
-        .list_vigies(vigy_api::ListVigiesRequest { selector: None, limit: None, condition: None })
+        .list_vigies(vigy_api::ListVigiesRequest { selector: None, limit: None, condition: None, cursor })
         .await
         .map_err(error)?;
-    let mut resources = vec![intrinsics()];
+    let mut resources = if first_page { vec![intrinsics()] } else { Vec::new() };
     for vigy in vigies.items {
         let at = format!("{VIGIES}{}", encode(&vigy.name));
         resources.push(
@@ -47,7 +53,7 @@ pub(crate) async fn list(service: &dyn VigyService) -> Result<Vec<Resource>, Err
                 .with_mime_type("application/json"),
         );
     }
-    Ok(resources)
+    Ok((resources, vigies.next_cursor))
 }
 
 fn intrinsics() -> Resource {
@@ -86,7 +92,7 @@ pub(crate) async fn read(service: &dyn VigyService, uri: &str) -> Result<rmcp::m
                 ResourceContents::text(vigy.program, uri).with_mime_type("text/x-tatara-lisp")
             }
             "runs" => {
-                let request = vigy_api::ListVigyRunsRequest { id, limit: Some(RECENT_RUNS) };
+                let request = vigy_api::ListVigyRunsRequest { id, limit: Some(RECENT_RUNS), cursor: None };
                 let runs = service.list_vigy_runs(request).await.map_err(error)?;
                 let json = serde_json::to_string_pretty(&runs)
                     .map_err(|e| ErrorData::internal_error(format!("cannot encode the runs: {e}"), None))?;

@@ -91,10 +91,14 @@ impl ServerHandler for VigyMcp {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list(self.service.as_ref()).await?))
+        let cursor = request.and_then(|r| r.cursor);
+        let (resources, next_cursor) = resources::list(self.service.as_ref(), cursor).await?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next_cursor;
+        Ok(result)
     }
 
     async fn list_resource_templates(

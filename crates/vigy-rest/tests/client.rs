@@ -42,9 +42,13 @@ async fn the_rest_client_should_speak_vigy_service_to_a_real_server() {
         selector: Some("host=local".into()),
         limit: Some(10),
         condition: None,
+        cursor: None,
     });
     assert_eq!(list.await.unwrap().items.len(), 1);
-    let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: None }).await.unwrap();
+    let runs = service
+        .list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: None, cursor: None })
+        .await
+        .unwrap();
     assert_eq!(runs.items, [run]);
     let state = service.get_vigy_state(api::GetVigyStateRequest { id: "hello".into() }).await.unwrap();
     assert_eq!(state.observed["n"], json!(1));
@@ -54,8 +58,10 @@ async fn the_rest_client_should_speak_vigy_service_to_a_real_server() {
     let bad = api::RegisterVigy { name: "x".into(), program: "(vigy-noop)".into(), tick_interval_ms: 99, labels: None };
     let err = service.register_vigy(api::RegisterVigyRequest { body: bad }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
-    let err =
-        service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(0) }).await.unwrap_err();
+    let err = service
+        .list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(0), cursor: None })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
     assert_eq!(service.delete_vigy(api::DeleteVigyRequest { id: "hello".into() }).await.unwrap().id, vigy.id);
     rt.shutdown().await;

@@ -62,7 +62,12 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
     let err = service.register_vigy(api::RegisterVigyRequest { body: bad }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
     let list = service
-        .list_vigies(api::ListVigiesRequest { selector: Some("host".into()), limit: None, condition: None })
+        .list_vigies(api::ListVigiesRequest {
+            selector: Some("host".into()),
+            limit: None,
+            condition: None,
+            cursor: None,
+        })
         .await
         .unwrap();
     assert!(list.items.is_empty(), "labels were cleared");

@@ -78,6 +78,22 @@ impl Catalog {
         entries.by_name.values().filter(|entry| selector.matches(&entry.vigy.labels)).cloned().collect()
     }
 
+    /// Up to `take` vigies matching `selector` named after `after`, by
+    /// name: one page of a listing.
+    pub(crate) fn page(&self, selector: &LabelSelector, after: Option<&str>, take: usize) -> Vec<Arc<Entry>> {
+        use std::ops::Bound;
+        let entries = self.read();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        entries
+            .by_name
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(_, entry)| entry)
+            .filter(|entry| selector.matches(&entry.vigy.labels))
+            .take(take)
+            .cloned()
+            .collect()
+    }
+
     /// How many vigies there are.
     pub(crate) fn len(&self) -> usize {
         self.read().by_id.len()

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -592,11 +592,6 @@ impl RuntimeHandle {
         by_id.or_else(by_name).ok_or_else(|| RuntimeError::NotFound(id_or_name.to_owned()))
     }
 
-    /// The catalog's entries of every vigy whose labels match `selector`.
-    pub(crate) fn entries(&self, selector: &LabelSelector) -> Vec<Arc<Entry>> {
-        self.catalog.list(selector)
-    }
-
     /// Start ticking `id` again; it ticks at once.
     pub async fn enable(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
         self.set_enabled(id, true).await
@@ -747,24 +742,63 @@ impl RuntimeHandle {
         Ok(self.store.recent_runs(id, limit).await?)
     }
 
+    /// Up to `limit` runs of `id`, newest first, older than its run
+    /// `after` when given (see [`vigy_store::Store::runs_page`]).
+    pub async fn runs_page(
+        &self,
+        id: VigyId,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<vigy_store::RunPage, RuntimeError> {
+        self.get(id).await?;
+        Ok(self.store.runs_page(id, after, limit).await?)
+    }
+
+    /// Up to `take` vigies matching `selector` named after `after`, by name.
+    pub(crate) fn entries_page(&self, selector: &LabelSelector, after: Option<&str>, take: usize) -> Vec<Arc<Entry>> {
+        self.catalog.page(selector, after, take)
+    }
+
     /// What `id` last reported; empty before its first tick.
     pub async fn state(&self, id: VigyId) -> Result<VigyState, RuntimeError> {
         let vigy = self.get(id).await?;
-        Ok(self.store.state(id).await?.unwrap_or_else(|| VigyState {
-            vigy_id: id,
-            desired: Default::default(),
-            observed: Default::default(),
-            pending: Vec::new(),
-            conditions: Vec::new(),
-            tick_count: 0,
-            captured_at: vigy.created_at,
-        }))
+        Ok(self.store.state(id).await?.unwrap_or_else(|| empty_state(&vigy)))
+    }
+
+    /// What each of `vigies` last reported, in a fixed number of queries.
+    pub async fn states_of(&self, vigies: &[Vigy]) -> Result<HashMap<VigyId, VigyState>, RuntimeError> {
+        let ids: Vec<VigyId> = vigies.iter().map(|v| v.id).collect();
+        let mut stored = self.store.states(&ids).await?;
+        Ok(vigies
+            .iter()
+            .map(|vigy| (vigy.id, stored.remove(&vigy.id).flatten().unwrap_or_else(|| empty_state(vigy))))
+            .collect())
     }
 
     /// The live lease of `id`: which runtime ticks it, and until when;
     /// `None` while nobody holds one.
     pub async fn lease(&self, id: VigyId) -> Result<Option<vigy_store::Lease>, RuntimeError> {
         Ok(self.store.lease(id).await?.filter(|lease| lease.live))
+    }
+
+    /// The live leases of `ids`, in one query.
+    pub async fn leases_of(&self, ids: &[VigyId]) -> Result<HashMap<VigyId, vigy_store::Lease>, RuntimeError> {
+        let leases = self.store.leases_of(ids).await?;
+        Ok(leases.into_iter().filter(|lease| lease.live).map(|lease| (lease.vigy_id, lease)).collect())
+    }
+
+    /// The newest `limit` runs of each of `ids`, in one query.
+    pub async fn newest_runs(
+        &self,
+        ids: &[VigyId],
+        limit: u64,
+    ) -> Result<HashMap<VigyId, vigy_store::RunPage>, RuntimeError> {
+        Ok(self.store.newest_runs(ids, limit).await?)
+    }
+
+    /// The committed kv stores of `ids`, in one query.
+    pub async fn kv_stores(&self, ids: &[VigyId]) -> Result<HashMap<VigyId, BTreeMap<String, Json>>, RuntimeError> {
+        Ok(self.store.kv_stores(ids).await?)
     }
 
     /// The key/value store of `id`, as committed.
@@ -878,5 +912,18 @@ impl RuntimeHandle {
             Err(stopped @ Unhealthy::Stopped(_)) => RuntimeError::Unavailable(stopped.to_string()),
             _ => RuntimeError::Unavailable("the runtime is shutting down".into()),
         })
+    }
+}
+
+/// The state of a vigy before its first tick.
+fn empty_state(vigy: &Vigy) -> VigyState {
+    VigyState {
+        vigy_id: vigy.id,
+        desired: Default::default(),
+        observed: Default::default(),
+        pending: Vec::new(),
+        conditions: Vec::new(),
+        tick_count: 0,
+        captured_at: vigy.created_at,
     }
 }

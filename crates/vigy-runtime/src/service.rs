@@ -79,14 +79,20 @@ impl VigyService for RuntimeHandle {
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> Result<api::VigyList, ServiceError> {
         request.validate()?;
         let selector: LabelSelector = request.selector.as_deref().unwrap_or("").parse().map_err(invalid)?;
-        let limit = request.limit.map_or(usize::MAX, |n| n as usize);
+        let limit = request.limit_or_default() as usize;
+        let after = request.cursor.as_deref().map(api::VigyList::cursor_key).transpose()?;
         let conditions = condition_filters(request.condition.as_deref())?;
+        // One more than the page, to tell whether another follows.
         let items = if conditions.is_empty() {
-            self.entries(&selector).iter().take(limit).map(|entry| entry.wire.clone()).collect()
+            self.entries_page(&selector, after.as_deref(), limit + 1).iter().map(|entry| entry.wire.clone()).collect()
         } else {
-            self.list_where(&selector, &conditions).await?.iter().take(limit).map(to_api_vigy).collect()
+            let after = after.as_deref();
+            let matching = self.list_where(&selector, &conditions).await?;
+            let following = matching.iter().filter(|v| after.is_none_or(|after| v.name.as_str() > after));
+            following.take(limit + 1).map(to_api_vigy).collect()
         };
-        Ok(api::VigyList { items })
+        let (items, next_cursor) = split_page(items, limit, api::VigyList::cursor_of);
+        Ok(api::VigyList { items, next_cursor })
     }
 
     async fn enable_vigy(&self, request: api::EnableVigyRequest) -> Result<api::Vigy, ServiceError> {
@@ -113,13 +119,39 @@ impl VigyService for RuntimeHandle {
         let id = self.resolve(&request.id).await?.id;
         let mut state = to_api_state(&self.state(id).await?);
         if let Some(lease) = self.lease(id).await? {
-            state.lease_expires_at = chrono::DateTime::from_timestamp_millis(lease.expires_ms);
-            state.owner = Some(match &lease.owner_host {
-                Some((host, pid)) => format!("{} on {host} (pid {pid})", lease.owner),
-                None => lease.owner,
-            });
+            with_owner(&mut state, lease);
         }
         Ok(state)
+    }
+
+    /// Four queries for all of them (reports, newest runs, conditions,
+    /// leases).
+    async fn get_vigy_state_many(
+        &self,
+        requests: Vec<api::GetVigyStateRequest>,
+    ) -> Vec<Result<api::VigyState, ServiceError>> {
+        let resolved: Vec<Result<Vigy, ServiceError>> = requests
+            .iter()
+            .map(|r| r.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&r.id)?.vigy.clone())))
+            .collect();
+        let vigies: Vec<Vigy> = resolved.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let ids: Vec<_> = vigies.iter().map(|v| v.id).collect();
+        let (mut states, mut leases) = match (self.states_of(&vigies).await, self.leases_of(&ids).await) {
+            (Ok(states), Ok(leases)) => (states, leases),
+            (Err(e), _) | (_, Err(e)) => return vec![Err(e.into()); requests.len()],
+        };
+        resolved
+            .into_iter()
+            .map(|vigy| {
+                let id = vigy?.id;
+                let state = states.remove(&id).ok_or_else(|| ServiceError::Internal("a state went missing".into()))?;
+                let mut state = to_api_state(&state);
+                if let Some(lease) = leases.remove(&id) {
+                    with_owner(&mut state, lease);
+                }
+                Ok(state)
+            })
+            .collect()
     }
 
     async fn tick_vigy(&self, request: api::TickVigyRequest) -> Result<api::VigyRun, ServiceError> {
@@ -131,9 +163,75 @@ impl VigyService for RuntimeHandle {
     async fn list_vigy_runs(&self, request: api::ListVigyRunsRequest) -> Result<api::VigyRunList, ServiceError> {
         request.validate()?;
         let limit = request.limit_or_default();
+        let after = request.cursor.as_deref().map(api::VigyRunList::cursor_key).transpose()?;
         let id = self.resolve(&request.id).await?.id;
-        let items = self.recent_runs(id, u64::from(limit)).await?.iter().map(to_api_run).collect();
-        Ok(api::VigyRunList { items })
+        Ok(to_api_runs(self.runs_page(id, after.as_deref(), u64::from(limit)).await?))
+    }
+
+    /// The requests without a cursor are answered by one query for each
+    /// page size asked (a dashboard asks one); those with one, one each.
+    async fn list_vigy_runs_many(
+        &self,
+        requests: Vec<api::ListVigyRunsRequest>,
+    ) -> Vec<Result<api::VigyRunList, ServiceError>> {
+        let mut answers: Vec<Option<Result<api::VigyRunList, ServiceError>>> = vec![None; requests.len()];
+        let mut firsts: BTreeMap<u32, Vec<(usize, vigy_types::VigyId)>> = BTreeMap::new();
+        for (at, request) in requests.iter().enumerate() {
+            let resolved =
+                request.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&request.id)?.vigy.id));
+            match resolved {
+                Err(e) => answers[at] = Some(Err(e)),
+                Ok(id) if request.cursor.is_none() => {
+                    firsts.entry(request.limit_or_default()).or_default().push((at, id))
+                }
+                Ok(_) => answers[at] = Some(self.list_vigy_runs(request.clone()).await),
+            }
+        }
+        for (limit, wanted) in firsts {
+            let ids: Vec<_> = wanted.iter().map(|(_, id)| *id).collect();
+            match self.newest_runs(&ids, u64::from(limit)).await {
+                Ok(mut pages) => {
+                    for (at, id) in wanted {
+                        let page = pages.remove(&id).unwrap_or(vigy_store::RunPage { runs: Vec::new(), more: false });
+                        answers[at] = Some(Ok(to_api_runs(page)));
+                    }
+                }
+                Err(e) => {
+                    let e = ServiceError::from(e);
+                    for (at, _) in wanted {
+                        answers[at] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        answers.into_iter().map(|a| a.unwrap_or_else(|| Err(ServiceError::Internal("unanswered".into())))).collect()
+    }
+
+    async fn get_vigy_kv(&self, request: api::GetVigyKvRequest) -> Result<api::VigyKv, ServiceError> {
+        request.validate()?;
+        let id = self.resolve(&request.id).await?.id;
+        Ok(api::VigyKv { vigy_id: id.to_string(), entries: self.kv(id).await?.into_iter().collect() })
+    }
+
+    /// One query for all of them.
+    async fn get_vigy_kv_many(&self, requests: Vec<api::GetVigyKvRequest>) -> Vec<Result<api::VigyKv, ServiceError>> {
+        let resolved: Vec<Result<vigy_types::VigyId, ServiceError>> = requests
+            .iter()
+            .map(|r| r.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&r.id)?.vigy.id)))
+            .collect();
+        let ids: Vec<_> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        let mut stores = match self.kv_stores(&ids).await {
+            Ok(stores) => stores,
+            Err(e) => return vec![Err(e.into()); requests.len()],
+        };
+        resolved
+            .into_iter()
+            .map(|id| {
+                let id = id?;
+                let entries = stores.remove(&id).unwrap_or_default().into_iter().collect();
+                Ok(api::VigyKv { vigy_id: id.to_string(), entries })
+            })
+            .collect()
     }
 
     async fn check_program(&self, request: api::CheckProgramRequest) -> Result<api::ProgramCheck, ServiceError> {
@@ -301,4 +399,28 @@ fn to_api_state(s: &VigyState) -> api::VigyState {
         owner: None,
         lease_expires_at: None,
     }
+}
+
+/// Who ticks the vigy, and until when, as the state reports it.
+fn with_owner(state: &mut api::VigyState, lease: vigy_store::Lease) {
+    state.lease_expires_at = chrono::DateTime::from_timestamp_millis(lease.expires_ms);
+    state.owner = Some(match &lease.owner_host {
+        Some((host, pid)) => format!("{} on {host} (pid {pid})", lease.owner),
+        None => lease.owner,
+    });
+}
+
+/// The first `limit` of `items`, fetched one past the page to tell whether
+/// another follows, and the cursor after the last when one does.
+fn split_page<T>(mut items: Vec<T>, limit: usize, cursor_of: fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(cursor_of) } else { None };
+    (items, next_cursor)
+}
+
+fn to_api_runs(page: vigy_store::RunPage) -> api::VigyRunList {
+    let items: Vec<api::VigyRun> = page.runs.iter().map(to_api_run).collect();
+    let next_cursor = if page.more { items.last().map(api::VigyRunList::cursor_of) } else { None };
+    api::VigyRunList { items, next_cursor }
 }

@@ -208,8 +208,8 @@ async fn check_graphql(real: SocketAddr, bare: SocketAddr, id: &str) -> Result<(
             bodies.push(body);
         }
         match op {
-            Op::Get => assert_eq!(bodies[0]["data"]["getVigy"]["id"], id, "GraphQL get"),
-            Op::List => assert_eq!(bodies[0]["data"]["listVigies"]["items"].as_array().map(Vec::len), Some(VIGIES)),
+            Op::Get => assert_eq!(bodies[0]["data"]["vigy"]["id"], id, "GraphQL get"),
+            Op::List => assert_eq!(bodies[0]["data"]["vigies"]["nodes"].as_array().map(Vec::len), Some(VIGIES)),
         }
         assert_eq!(bodies[0], bodies[1], "the bare GraphQL schema answers {op:?} as the real one does");
     }
@@ -219,10 +219,10 @@ async fn check_graphql(real: SocketAddr, bare: SocketAddr, id: &str) -> Result<(
 fn graphql_query(op: Op, id: &str) -> Value {
     match op {
         Op::Get => json!({
-            "query": format!("query($id: String!) {{ getVigy(id: $id) {{ {FIELDS} }} }}"),
+            "query": format!("query($id: String!) {{ vigy(id: $id) {{ {FIELDS} }} }}"),
             "variables": { "id": id },
         }),
-        Op::List => json!({ "query": format!("query {{ listVigies {{ items {{ {FIELDS} }} }} }}") }),
+        Op::List => json!({ "query": format!("query {{ vigies {{ nodes {{ {FIELDS} }} }} }}") }),
     }
 }
 
@@ -281,7 +281,7 @@ mod bare_graphql {
 
     #[derive(Debug, SimpleObject)]
     struct VigyList {
-        items: Vec<Vigy>,
+        nodes: Vec<Vigy>,
     }
 
     pub(super) struct Query {
@@ -291,11 +291,11 @@ mod bare_graphql {
 
     #[Object]
     impl Query {
-        async fn get_vigy(&self, id: String) -> Option<&Vigy> {
+        async fn vigy(&self, id: String) -> Option<&Vigy> {
             self.by_id.get(&id)
         }
 
-        async fn list_vigies(&self) -> &VigyList {
+        async fn vigies(&self) -> &VigyList {
             &self.list
         }
     }
@@ -305,7 +305,7 @@ mod bare_graphql {
     pub(super) fn schema(list: &vigy_api::VigyList) -> Bare {
         let items: Vec<Vigy> = list.items.iter().map(from_api).collect();
         let by_id = items.iter().map(|v| (v.id.clone(), v.clone())).collect();
-        Schema::new(Query { by_id, list: VigyList { items } }, EmptyMutation, EmptySubscription)
+        Schema::new(Query { by_id, list: VigyList { nodes: items } }, EmptyMutation, EmptySubscription)
     }
 
     fn from_api(v: &vigy_api::Vigy) -> Vigy {
@@ -379,6 +379,15 @@ impl VigyService for FixedVigies {
         not_measured()
     }
     async fn list_vigy_runs(&self, _: tonic::Request<pb::ListVigyRunsRequest>) -> Reply<pb::VigyRunList> {
+        not_measured()
+    }
+    async fn get_vigy_kv(&self, _: tonic::Request<pb::GetVigyKvRequest>) -> Reply<pb::VigyKv> {
+        not_measured()
+    }
+    async fn check_program(&self, _: tonic::Request<pb::CheckProgramRequest>) -> Reply<pb::ProgramCheck> {
+        not_measured()
+    }
+    async fn simulate_program(&self, _: tonic::Request<pb::SimulateProgramRequest>) -> Reply<pb::Simulation> {
         not_measured()
     }
     async fn stream_events(&self, _: tonic::Request<pb::StreamEventsRequest>) -> Reply<Self::StreamEventsStream> {

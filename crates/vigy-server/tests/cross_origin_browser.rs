@@ -101,7 +101,8 @@ async fn a_page_from_another_origin_should_not_change_any_vigy() {
     let hello = runtime.get_vigy(GetVigyRequest { id: "hello".into() }).await.unwrap();
     assert!(hello.enabled, "still enabled");
     assert!(runtime.get_vigy(GetVigyRequest { id: "evil".into() }).await.is_err(), "nothing registered");
-    let runs = runtime.list_vigy_runs(ListVigyRunsRequest { id: "hello".into(), limit: None }).await.unwrap();
+    let runs =
+        runtime.list_vigy_runs(ListVigyRunsRequest { id: "hello".into(), limit: None, cursor: None }).await.unwrap();
     assert!(runs.items.is_empty(), "no tick ran: {:?}", runs.items);
 }
 

@@ -42,7 +42,7 @@ async fn enabled(runtime: &RuntimeHandle) -> bool {
 }
 
 async fn runs(runtime: &RuntimeHandle) -> usize {
-    let request = ListVigyRunsRequest { id: "hello".into(), limit: None };
+    let request = ListVigyRunsRequest { id: "hello".into(), limit: None, cursor: None };
     runtime.list_vigy_runs(request).await.unwrap().items.len()
 }
 

@@ -363,6 +363,15 @@ impl Store {
         Ok(self.leases_where("WHERE l.vigy_id = $1", vec![id.to_string().into()]).await?.pop())
     }
 
+    /// The stored leases of `ids`, in one query.
+    pub async fn leases_of(&self, ids: &[VigyId]) -> Result<Vec<Lease>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = format!("WHERE l.vigy_id IN {}", placeholders(1, ids.len()));
+        self.leases_where(&filter, ids.iter().map(|id| id.to_string().into()).collect()).await
+    }
+
     /// Every stored lease.
     pub async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         self.leases_where("", vec![]).await

@@ -15,6 +15,7 @@ mod entity;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 mod lease;
+mod listing;
 mod migration;
 mod outbox;
 mod path;
@@ -23,6 +24,7 @@ mod store;
 pub mod testing;
 
 pub use lease::{Lease, LeaseRequest, LeaseRound, RuntimeInfo, TickRequest};
+pub use listing::RunPage;
 pub use outbox::{ActionUpdate, Carried};
 pub use path::{DB_ENV, default_db_path};
 pub use store::{

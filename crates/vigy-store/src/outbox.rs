@@ -162,7 +162,7 @@ impl Store {
         rows.into_iter().map(run_from_row).collect()
     }
 
-    async fn conditions_where(
+    pub(crate) async fn conditions_where(
         &self,
         filter: &str,
         values: Vec<Value>,

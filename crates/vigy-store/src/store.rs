@@ -702,7 +702,7 @@ async fn connect(path: &Path, role: Role, store: &StoreOptions) -> Result<Databa
 }
 
 /// The text a run row holds: about what it weighs in memory and on the wire.
-fn row_bytes(row: &run::Model) -> usize {
+pub(crate) fn row_bytes(row: &run::Model) -> usize {
     let texts = [&row.id, &row.vigy_id, &row.started_at, &row.ended_at, &row.result, &row.actions, &row.logs];
     texts.iter().map(|t| t.len()).sum::<usize>() + row.error.as_ref().map_or(0, String::len)
 }

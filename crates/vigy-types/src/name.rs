@@ -43,6 +43,14 @@ impl VigyName {
     }
 }
 
+// Names order as their text, so a map keyed by names can be ranged by a
+// plain `&str` (a page cursor).
+impl std::borrow::Borrow<str> for VigyName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for VigyName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

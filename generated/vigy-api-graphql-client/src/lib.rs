@@ -51,6 +51,13 @@ fn graphql_error(errors: ::std::vec::Vec<::cynic::GraphQlError<Extensions>>) -> 
         ::serde_json::from_value(::serde_json::Value::String(code)).unwrap_or(api::ErrorCode::Internal);
     ServiceError::new(code, first.message)
 }
+/// Where a page ends, and whether another follows.
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "PageInfo")]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: ::std::option::Option<::std::string::String>,
+}
 #[derive(::cynic::Enum, Clone, Copy, Debug)]
 #[cynic(graphql_type = "ActionResult")]
 pub enum ActionResult {
@@ -354,13 +361,26 @@ impl From<Vigy> for api::Vigy {
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
-#[cynic(graphql_type = "VigyList")]
+#[cynic(graphql_type = "VigyKv")]
+pub struct VigyKv {
+    pub vigy_id: ::std::string::String,
+    pub entries: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+impl From<VigyKv> for api::VigyKv {
+    fn from(v: VigyKv) -> Self {
+        Self { vigy_id: v.vigy_id, entries: v.entries }
+    }
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "VigyConnection")]
 pub struct VigyList {
-    pub items: ::std::vec::Vec<Vigy>,
+    pub nodes: ::std::vec::Vec<Vigy>,
+    pub page_info: PageInfo,
 }
 impl From<VigyList> for api::VigyList {
     fn from(v: VigyList) -> Self {
-        Self { items: v.items.into_iter().map(Into::into).collect() }
+        let next_cursor = if v.page_info.has_next_page { v.page_info.end_cursor } else { None };
+        Self { items: v.nodes.into_iter().map(Into::into).collect(), next_cursor }
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
@@ -394,13 +414,15 @@ impl From<VigyRun> for api::VigyRun {
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
-#[cynic(graphql_type = "VigyRunList")]
+#[cynic(graphql_type = "VigyRunConnection")]
 pub struct VigyRunList {
-    pub items: ::std::vec::Vec<VigyRun>,
+    pub nodes: ::std::vec::Vec<VigyRun>,
+    pub page_info: PageInfo,
 }
 impl From<VigyRunList> for api::VigyRunList {
     fn from(v: VigyRunList) -> Self {
-        Self { items: v.items.into_iter().map(Into::into).collect() }
+        let next_cursor = if v.page_info.has_next_page { v.page_info.end_cursor } else { None };
+        Self { items: v.nodes.into_iter().map(Into::into).collect(), next_cursor }
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
@@ -479,7 +501,19 @@ pub struct GetVigyVariables {
 #[cynic(graphql_type = "Query", variables = GetVigyVariables)]
 pub struct GetVigyOp {
     #[arguments(id:$id)]
+    #[cynic(rename = "vigy")]
     pub get_vigy: Vigy,
+}
+#[derive(::cynic::QueryVariables, Debug)]
+pub struct GetVigyKvVariables {
+    pub id: ::std::string::String,
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = GetVigyKvVariables)]
+pub struct GetVigyKvOp {
+    #[arguments(id:$id)]
+    #[cynic(rename = "vigyKv")]
+    pub get_vigy_kv: VigyKv,
 }
 #[derive(::cynic::QueryVariables, Debug)]
 pub struct GetVigyStateVariables {
@@ -489,29 +523,34 @@ pub struct GetVigyStateVariables {
 #[cynic(graphql_type = "Query", variables = GetVigyStateVariables)]
 pub struct GetVigyStateOp {
     #[arguments(id:$id)]
+    #[cynic(rename = "vigyState")]
     pub get_vigy_state: VigyState,
 }
 #[derive(::cynic::QueryVariables, Debug)]
 pub struct ListVigiesVariables {
     pub selector: ::std::option::Option<::std::string::String>,
     pub limit: ::std::option::Option<i32>,
+    pub cursor: ::std::option::Option<::std::string::String>,
     pub condition: ::std::option::Option<::std::string::String>,
 }
 #[derive(::cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query", variables = ListVigiesVariables)]
 pub struct ListVigiesOp {
-    #[arguments(selector:$selector, limit:$limit, condition:$condition)]
+    #[arguments(selector:$selector, first:$limit, after:$cursor, condition:$condition)]
+    #[cynic(rename = "vigies")]
     pub list_vigies: VigyList,
 }
 #[derive(::cynic::QueryVariables, Debug)]
 pub struct ListVigyRunsVariables {
     pub id: ::std::string::String,
     pub limit: ::std::option::Option<i32>,
+    pub cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query", variables = ListVigyRunsVariables)]
 pub struct ListVigyRunsOp {
-    #[arguments(id:$id, limit:$limit)]
+    #[arguments(id:$id, first:$limit, after:$cursor)]
+    #[cynic(rename = "vigyRuns")]
     pub list_vigy_runs: VigyRunList,
 }
 #[derive(::cynic::QueryVariables, Debug)]
@@ -648,6 +687,11 @@ impl api::VigyService for GraphqlClient {
         let data = self.run(GetVigyOp::build(GetVigyVariables { id: request.id })).await?;
         Ok(data.get_vigy.into())
     }
+    async fn get_vigy_kv(&self, request: api::GetVigyKvRequest) -> ::std::result::Result<api::VigyKv, ServiceError> {
+        use ::cynic::QueryBuilder;
+        let data = self.run(GetVigyKvOp::build(GetVigyKvVariables { id: request.id })).await?;
+        Ok(data.get_vigy_kv.into())
+    }
     async fn get_vigy_state(
         &self,
         request: api::GetVigyStateRequest,
@@ -662,6 +706,7 @@ impl api::VigyService for GraphqlClient {
             .run(ListVigiesOp::build(ListVigiesVariables {
                 selector: request.selector,
                 limit: request.limit.map(i32::try_from).transpose().map_err(|_| too_big())?,
+                cursor: request.cursor,
                 condition: request.condition,
             }))
             .await?;
@@ -676,6 +721,7 @@ impl api::VigyService for GraphqlClient {
             .run(ListVigyRunsOp::build(ListVigyRunsVariables {
                 id: request.id,
                 limit: request.limit.map(i32::try_from).transpose().map_err(|_| too_big())?,
+                cursor: request.cursor,
             }))
             .await?;
         Ok(data.list_vigy_runs.into())

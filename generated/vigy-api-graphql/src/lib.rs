@@ -15,6 +15,7 @@ pub type SharedService = Arc<dyn VigyService>;
 pub type Schema = ::async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// The schema over `service`.
 pub fn schema(service: SharedService) -> Schema {
+    let batcher = ::async_graphql::dataloader::DataLoader::new(Batcher(service.clone()), ::tokio::spawn);
     ::async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .register_output_type::<ActionResult>()
         .register_input_type::<CheckProgram>()
@@ -33,12 +34,83 @@ pub fn schema(service: SharedService) -> Schema {
         .register_output_type::<Simulation>()
         .register_input_type::<UpdateVigy>()
         .register_output_type::<Vigy>()
+        .register_output_type::<VigyKv>()
         .register_output_type::<VigyList>()
         .register_output_type::<VigyRun>()
         .register_output_type::<VigyRunList>()
         .register_output_type::<VigyState>()
         .data(service)
+        .data(batcher)
         .finish()
+}
+/// `@bind(op:)`: the field resolves by calling the operation `op`.
+#[::async_graphql::TypeDirective(location = "FieldDefinition")]
+fn bind(op: ::std::string::String) {}
+/// Answers the nested fields of a response together: every request
+/// of one batched operation that the resolvers of a page make in the
+/// same instant becomes one `<op>_many` call.
+pub struct Batcher(SharedService);
+impl ::async_graphql::dataloader::Loader<::vigy_api::GetVigyKvRequest> for Batcher {
+    type Value = ::std::result::Result<::vigy_api::VigyKv, ServiceError>;
+    type Error = ::std::convert::Infallible;
+    async fn load(
+        &self,
+        keys: &[::vigy_api::GetVigyKvRequest],
+    ) -> ::std::result::Result<::std::collections::HashMap<::vigy_api::GetVigyKvRequest, Self::Value>, Self::Error>
+    {
+        let answers = self.0.get_vigy_kv_many(keys.to_vec()).await;
+        Ok(keys.iter().cloned().zip(answers).collect())
+    }
+}
+impl ::async_graphql::dataloader::Loader<::vigy_api::GetVigyStateRequest> for Batcher {
+    type Value = ::std::result::Result<::vigy_api::VigyState, ServiceError>;
+    type Error = ::std::convert::Infallible;
+    async fn load(
+        &self,
+        keys: &[::vigy_api::GetVigyStateRequest],
+    ) -> ::std::result::Result<::std::collections::HashMap<::vigy_api::GetVigyStateRequest, Self::Value>, Self::Error>
+    {
+        let answers = self.0.get_vigy_state_many(keys.to_vec()).await;
+        Ok(keys.iter().cloned().zip(answers).collect())
+    }
+}
+impl ::async_graphql::dataloader::Loader<::vigy_api::ListVigyRunsRequest> for Batcher {
+    type Value = ::std::result::Result<::vigy_api::VigyRunList, ServiceError>;
+    type Error = ::std::convert::Infallible;
+    async fn load(
+        &self,
+        keys: &[::vigy_api::ListVigyRunsRequest],
+    ) -> ::std::result::Result<::std::collections::HashMap<::vigy_api::ListVigyRunsRequest, Self::Value>, Self::Error>
+    {
+        let answers = self.0.list_vigy_runs_many(keys.to_vec()).await;
+        Ok(keys.iter().cloned().zip(answers).collect())
+    }
+}
+/// A nested field's answer through the loader.
+async fn batched<R, C, T>(ctx: &Context<'_>, request: R) -> ::async_graphql::Result<T>
+where
+    R: Send + Sync + ::std::hash::Hash + Eq + Clone + 'static,
+    Batcher: ::async_graphql::dataloader::Loader<
+            R,
+            Value = ::std::result::Result<C, ServiceError>,
+            Error = ::std::convert::Infallible,
+        >,
+    T: From<C>,
+{
+    let loader = ctx.data::<::async_graphql::dataloader::DataLoader<Batcher>>()?;
+    match loader.load_one(request).await {
+        Ok(Some(answer)) => Ok(answer.map_err(graphql_error)?.into()),
+        Ok(None) => Err(graphql_error(ServiceError::Internal("a batched request went unanswered".into()))),
+        Err(never) => match never {},
+    }
+}
+/// Where a page ends, and whether another follows.
+#[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(name = "PageInfo")]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    /// The cursor of its last edge; null on an empty page.
+    pub end_cursor: ::std::option::Option<::std::string::String>,
 }
 /// The one place an error becomes a GraphQL error: its message, and
 /// its code in `extensions.code` as the SDL's `ErrorCode` spells it.
@@ -489,6 +561,7 @@ impl From<UpdateVigy> for ::vigy_api::UpdateVigy {
 }
 /// A registered reconciler.
 #[derive(::async_graphql::SimpleObject, Debug)]
+#[graphql(complex)]
 #[graphql(name = "Vigy")]
 pub struct Vigy {
     /// Derived from the name (BLAKE3, 32 hex characters).
@@ -520,14 +593,95 @@ impl From<::vigy_api::Vigy> for Vigy {
         }
     }
 }
+#[::async_graphql::ComplexObject]
+impl Vigy {
+    /// What it last reported, with its pending actions.
+    #[graphql(name = "state", directive = bind::apply("getVigyState".to_owned()))]
+    async fn state(&self, ctx: &Context<'_>) -> ::async_graphql::Result<VigyState> {
+        batched(ctx, ::vigy_api::GetVigyStateRequest { id: self.id.clone().into() }).await
+    }
+    /// Its kv store as its last committed tick left it.
+    #[graphql(name = "kv", directive = bind::apply("getVigyKv".to_owned()))]
+    async fn kv(&self, ctx: &Context<'_>) -> ::async_graphql::Result<VigyKv> {
+        batched(ctx, ::vigy_api::GetVigyKvRequest { id: self.id.clone().into() }).await
+    }
+    /// Its newest runs, newest first, a page at a time.
+    #[graphql(name = "runs", directive = bind::apply("listVigyRuns".to_owned()))]
+    async fn runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "first", desc = "At most this many runs (default 20, at most 1000).")]
+        limit: ::std::option::Option<u32>,
+        #[graphql(
+            name = "after",
+            desc = "Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused)."
+        )]
+        cursor: ::std::option::Option<::std::string::String>,
+    ) -> ::async_graphql::Result<VigyRunList> {
+        batched(
+            ctx,
+            ::vigy_api::ListVigyRunsRequest {
+                id: self.id.clone().into(),
+                limit: limit.map(::std::convert::Into::into),
+                cursor: cursor.map(::std::convert::Into::into),
+            },
+        )
+        .await
+    }
+}
+/// A vigy's kv store.
 #[derive(::async_graphql::SimpleObject, Debug)]
-#[graphql(name = "VigyList")]
+#[graphql(name = "VigyKv")]
+pub struct VigyKv {
+    pub vigy_id: ::std::string::String,
+    /// Every key with its JSON value, as the last committed tick left them.
+    pub entries: JsonObject,
+}
+impl From<::vigy_api::VigyKv> for VigyKv {
+    fn from(model: ::vigy_api::VigyKv) -> Self {
+        Self { vigy_id: model.vigy_id.into(), entries: model.entries.into() }
+    }
+}
+/// One page of vigies, by name.
+#[derive(Debug)]
 pub struct VigyList {
-    pub items: ::std::vec::Vec<Vigy>,
+    items: ::std::vec::Vec<Vigy>,
+    cursors: ::std::vec::Vec<::std::string::String>,
+    has_next_page: bool,
+}
+#[::async_graphql::Object(name = "VigyConnection")]
+impl VigyList {
+    /// The page's items, in order.
+    async fn nodes(&self) -> &[Vigy] {
+        &self.items
+    }
+    /// The page's items, each with its cursor.
+    async fn edges(&self) -> ::std::vec::Vec<VigyEdge<'_>> {
+        self.items.iter().zip(&self.cursors).map(|(node, cursor)| VigyEdge { node, cursor }).collect()
+    }
+    /// Where the page ends, and whether another follows.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.has_next_page, end_cursor: self.cursors.last().cloned() }
+    }
+}
+/// One item of a page, with the cursor that goes on after it.
+pub struct VigyEdge<'a> {
+    node: &'a Vigy,
+    cursor: &'a str,
+}
+#[::async_graphql::Object(name = "VigyEdge")]
+impl<'a> VigyEdge<'a> {
+    async fn cursor(&self) -> &str {
+        self.cursor
+    }
+    async fn node(&self) -> &Vigy {
+        self.node
+    }
 }
 impl From<::vigy_api::VigyList> for VigyList {
-    fn from(model: ::vigy_api::VigyList) -> Self {
-        Self { items: list(model.items) }
+    fn from(page: ::vigy_api::VigyList) -> Self {
+        let cursors = page.items.iter().map(::vigy_api::VigyList::cursor_of).collect();
+        Self { has_next_page: page.next_cursor.is_some(), cursors, items: list(page.items) }
     }
 }
 /// One tick of one vigy.
@@ -561,14 +715,46 @@ impl From<::vigy_api::VigyRun> for VigyRun {
         }
     }
 }
-#[derive(::async_graphql::SimpleObject, Debug)]
-#[graphql(name = "VigyRunList")]
+/// One page of a vigy's runs, newest first.
+#[derive(Debug)]
 pub struct VigyRunList {
-    pub items: ::std::vec::Vec<VigyRun>,
+    items: ::std::vec::Vec<VigyRun>,
+    cursors: ::std::vec::Vec<::std::string::String>,
+    has_next_page: bool,
+}
+#[::async_graphql::Object(name = "VigyRunConnection")]
+impl VigyRunList {
+    /// The page's items, in order.
+    async fn nodes(&self) -> &[VigyRun] {
+        &self.items
+    }
+    /// The page's items, each with its cursor.
+    async fn edges(&self) -> ::std::vec::Vec<VigyRunEdge<'_>> {
+        self.items.iter().zip(&self.cursors).map(|(node, cursor)| VigyRunEdge { node, cursor }).collect()
+    }
+    /// Where the page ends, and whether another follows.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.has_next_page, end_cursor: self.cursors.last().cloned() }
+    }
+}
+/// One item of a page, with the cursor that goes on after it.
+pub struct VigyRunEdge<'a> {
+    node: &'a VigyRun,
+    cursor: &'a str,
+}
+#[::async_graphql::Object(name = "VigyRunEdge")]
+impl<'a> VigyRunEdge<'a> {
+    async fn cursor(&self) -> &str {
+        self.cursor
+    }
+    async fn node(&self) -> &VigyRun {
+        self.node
+    }
 }
 impl From<::vigy_api::VigyRunList> for VigyRunList {
-    fn from(model: ::vigy_api::VigyRunList) -> Self {
-        Self { items: list(model.items) }
+    fn from(page: ::vigy_api::VigyRunList) -> Self {
+        let cursors = page.items.iter().map(::vigy_api::VigyRunList::cursor_of).collect();
+        Self { has_next_page: page.next_cursor.is_some(), cursors, items: list(page.items) }
     }
 }
 /// What a vigy last reported.
@@ -617,13 +803,34 @@ impl QueryRoot {
         Ok(answer.into())
     }
     /// One vigy.
-    async fn get_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
+    #[graphql(name = "vigy", directive = bind::apply("getVigy".to_owned()))]
+    async fn get_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.get_vigy(::vigy_api::GetVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
+    /// A vigy's kv store as its last committed tick left it.
+    #[graphql(name = "vigyKv", directive = bind::apply("getVigyKv".to_owned()))]
+    async fn get_vigy_kv(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<VigyKv> {
+        let answer =
+            service(ctx)?.get_vigy_kv(::vigy_api::GetVigyKvRequest { id: id.into() }).await.map_err(graphql_error)?;
+        Ok(answer.into())
+    }
     /// What a vigy last reported, with its pending actions.
-    async fn get_vigy_state(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<VigyState> {
+    #[graphql(name = "vigyState", directive = bind::apply("getVigyState".to_owned()))]
+    async fn get_vigy_state(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<VigyState> {
         let answer = service(ctx)?
             .get_vigy_state(::vigy_api::GetVigyStateRequest { id: id.into() })
             .await
@@ -631,17 +838,30 @@ impl QueryRoot {
         Ok(answer.into())
     }
     /// List vigies whose labels match a selector.
+    #[graphql(name = "vigies", directive = bind::apply("listVigies".to_owned()))]
     async fn list_vigies(
         &self,
         ctx: &Context<'_>,
+        #[graphql(name = "selector", desc = "Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.")]
         selector: ::std::option::Option<::std::string::String>,
+        #[graphql(name = "first", desc = "At most this many vigies, by name (default 100, at most 1000).")]
         limit: ::std::option::Option<u32>,
+        #[graphql(
+            name = "after",
+            desc = "Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused)."
+        )]
+        cursor: ::std::option::Option<::std::string::String>,
+        #[graphql(
+            name = "condition",
+            desc = "Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown."
+        )]
         condition: ::std::option::Option<::std::string::String>,
     ) -> ::async_graphql::Result<VigyList> {
         let answer = service(ctx)?
             .list_vigies(::vigy_api::ListVigiesRequest {
                 selector: selector.map(::std::convert::Into::into),
                 limit: limit.map(::std::convert::Into::into),
+                cursor: cursor.map(::std::convert::Into::into),
                 condition: condition.map(::std::convert::Into::into),
             })
             .await
@@ -649,16 +869,24 @@ impl QueryRoot {
         Ok(answer.into())
     }
     /// The newest runs of a vigy, newest first.
+    #[graphql(name = "vigyRuns", directive = bind::apply("listVigyRuns".to_owned()))]
     async fn list_vigy_runs(
         &self,
         ctx: &Context<'_>,
-        id: ::std::string::String,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+        #[graphql(name = "first", desc = "At most this many runs (default 20, at most 1000).")]
         limit: ::std::option::Option<u32>,
+        #[graphql(
+            name = "after",
+            desc = "Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused)."
+        )]
+        cursor: ::std::option::Option<::std::string::String>,
     ) -> ::async_graphql::Result<VigyRunList> {
         let answer = service(ctx)?
             .list_vigy_runs(::vigy_api::ListVigyRunsRequest {
                 id: id.into(),
                 limit: limit.map(::std::convert::Into::into),
+                cursor: cursor.map(::std::convert::Into::into),
             })
             .await
             .map_err(graphql_error)?;
@@ -678,13 +906,21 @@ pub struct MutationRoot;
 #[::async_graphql::Object(name = "Mutation")]
 impl MutationRoot {
     /// Delete a vigy with its runs and kv store.
-    async fn delete_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
+    async fn delete_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.delete_vigy(::vigy_api::DeleteVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
     /// Stop a vigy from ticking.
-    async fn disable_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
+    async fn disable_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<Vigy> {
         let answer = service(ctx)?
             .disable_vigy(::vigy_api::DisableVigyRequest { id: id.into() })
             .await
@@ -692,7 +928,11 @@ impl MutationRoot {
         Ok(answer.into())
     }
     /// Let a vigy tick again; it ticks at once.
-    async fn enable_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<Vigy> {
+    async fn enable_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<Vigy> {
         let answer =
             service(ctx)?.enable_vigy(::vigy_api::EnableVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
@@ -706,7 +946,11 @@ impl MutationRoot {
         Ok(answer.into())
     }
     /// Run one tick now, whether or not the vigy is enabled.
-    async fn tick_vigy(&self, ctx: &Context<'_>, id: ::std::string::String) -> ::async_graphql::Result<VigyRun> {
+    async fn tick_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<VigyRun> {
         let answer =
             service(ctx)?.tick_vigy(::vigy_api::TickVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
@@ -715,7 +959,7 @@ impl MutationRoot {
     async fn update_vigy(
         &self,
         ctx: &Context<'_>,
-        id: ::std::string::String,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
         input: UpdateVigy,
     ) -> ::async_graphql::Result<Vigy> {
         let answer = service(ctx)?
@@ -733,7 +977,9 @@ impl SubscriptionRoot {
     async fn stream_events(
         &self,
         ctx: &Context<'_>,
-        vigy_id: ::std::option::Option<::std::string::String>,
+        #[graphql(name = "vigyId", desc = "Only the runs of this vigy.")] vigy_id: ::std::option::Option<
+            ::std::string::String,
+        >,
     ) -> ::async_graphql::Result<impl Stream<Item = ::async_graphql::Result<VigyRun>>> {
         let events = service(ctx)?
             .stream_events(::vigy_api::StreamEventsRequest { vigy_id: vigy_id.map(::std::convert::Into::into) })

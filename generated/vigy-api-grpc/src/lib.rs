@@ -415,15 +415,29 @@ impl TryFrom<pb::Vigy> for api::Vigy {
         })
     }
 }
+impl From<api::VigyKv> for pb::VigyKv {
+    fn from(v: api::VigyKv) -> Self {
+        Self { vigy_id: v.vigy_id, entries: Some(to_struct(v.entries)) }
+    }
+}
+impl TryFrom<pb::VigyKv> for api::VigyKv {
+    type Error = ServiceError;
+    fn try_from(v: pb::VigyKv) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { vigy_id: v.vigy_id, entries: v.entries.map(from_struct).unwrap_or_default() })
+    }
+}
 impl From<api::VigyList> for pb::VigyList {
     fn from(v: api::VigyList) -> Self {
-        Self { items: v.items.into_iter().map(Into::into).collect() }
+        Self { items: v.items.into_iter().map(Into::into).collect(), next_page_token: v.next_cursor }
     }
 }
 impl TryFrom<pb::VigyList> for api::VigyList {
     type Error = ServiceError;
     fn try_from(v: pb::VigyList) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { items: v.items.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()? })
+        Ok(Self {
+            items: v.items.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            next_cursor: v.next_page_token,
+        })
     }
 }
 impl From<api::VigyRun> for pb::VigyRun {
@@ -461,13 +475,16 @@ impl TryFrom<pb::VigyRun> for api::VigyRun {
 }
 impl From<api::VigyRunList> for pb::VigyRunList {
     fn from(v: api::VigyRunList) -> Self {
-        Self { items: v.items.into_iter().map(Into::into).collect() }
+        Self { items: v.items.into_iter().map(Into::into).collect(), next_page_token: v.next_cursor }
     }
 }
 impl TryFrom<pb::VigyRunList> for api::VigyRunList {
     type Error = ServiceError;
     fn try_from(v: pb::VigyRunList) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { items: v.items.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()? })
+        Ok(Self {
+            items: v.items.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()?,
+            next_cursor: v.next_page_token,
+        })
     }
 }
 impl From<api::VigyState> for pb::VigyState {
@@ -556,6 +573,17 @@ impl TryFrom<pb::GetVigyRequest> for api::GetVigyRequest {
         Ok(Self { id: v.id })
     }
 }
+impl From<api::GetVigyKvRequest> for pb::GetVigyKvRequest {
+    fn from(v: api::GetVigyKvRequest) -> Self {
+        Self { id: v.id }
+    }
+}
+impl TryFrom<pb::GetVigyKvRequest> for api::GetVigyKvRequest {
+    type Error = ServiceError;
+    fn try_from(v: pb::GetVigyKvRequest) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { id: v.id })
+    }
+}
 impl From<api::GetVigyStateRequest> for pb::GetVigyStateRequest {
     fn from(v: api::GetVigyStateRequest) -> Self {
         Self { id: v.id }
@@ -569,24 +597,24 @@ impl TryFrom<pb::GetVigyStateRequest> for api::GetVigyStateRequest {
 }
 impl From<api::ListVigiesRequest> for pb::ListVigiesRequest {
     fn from(v: api::ListVigiesRequest) -> Self {
-        Self { selector: v.selector, limit: v.limit, condition: v.condition }
+        Self { selector: v.selector, page_size: v.limit, page_token: v.cursor, condition: v.condition }
     }
 }
 impl TryFrom<pb::ListVigiesRequest> for api::ListVigiesRequest {
     type Error = ServiceError;
     fn try_from(v: pb::ListVigiesRequest) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { selector: v.selector, limit: v.limit, condition: v.condition })
+        Ok(Self { selector: v.selector, limit: v.page_size, cursor: v.page_token, condition: v.condition })
     }
 }
 impl From<api::ListVigyRunsRequest> for pb::ListVigyRunsRequest {
     fn from(v: api::ListVigyRunsRequest) -> Self {
-        Self { id: v.id, limit: v.limit }
+        Self { id: v.id, page_size: v.limit, page_token: v.cursor }
     }
 }
 impl TryFrom<pb::ListVigyRunsRequest> for api::ListVigyRunsRequest {
     type Error = ServiceError;
     fn try_from(v: pb::ListVigyRunsRequest) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { id: v.id, limit: v.limit })
+        Ok(Self { id: v.id, limit: v.page_size, cursor: v.page_token })
     }
 }
 impl From<api::RegisterVigyRequest> for pb::RegisterVigyRequest {
@@ -701,6 +729,14 @@ impl pb::vigy_service_server::VigyService for GrpcService {
     ) -> ::std::result::Result<::tonic::Response<pb::Vigy>, ::tonic::Status> {
         let request = api::GetVigyRequest::try_from(request.into_inner()).map_err(status)?;
         let response = self.inner.get_vigy(request).await.map_err(status)?;
+        Ok(::tonic::Response::new(response.into()))
+    }
+    async fn get_vigy_kv(
+        &self,
+        request: ::tonic::Request<pb::GetVigyKvRequest>,
+    ) -> ::std::result::Result<::tonic::Response<pb::VigyKv>, ::tonic::Status> {
+        let request = api::GetVigyKvRequest::try_from(request.into_inner()).map_err(status)?;
+        let response = self.inner.get_vigy_kv(request).await.map_err(status)?;
         Ok(::tonic::Response::new(response.into()))
     }
     async fn get_vigy_state(
@@ -834,6 +870,12 @@ impl api::VigyService for GrpcClient {
         let mut client = self.inner.clone();
         let response = client.get_vigy(self.request(pb::GetVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
+    }
+    async fn get_vigy_kv(&self, request: api::GetVigyKvRequest) -> ::std::result::Result<api::VigyKv, ServiceError> {
+        let mut client = self.inner.clone();
+        let response =
+            client.get_vigy_kv(self.request(pb::GetVigyKvRequest::from(request))).await.map_err(service_error)?;
+        api::VigyKv::try_from(response.into_inner())
     }
     async fn get_vigy_state(
         &self,

@@ -206,6 +206,36 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
             },
         },
         Tool {
+            name: "get_vigy_kv",
+            description: "A vigy's kv store as its last committed tick left it.",
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::VigyKv),
+                )
+                .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
+        },
+        Tool {
             name: "get_vigy_state",
             description: "What a vigy last reported, with its pending actions.",
             input_schema: ::serde_json::from_str(
@@ -246,9 +276,15 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
       "description": "Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.",
       "type": "string"
     },
+    "cursor": {
+      "description": "Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).",
+      "maxLength": 512,
+      "type": "string"
+    },
     "limit": {
-      "description": "At most this many vigies, by name.",
-      "maximum": 4294967295,
+      "default": 100,
+      "description": "At most this many vigies, by name (default 100, at most 1000).",
+      "maximum": 1000,
       "minimum": 1,
       "type": "integer"
     },
@@ -279,6 +315,11 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
                     r#"{
   "additionalProperties": false,
   "properties": {
+    "cursor": {
+      "description": "Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).",
+      "maxLength": 512,
+      "type": "string"
+    },
     "id": {
       "description": "The vigy's id (32 hex characters) or its name.",
       "type": "string"
@@ -519,6 +560,11 @@ pub async fn dispatch(
                 parse(nest("get_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
             to_json(service.get_vigy(request).await?)
         }
+        "get_vigy_kv" => {
+            let request: ::vigy_api::GetVigyKvRequest =
+                parse(nest("get_vigy_kv", arguments, &["id"], ::std::option::Option::None)?)?;
+            to_json(service.get_vigy_kv(request).await?)
+        }
         "get_vigy_state" => {
             let request: ::vigy_api::GetVigyStateRequest =
                 parse(nest("get_vigy_state", arguments, &["id"], ::std::option::Option::None)?)?;
@@ -528,14 +574,14 @@ pub async fn dispatch(
             let request: ::vigy_api::ListVigiesRequest = parse(nest(
                 "list_vigies",
                 arguments,
-                &["selector", "limit", "condition"],
+                &["selector", "limit", "cursor", "condition"],
                 ::std::option::Option::None,
             )?)?;
             to_json(service.list_vigies(request).await?)
         }
         "list_vigy_runs" => {
             let request: ::vigy_api::ListVigyRunsRequest =
-                parse(nest("list_vigy_runs", arguments, &["id", "limit"], ::std::option::Option::None)?)?;
+                parse(nest("list_vigy_runs", arguments, &["id", "limit", "cursor"], ::std::option::Option::None)?)?;
             to_json(service.list_vigy_runs(request).await?)
         }
         "register_vigy" => {
@@ -656,6 +702,12 @@ impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
         request: ::vigy_api::GetVigyRequest,
     ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
         self.call("get_vigy", request).await
+    }
+    async fn get_vigy_kv(
+        &self,
+        request: ::vigy_api::GetVigyKvRequest,
+    ) -> ::std::result::Result<::vigy_api::VigyKv, ::vigy_api::ServiceError> {
+        self.call("get_vigy_kv", request).await
     }
     async fn get_vigy_state(
         &self,

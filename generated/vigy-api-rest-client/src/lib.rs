@@ -77,6 +77,10 @@ impl api::VigyService for RestClient {
         request.validate()?;
         self.inner.get_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
+    async fn get_vigy_kv(&self, request: api::GetVigyKvRequest) -> ::std::result::Result<api::VigyKv, ServiceError> {
+        request.validate()?;
+        self.inner.get_vigy_kv(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
+    }
     async fn get_vigy_state(
         &self,
         request: api::GetVigyStateRequest,
@@ -86,8 +90,19 @@ impl api::VigyService for RestClient {
     }
     async fn list_vigies(&self, request: api::ListVigiesRequest) -> ::std::result::Result<api::VigyList, ServiceError> {
         request.validate()?;
+        let cursor = request
+            .cursor
+            .as_deref()
+            .map(progenitor::types::ListVigiesCursor::try_from)
+            .transpose()
+            .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
         self.inner
-            .list_vigies(request.condition.as_deref(), non_zero(request.limit), request.selector.as_deref())
+            .list_vigies(
+                request.condition.as_deref(),
+                cursor.as_ref(),
+                non_zero(request.limit),
+                request.selector.as_deref(),
+            )
             .await
             .map(|r| r.into_inner())
             .map_err(service_error)
@@ -97,8 +112,14 @@ impl api::VigyService for RestClient {
         request: api::ListVigyRunsRequest,
     ) -> ::std::result::Result<api::VigyRunList, ServiceError> {
         request.validate()?;
+        let cursor = request
+            .cursor
+            .as_deref()
+            .map(progenitor::types::ListVigyRunsCursor::try_from)
+            .transpose()
+            .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
         self.inner
-            .list_vigy_runs(&request.id, non_zero(request.limit))
+            .list_vigy_runs(&request.id, cursor.as_ref(), non_zero(request.limit))
             .await
             .map(|r| r.into_inner())
             .map_err(service_error)

@@ -8,6 +8,98 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
+    ///`ListVigiesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListVigiesCursor(::std::string::String);
+    impl ::std::ops::Deref for ListVigiesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListVigiesCursor> for ::std::string::String {
+        fn from(value: ListVigiesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListVigiesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 512usize {
+                return Err("longer than 512 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListVigiesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListVigiesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: ::std::string::String) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListVigiesCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+        }
+    }
+    ///`ListVigyRunsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListVigyRunsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListVigyRunsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListVigyRunsCursor> for ::std::string::String {
+        fn from(value: ListVigyRunsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListVigyRunsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 512usize {
+                return Err("longer than 512 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListVigyRunsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListVigyRunsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: ::std::string::String) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListVigyRunsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+        }
+    }
     ///`Problem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Problem {
@@ -108,12 +200,14 @@ impl Client {
 
     Arguments:
     - `condition`: Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
-    - `limit`: At most this many vigies, by name.
+    - `cursor`: Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
+    - `limit`: At most this many vigies, by name (default 100, at most 1000).
     - `selector`: Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
     */
     pub async fn list_vigies<'a>(
         &'a self,
         condition: Option<&'a str>,
+        cursor: Option<&'a types::ListVigiesCursor>,
         limit: Option<::std::num::NonZeroU32>,
         selector: Option<&'a str>,
     ) -> Result<ResponseValue<::vigy_api::VigyList>, Error<types::Problem>> {
@@ -129,6 +223,7 @@ impl Client {
             .get(url)
             .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
             .query(&progenitor_client::QueryParam::new("condition", &condition))
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
             .query(&progenitor_client::QueryParam::new("limit", &limit))
             .query(&progenitor_client::QueryParam::new("selector", &selector))
             .headers(header_map)
@@ -396,6 +491,42 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**A vigy's kv store as its last committed tick left it
+
+    Sends a `GET` request to `/v1/vigies/{id}/kv`
+
+    Arguments:
+    - `id`: The vigy's id (32 hex characters) or its name.
+    */
+    pub async fn get_vigy_kv<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> Result<ResponseValue<::vigy_api::VigyKv>, Error<types::Problem>> {
+        let url = format!("{}/v1/vigies/{}/kv", self.baseurl, encode_path(&id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo { operation_id: "get_vigy_kv" };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            500u16..=599u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Run one tick now, whether or not the vigy is enabled
 
     Sends a `POST` request to `/v1/vigies/{id}/tick`
@@ -438,11 +569,13 @@ impl Client {
 
     Arguments:
     - `id`: The vigy's id (32 hex characters) or its name.
+    - `cursor`: Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
     - `limit`: At most this many runs (default 20, at most 1000).
     */
     pub async fn list_vigy_runs<'a>(
         &'a self,
         id: &'a str,
+        cursor: Option<&'a types::ListVigyRunsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<::vigy_api::VigyRunList>, Error<types::Problem>> {
         let url = format!("{}/v1/vigies/{}/runs", self.baseurl, encode_path(&id.to_string()),);
@@ -456,6 +589,7 @@ impl Client {
             .client
             .get(url)
             .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
             .query(&progenitor_client::QueryParam::new("limit", &limit))
             .headers(header_map)
             .build()?;

@@ -131,6 +131,14 @@ async fn get_vigy(
     let Path(id) = path.map_err(bad_path)?;
     Ok(Json(service.get_vigy(GetVigyRequest { id }).await.map_err(RestError)?))
 }
+///A vigy's kv store as its last committed tick left it.
+async fn get_vigy_kv(
+    State(service): State<SharedService>,
+    path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
+) -> ::std::result::Result<Json<VigyKv>, RestError> {
+    let Path(id) = path.map_err(bad_path)?;
+    Ok(Json(service.get_vigy_kv(GetVigyKvRequest { id }).await.map_err(RestError)?))
+}
 ///What a vigy last reported, with its pending actions.
 async fn get_vigy_state(
     State(service): State<SharedService>,
@@ -144,8 +152,10 @@ async fn get_vigy_state(
 pub struct ListVigiesQuery {
     /// Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
     pub selector: ::std::option::Option<::std::string::String>,
-    /// At most this many vigies, by name.
+    /// At most this many vigies, by name (default 100, at most 1000).
     pub limit: ::std::option::Option<u32>,
+    /// Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
+    pub cursor: ::std::option::Option<::std::string::String>,
     /// Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
     pub condition: ::std::option::Option<::std::string::String>,
 }
@@ -157,7 +167,12 @@ async fn list_vigies(
     let Query(query) = query.map_err(bad_query)?;
     Ok(Json(
         service
-            .list_vigies(ListVigiesRequest { selector: query.selector, limit: query.limit, condition: query.condition })
+            .list_vigies(ListVigiesRequest {
+                selector: query.selector,
+                limit: query.limit,
+                cursor: query.cursor,
+                condition: query.condition,
+            })
             .await
             .map_err(RestError)?,
     ))
@@ -167,6 +182,8 @@ async fn list_vigies(
 pub struct ListVigyRunsQuery {
     /// At most this many runs (default 20, at most 1000).
     pub limit: ::std::option::Option<u32>,
+    /// Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
+    pub cursor: ::std::option::Option<::std::string::String>,
 }
 ///The newest runs of a vigy, newest first.
 async fn list_vigy_runs(
@@ -176,7 +193,12 @@ async fn list_vigy_runs(
 ) -> ::std::result::Result<Json<VigyRunList>, RestError> {
     let Path(id) = path.map_err(bad_path)?;
     let Query(query) = query.map_err(bad_query)?;
-    Ok(Json(service.list_vigy_runs(ListVigyRunsRequest { id, limit: query.limit }).await.map_err(RestError)?))
+    Ok(Json(
+        service
+            .list_vigy_runs(ListVigyRunsRequest { id, limit: query.limit, cursor: query.cursor })
+            .await
+            .map_err(RestError)?,
+    ))
 }
 ///Register a vigy, or update the vigy of the same name.
 async fn register_vigy(
@@ -248,6 +270,7 @@ pub fn router(service: SharedService) -> ::axum::Router {
         .route("/v1/vigies/{id}", ::axum::routing::delete(delete_vigy).get(get_vigy).patch(update_vigy))
         .route("/v1/vigies/{id}/disable", ::axum::routing::post(disable_vigy))
         .route("/v1/vigies/{id}/enable", ::axum::routing::post(enable_vigy))
+        .route("/v1/vigies/{id}/kv", ::axum::routing::get(get_vigy_kv))
         .route("/v1/vigies/{id}/runs", ::axum::routing::get(list_vigy_runs))
         .route("/v1/vigies/{id}/state", ::axum::routing::get(get_vigy_state))
         .route("/v1/vigies/{id}/tick", ::axum::routing::post(tick_vigy))

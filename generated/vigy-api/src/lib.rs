@@ -291,11 +291,24 @@ pub struct Vigy {
     #[serde(default)]
     pub disabled_reason: ::std::option::Option<::std::string::String>,
 }
+/// A vigy's kv store.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct VigyKv {
+    pub vigy_id: ::std::string::String,
+    /// Every key with its JSON value, as the last committed tick left them.
+    pub entries: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+/// One page of vigies, by name.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyList {
     pub items: ::std::vec::Vec<Vigy>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(default)]
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 /// One tick of one vigy.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -314,11 +327,15 @@ pub struct VigyRun {
     pub logs: ::std::vec::Vec<LogLine>,
     pub logs_truncated: bool,
 }
+/// One page of a vigy's runs, newest first.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyRunList {
     pub items: ::std::vec::Vec<VigyRun>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(default)]
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 /// What a vigy last reported.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -340,6 +357,26 @@ pub struct VigyState {
     /// When the owner's lease lapses unless it is renewed.
     #[serde(default)]
     pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+}
+impl VigyList {
+    /// The cursor of `item`: the next page starts after it (by its `name`).
+    pub fn cursor_of(item: &Vigy) -> ::std::string::String {
+        ::vigy_api_support::cursor::encode("VigyList", &item.name.to_string())
+    }
+    /// The `name` a cursor stands for; `invalid_argument` if no VigyList gave it.
+    pub fn cursor_key(cursor: &str) -> ::std::result::Result<::std::string::String, ServiceError> {
+        ::vigy_api_support::cursor::decode("VigyList", cursor).map_err(|e| ServiceError::InvalidArgument(e.0))
+    }
+}
+impl VigyRunList {
+    /// The cursor of `item`: the next page starts after it (by its `id`).
+    pub fn cursor_of(item: &VigyRun) -> ::std::string::String {
+        ::vigy_api_support::cursor::encode("VigyRunList", &item.id.to_string())
+    }
+    /// The `id` a cursor stands for; `invalid_argument` if no VigyRunList gave it.
+    pub fn cursor_key(cursor: &str) -> ::std::result::Result<::std::string::String, ServiceError> {
+        ::vigy_api_support::cursor::decode("VigyRunList", cursor).map_err(|e| ServiceError::InvalidArgument(e.0))
+    }
 }
 /// The input of `check_program`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -376,8 +413,15 @@ pub struct GetVigyRequest {
     /// The vigy's id (32 hex characters) or its name.
     pub id: ::std::string::String,
 }
+/// The input of `get_vigy_kv`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+pub struct GetVigyKvRequest {
+    /// The vigy's id (32 hex characters) or its name.
+    pub id: ::std::string::String,
+}
 /// The input of `get_vigy_state`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Eq, Hash)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct GetVigyStateRequest {
     /// The vigy's id (32 hex characters) or its name.
@@ -390,15 +434,18 @@ pub struct ListVigiesRequest {
     /// Kubernetes-style label selector, e.g. `host=mado,tier notin (edge)`.
     #[serde(default)]
     pub selector: ::std::option::Option<::std::string::String>,
-    /// At most this many vigies, by name.
+    /// At most this many vigies, by name (default 100, at most 1000).
     #[serde(default)]
     pub limit: ::std::option::Option<u32>,
+    /// Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
+    #[serde(default)]
+    pub cursor: ::std::option::Option<::std::string::String>,
     /// Only vigies whose conditions have these statuses: a comma-separated list of `TYPE=STATUS`, e.g. `Ready=false,Synced=true`, all of which must hold. STATUS is `true`, `false` or `unknown` (in any case); a vigy without the condition reads as unknown.
     #[serde(default)]
     pub condition: ::std::option::Option<::std::string::String>,
 }
 /// The input of `list_vigy_runs`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Eq, Hash)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct ListVigyRunsRequest {
     /// The vigy's id (32 hex characters) or its name.
@@ -406,6 +453,9 @@ pub struct ListVigyRunsRequest {
     /// At most this many runs (default 20, at most 1000).
     #[serde(default)]
     pub limit: ::std::option::Option<u32>,
+    /// Where to go on: the `next_cursor` of the page before, as it came (opaque; a cursor of another list is refused).
+    #[serde(default)]
+    pub cursor: ::std::option::Option<::std::string::String>,
 }
 /// The input of `register_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -640,6 +690,13 @@ impl Vigy {
         Ok(())
     }
 }
+impl VigyKv {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
 impl VigyList {
     /// Refuses what the spec's constraints forbid, as
     /// `invalid_argument`.
@@ -740,6 +797,13 @@ impl GetVigyRequest {
         Ok(())
     }
 }
+impl GetVigyKvRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        Ok(())
+    }
+}
 impl GetVigyStateRequest {
     /// Refuses what the spec's constraints forbid, as
     /// `invalid_argument`, before any work is done.
@@ -755,11 +819,21 @@ impl ListVigiesRequest {
             if (*v as u64) < 1u64 {
                 return Err(refuse_below("limit", 1u64, *v as u64));
             }
-            if (*v as u64) > 4294967295u64 {
-                return Err(refuse_above("limit", 4294967295u64, *v as u64));
+            if (*v as u64) > 1000u64 {
+                return Err(refuse_above("limit", 1000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.cursor {
+            let n = v.chars().count() as u64;
+            if n > 512u64 {
+                return Err(refuse_too_long("cursor", 512u64, n));
             }
         }
         Ok(())
+    }
+    /// `limit`, or the spec's default (100) when absent.
+    pub fn limit_or_default(&self) -> u32 {
+        self.limit.unwrap_or(100u32)
     }
 }
 impl ListVigyRunsRequest {
@@ -772,6 +846,12 @@ impl ListVigyRunsRequest {
             }
             if (*v as u64) > 1000u64 {
                 return Err(refuse_above("limit", 1000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.cursor {
+            let n = v.chars().count() as u64;
+            if n > 512u64 {
+                return Err(refuse_too_long("cursor", 512u64, n));
             }
         }
         Ok(())
@@ -916,12 +996,35 @@ pub trait VigyService: Send + Sync + 'static {
     async fn enable_vigy(&self, request: EnableVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
     /// One vigy.
     async fn get_vigy(&self, request: GetVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
+    /// A vigy's kv store as its last committed tick left it.
+    async fn get_vigy_kv(&self, request: GetVigyKvRequest) -> ::std::result::Result<VigyKv, ServiceError>;
+    /// `get_vigy_kv` for many requests at once, answered in their order. By default one call each, all at once; an implementation that can answer them together (one query for all) overrides it.
+    async fn get_vigy_kv_many(
+        &self,
+        requests: ::std::vec::Vec<GetVigyKvRequest>,
+    ) -> ::std::vec::Vec<::std::result::Result<VigyKv, ServiceError>> {
+        ::futures::future::join_all(requests.into_iter().map(|request| self.get_vigy_kv(request))).await
+    }
     /// What a vigy last reported, with its pending actions.
     async fn get_vigy_state(&self, request: GetVigyStateRequest) -> ::std::result::Result<VigyState, ServiceError>;
+    /// `get_vigy_state` for many requests at once, answered in their order. By default one call each, all at once; an implementation that can answer them together (one query for all) overrides it.
+    async fn get_vigy_state_many(
+        &self,
+        requests: ::std::vec::Vec<GetVigyStateRequest>,
+    ) -> ::std::vec::Vec<::std::result::Result<VigyState, ServiceError>> {
+        ::futures::future::join_all(requests.into_iter().map(|request| self.get_vigy_state(request))).await
+    }
     /// List vigies whose labels match a selector.
     async fn list_vigies(&self, request: ListVigiesRequest) -> ::std::result::Result<VigyList, ServiceError>;
     /// The newest runs of a vigy, newest first.
     async fn list_vigy_runs(&self, request: ListVigyRunsRequest) -> ::std::result::Result<VigyRunList, ServiceError>;
+    /// `list_vigy_runs` for many requests at once, answered in their order. By default one call each, all at once; an implementation that can answer them together (one query for all) overrides it.
+    async fn list_vigy_runs_many(
+        &self,
+        requests: ::std::vec::Vec<ListVigyRunsRequest>,
+    ) -> ::std::vec::Vec<::std::result::Result<VigyRunList, ServiceError>> {
+        ::futures::future::join_all(requests.into_iter().map(|request| self.list_vigy_runs(request))).await
+    }
     /// Register a vigy, or update the vigy of the same name.
     async fn register_vigy(&self, request: RegisterVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
     /// Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
@@ -999,6 +1102,13 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/vigies/{id}",
         kind: OperationKind::Read,
         summary: "One vigy.",
+    },
+    Operation {
+        id: "getVigyKv",
+        method: "get",
+        path: "/v1/vigies/{id}/kv",
+        kind: OperationKind::Read,
+        summary: "A vigy's kv store as its last committed tick left it.",
     },
     Operation {
         id: "getVigyState",

@@ -49,16 +49,28 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     assert_eq!(service.get_vigy(api::GetVigyRequest { id: "hello".into() }).await.unwrap().id, hello.id);
 
     let mado = service
-        .list_vigies(api::ListVigiesRequest { selector: Some("host=mado".into()), limit: None, condition: None })
+        .list_vigies(api::ListVigiesRequest {
+            selector: Some("host=mado".into()),
+            limit: None,
+            condition: None,
+            cursor: None,
+        })
         .await
         .unwrap();
     assert_eq!(mado.items.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["hello"]);
-    let one =
-        service.list_vigies(api::ListVigiesRequest { selector: None, limit: Some(1), condition: None }).await.unwrap();
+    let one = service
+        .list_vigies(api::ListVigiesRequest { selector: None, limit: Some(1), condition: None, cursor: None })
+        .await
+        .unwrap();
     assert_eq!(one.items.len(), 1);
     let (c, m) = code(
         service
-            .list_vigies(api::ListVigiesRequest { selector: Some("host in (".into()), limit: None, condition: None })
+            .list_vigies(api::ListVigiesRequest {
+                selector: Some("host in (".into()),
+                limit: None,
+                condition: None,
+                cursor: None,
+            })
             .await,
     );
     assert_eq!(c, ErrorCode::InvalidArgument);
@@ -99,9 +111,14 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     // No handler takes `push` here: skipped at commit, so nothing is pending.
     assert_eq!(run.actions[0].result, api::ActionResult::Skipped);
     assert_eq!((state.tick_count, state.pending.len()), (1, 0));
-    let runs = service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(5) }).await.unwrap();
+    let runs = service
+        .list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(5), cursor: None })
+        .await
+        .unwrap();
     assert_eq!(runs.items, [run]);
-    let (c, _) = code(service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(0) }).await);
+    let (c, _) = code(
+        service.list_vigy_runs(api::ListVigyRunsRequest { id: "hello".into(), limit: Some(0), cursor: None }).await,
+    );
     assert_eq!(c, ErrorCode::InvalidArgument);
 
     let deleted = service.delete_vigy(api::DeleteVigyRequest { id: "hello".into() }).await.unwrap();

@@ -1,0 +1,5 @@
+//! What the generated API crates share, written and tested once here
+//! rather than in the generator's templates: the templates keep only the
+//! per-operation glue.
+
+pub mod cursor;

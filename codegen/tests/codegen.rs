@@ -38,7 +38,7 @@ fn the_three_specs_should_agree() {
 fn the_readers_should_lower_every_operation_with_its_shape() {
     let specs = read_specs(&root()).unwrap();
     for api in [&specs.openapi, &specs.proto, &specs.graphql] {
-        assert_eq!(api.operations.len(), 13, "{}", api.source);
+        assert_eq!(api.operations.len(), 14, "{}", api.source);
         assert_eq!(api.operations["updateVigy"].body.as_deref(), Some("UpdateVigy"), "{}", api.source);
         assert_eq!(api.operations["updateVigy"].params[0].name, "id", "{}", api.source);
         assert_eq!(api.operations["streamEvents"].output, "VigyRun", "{}", api.source);
@@ -116,11 +116,34 @@ fn a_nullability_mismatch_should_be_reported() {
 }
 
 #[test]
+fn an_edge_bound_to_an_unbatched_read_should_be_refused() {
+    // `getVigy` is a read without `x-batch`, and it returns a `Vigy`.
+    let dir =
+        edited(GRAPHQL, r#"state: VigyState! @bind(op: "getVigyState")"#, r#"state: VigyState! @bind(op: "getVigy")"#);
+    assert_eq!(
+        problems(dir.path()),
+        [
+            "spec/vigy.graphql: field `Vigy.state` (@bind `getVigy`): only a read marked x-batch in spec/vigy.openapi.yaml can resolve a nested field",
+            "spec/vigy.graphql: field `Vigy.state` (@bind `getVigy`): returns `VigyState`, the operation returns `Vigy`",
+        ]
+    );
+}
+
+#[test]
+fn an_edge_bound_to_no_operation_should_be_refused() {
+    let dir = edited(GRAPHQL, r#"kv: VigyKv! @bind(op: "getVigyKv")"#, r#"kv: VigyKv! @bind(op: "getKv")"#);
+    assert_eq!(
+        problems(dir.path()),
+        ["spec/vigy.graphql: field `Vigy.kv` (@bind `getKv`): no such operation in spec/vigy.openapi.yaml"]
+    );
+}
+
+#[test]
 fn a_parameter_mismatch_should_name_the_operation() {
     let dir = edited(
         PROTO,
-        "message ListVigyRunsRequest {\n  string id = 1;\n  optional uint32 limit = 2;",
-        "message ListVigyRunsRequest {\n  string id = 1;\n  optional uint64 limit = 2;",
+        "optional uint32 page_size = 2;\n  // The `next_page_token`",
+        "optional uint64 page_size = 2;\n  // The `next_page_token`",
     );
     assert_eq!(
         problems(dir.path()),

@@ -73,6 +73,13 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
             _ => return Err(fail(source, format!("type `{name}`: interfaces and unions are not used by vigy"))),
         }
     }
+    // GraphQL has no word for `x-batch`; binding a nested field to a read is
+    // how its SDL says the read answers many parents at once.
+    for edge in &api.edges {
+        if let Some(op) = api.operations.get_mut(&edge.op) {
+            op.batch = true;
+        }
+    }
     Ok(api)
 }
 

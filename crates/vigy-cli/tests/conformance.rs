@@ -75,6 +75,15 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     };
     let all = api::ListVigiesRequest { selector: None, limit: None, condition: None, cursor: None };
     step("list_all", outcome(client.list_vigies(all).await));
+    // Paging by name: a page of one, then the page its cursor names, the
+    // last (no `next_cursor`).
+    let page =
+        |limit, cursor: Option<String>| api::ListVigiesRequest { selector: None, limit, condition: None, cursor };
+    let first = client.list_vigies(page(Some(1), None)).await;
+    let next = first.as_ref().ok().and_then(|p| p.next_cursor.clone());
+    step("list_page_1", outcome(first));
+    step("list_page_2", outcome(client.list_vigies(page(Some(1), next)).await));
+    step("list_bad_cursor", outcome(client.list_vigies(page(None, Some("not a cursor".into()))).await));
     step("list_selector", outcome(client.list_vigies(select("tier=edge")).await));
     step("list_selector_notin", outcome(client.list_vigies(select("tier notin (edge)")).await));
     step("list_malformed_selector", outcome(client.list_vigies(select("tier in (")).await));
@@ -126,6 +135,21 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("runs_limit_1", outcome(client.list_vigy_runs(runs(Some(1))).await));
     step("runs_limit_0", outcome(client.list_vigy_runs(runs(Some(0))).await));
     step("runs_limit_over_1000", outcome(client.list_vigy_runs(runs(Some(5000))).await));
+    // Paging by run: `other` ticked twice, a page of one, then the next.
+    for _ in 0..2 {
+        client.tick_vigy(api::TickVigyRequest { id: id("other") }).await.unwrap();
+    }
+    let other_runs = |cursor: Option<String>| api::ListVigyRunsRequest { id: id("other"), limit: Some(1), cursor };
+    let first = client.list_vigy_runs(other_runs(None)).await;
+    let next = first.as_ref().ok().and_then(|p| p.next_cursor.clone());
+    step("runs_page_1", outcome(first));
+    step("runs_page_2", outcome(client.list_vigy_runs(other_runs(next)).await));
+    // A vigy list's cursor does not page runs.
+    let name_cursor = client.list_vigies(page(Some(1), None)).await.unwrap().next_cursor;
+    step("runs_cursor_of_a_vigy_list", outcome(client.list_vigy_runs(other_runs(name_cursor)).await));
+    let kv = |vigy: &str| api::GetVigyKvRequest { id: id(vigy) };
+    step("kv", outcome(client.get_vigy_kv(kv("hello")).await));
+    step("kv_unknown", outcome(client.get_vigy_kv(kv("nope")).await));
     let none = api::ListVigiesRequest { selector: None, limit: Some(0), condition: None, cursor: None };
     step("list_limit_0", outcome(client.list_vigies(none).await));
     step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));

@@ -84,9 +84,10 @@ async fn refused_requests_should_say_invalid_argument() {
     };
 
     for bad in [
-        r#"{ listVigies( { items { id } } }"#,
-        r#"{ listVigies(limit: -1) { items { id } } }"#,
-        r#"{ listVigies { items { nope } } }"#,
+        r#"{ vigies( { nodes { id } } }"#,
+        r#"{ vigies(first: -1) { nodes { id } } }"#,
+        r#"{ vigies(after: "not a cursor") { nodes { id } } }"#,
+        r#"{ vigies { nodes { nope } } }"#,
         r#"mutation { registerVigy(input: { name: "x", program: "(vigy-noop)", tickIntervalMs: -5 }) { id } }"#,
         r#"mutation { registerVigy(input: { name: "x", program: "(vigy-noop)", tickIntervalMs: 500, labels: [1] }) { id } }"#,
     ] {
@@ -94,7 +95,7 @@ async fn refused_requests_should_say_invalid_argument() {
         assert_eq!(answer["errors"].as_array().map(Vec::len), Some(1), "{bad}: {answer}");
         assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_ARGUMENT", "{bad}: {answer}");
     }
-    let batch = post(json!([{ "query": "{ getVigy(id: \"nope\") { id } }" }, { "query": "{ nope }" }])).await;
+    let batch = post(json!([{ "query": "{ vigy(id: \"nope\") { id } }" }, { "query": "{ nope }" }])).await;
     assert_eq!(batch[0]["errors"][0]["extensions"]["code"], "NOT_FOUND", "a resolver's code is kept: {batch}");
     assert_eq!(batch[1]["errors"][0]["extensions"]["code"], "INVALID_ARGUMENT", "{batch}");
     assert!(rt.list(&Default::default()).await.unwrap().is_empty(), "nothing stored");

@@ -66,17 +66,17 @@ async fn queries_mutations_and_subscriptions_should_reach_the_runtime() {
     let event = tokio::time::timeout(Duration::from_secs(2), first).await.unwrap().unwrap().unwrap();
     assert_eq!(event.data.into_json().unwrap()["streamEvents"], data["tickVigy"]);
 
-    let (data, _) = run(&schema, r#"{ listVigies(selector: "host=mado", limit: 5) { items { name } } getVigyState(id: "hello") { tickCount pending { kind } conditions { type status } } }"#).await;
-    assert_eq!(data["listVigies"]["items"], json!([{ "name": "hello" }]));
+    let (data, _) = run(&schema, r#"{ vigies(selector: "host=mado", first: 5) { nodes { name } } vigyState(id: "hello") { tickCount pending { kind } conditions { type status } } }"#).await;
+    assert_eq!(data["vigies"]["nodes"], json!([{ "name": "hello" }]));
     // Its one action was settled at once (skipped), so nothing is pending.
-    assert_eq!(data["getVigyState"], json!({ "tickCount": 1, "pending": [], "conditions": [] }));
-    let (data, errors) = run(&schema, r#"{ listVigies(condition: "Ready=unknown") { items { name } } }"#).await;
+    assert_eq!(data["vigyState"], json!({ "tickCount": 1, "pending": [], "conditions": [] }));
+    let (data, errors) = run(&schema, r#"{ vigies(condition: "Ready=unknown") { nodes { name } } }"#).await;
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(data["listVigies"]["items"], json!([{ "name": "hello" }]));
-    let (_, errors) = run(&schema, r#"{ listVigies(condition: "Ready=maybe") { items { name } } }"#).await;
+    assert_eq!(data["vigies"]["nodes"], json!([{ "name": "hello" }]));
+    let (_, errors) = run(&schema, r#"{ vigies(condition: "Ready=maybe") { nodes { name } } }"#).await;
     assert_eq!(errors[0]["extensions"]["code"], "INVALID_ARGUMENT");
 
-    let (_, errors) = run(&schema, r#"{ getVigy(id: "nope") { id } }"#).await;
+    let (_, errors) = run(&schema, r#"{ vigy(id: "nope") { id } }"#).await;
     assert_eq!(errors[0]["message"], "no vigy `nope`");
     assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND");
     let (_, errors) = run(

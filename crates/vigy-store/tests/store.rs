@@ -19,6 +19,8 @@ vigy_store::on_both_backends!(
     recent_runs_should_stop_at_the_listing_byte_cap_keeping_the_newest,
     pending_actions_should_wait_in_the_outbox_until_recorded_final_under_the_lease,
     conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy,
+    runs_should_page_newest_first_by_the_run_before,
+    batch_reads_should_answer_each_vigy_as_its_single_read_does,
 );
 
 async fn temp_store() -> (tempfile::TempDir, Store) {
@@ -301,4 +303,61 @@ async fn conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy(p
     assert_eq!(store.conditions(v.id).await.unwrap(), conditions, "a tick that sets none keeps them");
     store.delete(v.id, vigy_types::now()).await.unwrap();
     assert!(store.all_conditions().await.unwrap().is_empty());
+}
+
+async fn runs_should_page_newest_first_by_the_run_before(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
+    let v = vigy("hello", "(vigy-noop)");
+    store.register(&v).await.unwrap();
+    let batch: Vec<_> = (1..=5).map(|n| tick(&v, n, &[])).collect();
+    write(&store, &batch, 100).await;
+    let ticks = |page: &vigy_store::RunPage| page.runs.iter().map(|r| r.tick).collect::<Vec<_>>();
+    let first = store.runs_page(v.id, None, 2).await.unwrap();
+    assert_eq!((ticks(&first), first.more), (vec![5, 4], true));
+    let second = store.runs_page(v.id, Some(&first.runs[1].id), 2).await.unwrap();
+    assert_eq!((ticks(&second), second.more), (vec![3, 2], true));
+    let last = store.runs_page(v.id, Some(&second.runs[1].id), 2).await.unwrap();
+    assert_eq!((ticks(&last), last.more), (vec![1], false));
+    // A run of another vigy, or one retention trimmed, ends the listing.
+    let other = vigy("other", "(vigy-noop)");
+    store.register(&other).await.unwrap();
+    write(&store, &[tick(&other, 1, &[])], 100).await;
+    let foreign = store.runs_page(v.id, Some("run-other-0001"), 2).await.unwrap();
+    assert_eq!((ticks(&foreign), foreign.more), (vec![], false));
+    store.trim_runs(v.id, 2).await.unwrap();
+    let trimmed = store.runs_page(v.id, Some(&second.runs[1].id), 2).await.unwrap();
+    assert_eq!((ticks(&trimmed), trimmed.more), (vec![], false));
+}
+
+async fn batch_reads_should_answer_each_vigy_as_its_single_read_does(db: PathBuf) {
+    let store = Store::open(&db).await.unwrap();
+    let vigies: Vec<_> = (0..4).map(|i| vigy(&format!("v{i}"), "(vigy-noop)")).collect();
+    for v in &vigies {
+        store.register(v).await.unwrap();
+    }
+    // v0 ticked three times, v1 once, v2 and v3 never.
+    let mut batch: Vec<_> = (1..=3).map(|n| tick(&vigies[0], n, &[("n", Some(json!(n)))])).collect();
+    batch.push(tick(&vigies[1], 1, &[("k", Some(json!("x")))]));
+    write(&store, &batch, 100).await;
+    let ids: Vec<_> = vigies.iter().map(|v| v.id).collect();
+
+    let newest = store.newest_runs(&ids, 2).await.unwrap();
+    let states = store.states(&ids).await.unwrap();
+    let kv = store.kv_stores(&ids).await.unwrap();
+    assert_eq!((newest.len(), states.len(), kv.len()), (4, 4, 4));
+    for v in &vigies {
+        let single = store.runs_page(v.id, None, 2).await.unwrap();
+        assert_eq!(newest[&v.id], single, "{}", v.name);
+        assert_eq!(states[&v.id], store.state(v.id).await.unwrap(), "{}", v.name);
+        assert_eq!(kv[&v.id], store.kv(v.id).await.unwrap(), "{}", v.name);
+    }
+    assert_eq!(newest[&ids[0]].runs.iter().map(|r| r.tick).collect::<Vec<_>>(), [3, 2]);
+    assert!(newest[&ids[0]].more && !newest[&ids[1]].more);
+    assert_eq!(states[&ids[0]].as_ref().unwrap().tick_count, 3);
+    assert!(states[&ids[2]].is_none(), "never ticked: no state");
+    assert_eq!(kv[&ids[1]], BTreeMap::from([("k".to_owned(), json!("x"))]));
+    // An empty batch asks nothing.
+    assert!(store.newest_runs(&[], 2).await.unwrap().is_empty());
+    assert!(store.states(&[]).await.unwrap().is_empty());
+    assert!(store.kv_stores(&[]).await.unwrap().is_empty());
 }

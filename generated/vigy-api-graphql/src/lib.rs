@@ -15,7 +15,8 @@ pub type SharedService = Arc<dyn VigyService>;
 pub type Schema = ::async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// The schema over `service`.
 pub fn schema(service: SharedService) -> Schema {
-    let batcher = ::async_graphql::dataloader::DataLoader::new(Batcher(service.clone()), ::tokio::spawn);
+    let batcher = ::async_graphql::dataloader::DataLoader::new(Batcher(service.clone()), ::tokio::spawn)
+        .delay(::std::time::Duration::from_millis(5));
     ::async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .register_output_type::<ActionResult>()
         .register_input_type::<CheckProgram>()

@@ -16,7 +16,7 @@ pub(super) fn manifest() -> String {
         "{}[package]\nname = \"vigy-api-grpc\"\ndescription = \"vigy's gRPC adapter and client (tonic), generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
          vigy-api.workspace = true\ntonic.workspace = true\ntonic-prost.workspace = true\nprost.workspace = true\n\
-         prost-types.workspace = true\nfutures.workspace = true\nchrono.workspace = true\nserde_json.workspace = true\n",
+         prost-types.workspace = true\ntonic-types.workspace = true\nfutures.workspace = true\nchrono.workspace = true\nserde_json.workspace = true\n",
         super::HEADER.replace("// ", "# ")
     )
 }
@@ -60,6 +60,7 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
             type #ty = ::futures::stream::BoxStream<'static, ::std::result::Result<pb::#output, ::tonic::Status>>;
         }
     });
+    let domain = crate::parse::proto::PACKAGE;
     quote! {
         //! vigy's gRPC adapter and client, generated from the specs.
         #![allow(clippy::all, missing_docs, unreachable_pub)]
@@ -86,12 +87,25 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
                 ErrorCode::Internal => ::tonic::Code::Internal,
                 ErrorCode::Unauthenticated => ::tonic::Code::Unauthenticated,
             };
-            ::tonic::Status::new(code, e.message())
+            // vigy's own code, also as `google.rpc.ErrorInfo` (AIP-193): the
+            // gRPC code alone cannot tell `conflict` from other `ALREADY_EXISTS`.
+            let info = ::tonic_types::ErrorDetails::with_error_info(
+                e.code().as_str().to_ascii_uppercase(),
+                ERROR_DOMAIN,
+                [("code".to_owned(), e.code().as_str().to_owned())],
+            );
+            <::tonic::Status as ::tonic_types::StatusExt>::with_error_details(code, e.message(), info)
         }
+
+        /// The `domain` of vigy's `ErrorInfo`: the proto package.
+        pub const ERROR_DOMAIN: &str = #domain;
 
         /// A gRPC status as the error it stands for (codes vigy never sends
         /// become `internal` or `unavailable`).
         pub fn service_error(s: ::tonic::Status) -> ServiceError {
+            if let Some(code) = error_info_code(&s) {
+                return ServiceError::new(code, s.message());
+            }
             let code = match s.code() {
                 ::tonic::Code::InvalidArgument | ::tonic::Code::OutOfRange => ErrorCode::InvalidArgument,
                 ::tonic::Code::NotFound => ErrorCode::NotFound,
@@ -102,6 +116,16 @@ pub(super) fn render(api: &Api, proto: &Api) -> TokenStream {
                 _ => ErrorCode::Internal,
             };
             ServiceError::new(code, s.message())
+        }
+
+        /// The code a vigy server put in the status's `ErrorInfo`, if any.
+        fn error_info_code(s: &::tonic::Status) -> ::std::option::Option<ErrorCode> {
+            let info = <::tonic::Status as ::tonic_types::StatusExt>::get_details_error_info(s)?;
+            if info.domain != ERROR_DOMAIN {
+                return None;
+            }
+            let code = info.metadata.get("code")?;
+            ::serde_json::from_value(::serde_json::Value::String(code.clone())).ok()
         }
 
         /// A proto enum number as the core enum.

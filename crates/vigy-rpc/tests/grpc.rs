@@ -73,3 +73,50 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
     assert!(list.items.is_empty(), "labels were cleared");
     rt.shutdown().await;
 }
+
+/// A plain tonic client sees vigy's code twice: as the gRPC code, and as
+/// `google.rpc.ErrorInfo` in the status details (reason, domain, `code`).
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_should_carry_error_info_for_any_grpc_client() {
+    use tonic_types::StatusExt;
+    let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = GrpcService::new(Arc::new(rt.clone())).into_server();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut raw =
+        vigy_rpc::pb::vigy_service_client::VigyServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let status = raw.get_vigy(vigy_rpc::pb::GetVigyRequest { id: "nope".into() }).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (tonic::Code::NotFound, "no vigy `nope`"));
+    let info = status.get_details_error_info().expect("an ErrorInfo detail");
+    assert_eq!((info.reason.as_str(), info.domain.as_str()), ("NOT_FOUND", "pleme.vigy.v1"));
+    assert_eq!(info.metadata.get("code").map(String::as_str), Some("not_found"));
+    rt.shutdown().await;
+}
+
+/// Every code survives the trip through a status, `conflict` included
+/// (sent as `ALREADY_EXISTS`); a status from elsewhere, without vigy's
+/// `ErrorInfo`, is read by its gRPC code.
+#[test]
+fn every_code_should_survive_a_status() {
+    use vigy_api::ServiceError;
+    for error in [
+        ServiceError::InvalidArgument("a".into()),
+        ServiceError::NotFound("b".into()),
+        ServiceError::Conflict("c".into()),
+        ServiceError::FailedPrecondition("d".into()),
+        ServiceError::Unavailable("e".into()),
+        ServiceError::Internal("f".into()),
+        ServiceError::Unauthenticated("g".into()),
+    ] {
+        assert_eq!(vigy_rpc::service_error(vigy_rpc::status(error.clone())), error);
+    }
+    let foreign = tonic::Status::aborted("retry");
+    assert_eq!(vigy_rpc::service_error(foreign), ServiceError::Conflict("retry".into()));
+    let foreign = tonic::Status::resource_exhausted("slow down");
+    assert_eq!(vigy_rpc::service_error(foreign).code(), ErrorCode::Internal);
+}

@@ -22,11 +22,21 @@ pub fn status(e: ServiceError) -> ::tonic::Status {
         ErrorCode::Internal => ::tonic::Code::Internal,
         ErrorCode::Unauthenticated => ::tonic::Code::Unauthenticated,
     };
-    ::tonic::Status::new(code, e.message())
+    let info = ::tonic_types::ErrorDetails::with_error_info(
+        e.code().as_str().to_ascii_uppercase(),
+        ERROR_DOMAIN,
+        [("code".to_owned(), e.code().as_str().to_owned())],
+    );
+    <::tonic::Status as ::tonic_types::StatusExt>::with_error_details(code, e.message(), info)
 }
+/// The `domain` of vigy's `ErrorInfo`: the proto package.
+pub const ERROR_DOMAIN: &str = "pleme.vigy.v1";
 /// A gRPC status as the error it stands for (codes vigy never sends
 /// become `internal` or `unavailable`).
 pub fn service_error(s: ::tonic::Status) -> ServiceError {
+    if let Some(code) = error_info_code(&s) {
+        return ServiceError::new(code, s.message());
+    }
     let code = match s.code() {
         ::tonic::Code::InvalidArgument | ::tonic::Code::OutOfRange => ErrorCode::InvalidArgument,
         ::tonic::Code::NotFound => ErrorCode::NotFound,
@@ -39,6 +49,15 @@ pub fn service_error(s: ::tonic::Status) -> ServiceError {
         _ => ErrorCode::Internal,
     };
     ServiceError::new(code, s.message())
+}
+/// The code a vigy server put in the status's `ErrorInfo`, if any.
+fn error_info_code(s: &::tonic::Status) -> ::std::option::Option<ErrorCode> {
+    let info = <::tonic::Status as ::tonic_types::StatusExt>::get_details_error_info(s)?;
+    if info.domain != ERROR_DOMAIN {
+        return None;
+    }
+    let code = info.metadata.get("code")?;
+    ::serde_json::from_value(::serde_json::Value::String(code.clone())).ok()
 }
 /// A proto enum number as the core enum.
 trait PbEnum: Sized {

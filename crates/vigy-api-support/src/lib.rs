@@ -3,3 +3,5 @@
 //! per-operation glue.
 
 pub mod cursor;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;

@@ -66,51 +66,11 @@ trait PbEnum: Sized {
 fn missing(field: &str) -> ServiceError {
     ServiceError::InvalidArgument(format!("`{field}` is required"))
 }
-fn to_timestamp(t: ::chrono::DateTime<::chrono::Utc>) -> ::prost_types::Timestamp {
-    ::prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
-}
+use ::vigy_api_support::protobuf::{from_struct, from_value, to_struct, to_timestamp, to_value};
 fn from_timestamp(
     t: ::prost_types::Timestamp,
 ) -> ::std::result::Result<::chrono::DateTime<::chrono::Utc>, ServiceError> {
-    ::chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-        .ok_or_else(|| ServiceError::InvalidArgument("a timestamp is out of range".into()))
-}
-fn to_value(v: ::serde_json::Value) -> ::prost_types::Value {
-    use ::prost_types::value::Kind;
-    let kind = match v {
-        ::serde_json::Value::Null => Kind::NullValue(0),
-        ::serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        ::serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        ::serde_json::Value::String(s) => Kind::StringValue(s),
-        ::serde_json::Value::Array(items) => {
-            Kind::ListValue(::prost_types::ListValue { values: items.into_iter().map(to_value).collect() })
-        }
-        ::serde_json::Value::Object(object) => Kind::StructValue(to_struct(object)),
-    };
-    ::prost_types::Value { kind: Some(kind) }
-}
-fn to_struct(object: ::serde_json::Map<::std::string::String, ::serde_json::Value>) -> ::prost_types::Struct {
-    ::prost_types::Struct { fields: object.into_iter().map(|(k, v)| (k, to_value(v))).collect() }
-}
-fn from_value(v: ::prost_types::Value) -> ::serde_json::Value {
-    use ::prost_types::value::Kind;
-    match v.kind {
-        None | Some(Kind::NullValue(_)) => ::serde_json::Value::Null,
-        Some(Kind::BoolValue(b)) => ::serde_json::Value::Bool(b),
-        Some(Kind::NumberValue(n)) => {
-            if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                ::serde_json::Value::from(n as i64)
-            } else {
-                ::serde_json::Number::from_f64(n).map_or(::serde_json::Value::Null, ::serde_json::Value::Number)
-            }
-        }
-        Some(Kind::StringValue(s)) => ::serde_json::Value::String(s),
-        Some(Kind::ListValue(list)) => ::serde_json::Value::Array(list.values.into_iter().map(from_value).collect()),
-        Some(Kind::StructValue(s)) => ::serde_json::Value::Object(from_struct(s)),
-    }
-}
-fn from_struct(s: ::prost_types::Struct) -> ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-    s.fields.into_iter().map(|(k, v)| (k, from_value(v))).collect()
+    ::vigy_api_support::protobuf::from_timestamp(t).map_err(|e| ServiceError::InvalidArgument(e.to_string()))
 }
 impl From<api::ActionResult> for pb::ActionResult {
     fn from(v: api::ActionResult) -> Self {

@@ -24,7 +24,7 @@ pub(super) fn manifest() -> String {
     format!(
         "{}[package]\nname = \"vigy-api-mcp\"\ndescription = \"vigy's MCP tool catalog and dispatch, generated from spec/.\"\n\
          version.workspace = true\nedition.workspace = true\nlicense.workspace = true\n\n[dependencies]\n\
-         vigy-api = {{ workspace = true, features = [\"schemars\"] }}\nasync-trait.workspace = true\nschemars.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n",
+         vigy-api = {{ workspace = true, features = [\"schemars\"] }}\nvigy-api-support = {{ workspace = true, features = [\"tool-arguments\"] }}\nasync-trait.workspace = true\nschemars.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n",
         super::HEADER.replace("// ", "# ")
     )
 }
@@ -227,47 +227,16 @@ pub(super) fn render(api: &Api) -> TokenStream {
             #(#client_methods)*
         }
 
-        /// A request's JSON as a tool's flat arguments: the body's fields
-        /// beside the parameters, absent ones (null) left out, as the input
-        /// schema has them.
-        fn flatten(request: ::serde_json::Value) -> ::serde_json::Value {
-            let ::serde_json::Value::Object(mut fields) = request else { return request };
-            if let ::std::option::Option::Some(::serde_json::Value::Object(body)) = fields.remove("body") {
-                fields.extend(body);
-            }
-            fields.retain(|_, value| !value.is_null());
-            ::serde_json::Value::Object(fields)
-        }
+        use ::vigy_api_support::tool_arguments::flatten;
 
-        /// A tool's flat arguments as its request's JSON: `params` stay,
-        /// the body's fields go under `body`; any other is refused by name.
         fn nest(
             tool: &str,
             arguments: ::serde_json::Value,
             params: &[&str],
             body: ::std::option::Option<&[&str]>,
         ) -> ::std::result::Result<::serde_json::Value, DispatchError> {
-            let ::serde_json::Value::Object(arguments) = arguments else {
-                return Err(::vigy_api::ServiceError::InvalidArgument(format!("the arguments of {tool} must be an object")).into());
-            };
-            let mut request = ::serde_json::Map::new();
-            let mut fields = ::serde_json::Map::new();
-            for (key, value) in arguments {
-                if params.contains(&key.as_str()) {
-                    request.insert(key, value);
-                } else if body.is_some_and(|body| body.contains(&key.as_str())) {
-                    fields.insert(key, value);
-                } else {
-                    let known: ::std::vec::Vec<&str> = params.iter().chain(body.unwrap_or(&[])).copied().collect();
-                    return Err(::vigy_api::ServiceError::InvalidArgument(format!(
-                        "{tool} has no argument `{key}`; it takes {}", known.join(", ")
-                    )).into());
-                }
-            }
-            if body.is_some() {
-                request.insert("body".to_owned(), ::serde_json::Value::Object(fields));
-            }
-            Ok(::serde_json::Value::Object(request))
+            ::vigy_api_support::tool_arguments::nest(tool, arguments, params, body)
+                .map_err(|refused| ::vigy_api::ServiceError::InvalidArgument(refused.0).into())
         }
 
         fn parse<T: ::serde::de::DeserializeOwned>(arguments: ::serde_json::Value) -> ::std::result::Result<T, DispatchError> {

@@ -5,3 +5,5 @@
 pub mod cursor;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
+#[cfg(feature = "tool-arguments")]
+pub mod tool_arguments;

@@ -259,3 +259,34 @@ fn a_field_named_as_a_rust_keyword_should_be_raw_and_keep_its_wire_name() {
     let client = text("vigy-api-graphql-client/src/lib.rs");
     assert!(client.contains("#[cynic(rename = \"type\")]\n    pub r#type:"), "{client}");
 }
+
+/// What reading `dir`'s specs refuses, in the reader's words.
+fn read_refusal(dir: &Path) -> String {
+    match read_specs(dir) {
+        Ok(_) => panic!("the specs were read"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_page_without_its_cursor_key_should_be_refused() {
+    let dir = edited(OPENAPI, "      x-cursor: name\n", "");
+    let refusal = read_refusal(dir.path());
+    assert!(
+        refusal.contains("schema `VigyList` is a page: x-cursor must name the `Vigy` field it is sorted by"),
+        "{refusal}"
+    );
+    let dir = edited(OPENAPI, "      x-cursor: name\n", "      x-cursor: tick_interval_ms\n");
+    let refusal = read_refusal(dir.path());
+    assert!(
+        refusal.contains("schema `VigyList`: x-cursor `tick_interval_ms` is not a required string of `Vigy`"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn a_paged_operation_without_a_cursor_should_be_refused() {
+    let dir = edited(OPENAPI, "        - $ref: \"#/components/parameters/Cursor\"\n", "");
+    let refusal = read_refusal(dir.path());
+    assert!(refusal.contains("returns a page: it takes an optional `cursor`"), "{refusal}");
+}

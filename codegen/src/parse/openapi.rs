@@ -6,7 +6,7 @@ use openapiv3::{
 };
 
 use super::{ReadError, fail};
-use crate::ir::{Api, Constraints, Effects, Field, Http, Model, OpKind, Operation, Shape, Ty};
+use crate::ir::{Api, Constraints, Effects, Field, Http, Model, OpKind, Operation, PAGE_CURSOR, PAGE_LIMIT, Shape, Ty};
 use crate::names::snake;
 
 /// Read the OpenAPI document `text`, named `source` in messages.
@@ -56,7 +56,50 @@ pub fn read(source: &str, text: &str) -> Result<Api, ReadError> {
             }
         }
     }
+    check_paging(&api)?;
     Ok(api)
+}
+
+/// Every page names its cursor's key, a required string of its item, and
+/// every operation returning a page takes the size and the cursor.
+fn check_paging(api: &Api) -> Result<(), ReadError> {
+    let source = &api.source;
+    for model in api.models.values() {
+        let Some(item) = model.page_item() else { continue };
+        let name = &model.name;
+        let Some(key) = &model.cursor_key else {
+            return Err(fail(
+                source,
+                format!("schema `{name}` is a page: x-cursor must name the `{item}` field it is sorted by"),
+            ));
+        };
+        let keyed = match api.models.get(item).map(|m| &m.shape) {
+            Some(Shape::Struct(fields)) => {
+                fields.iter().any(|f| &f.name == key && f.ty == Ty::String && f.optional == Some(false))
+            }
+            _ => false,
+        };
+        if !keyed {
+            return Err(fail(
+                source,
+                format!("schema `{name}`: x-cursor `{key}` is not a required string of `{item}`"),
+            ));
+        }
+    }
+    for op in api.operations.values() {
+        if api.models.get(&op.output).and_then(Model::page_item).is_none() {
+            continue;
+        }
+        for wanted in [PAGE_LIMIT, PAGE_CURSOR] {
+            if !op.params.iter().any(|p| p.name == wanted && p.optional != Some(false)) {
+                return Err(fail(
+                    source,
+                    format!("operation `{}` returns a page: it takes an optional `{wanted}`", op.id),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn model(source: &str, name: &str, schema: &Schema) -> Result<Model, ReadError> {

@@ -15,16 +15,9 @@ pub fn encode(list: &str, key: &str) -> String {
 }
 
 /// Why a cursor was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadCursor(pub String);
-
-impl std::fmt::Display for BadCursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadCursor {}
 
 /// The sort key `cursor` stands for, if `encode` made it for `list`.
 pub fn decode(list: &str, cursor: &str) -> Result<String, BadCursor> {

@@ -56,16 +56,9 @@ pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
 }
 
 /// A timestamp chrono cannot represent, or with nanoseconds out of range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a timestamp is out of range")]
 pub struct TimestampOutOfRange;
-
-impl std::fmt::Display for TimestampOutOfRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a timestamp is out of range")
-    }
-}
-
-impl std::error::Error for TimestampOutOfRange {}
 
 /// A `google.protobuf.Timestamp` as an instant.
 pub fn from_timestamp(t: Timestamp) -> Result<DateTime<Utc>, TimestampOutOfRange> {

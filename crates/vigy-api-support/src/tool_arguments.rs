@@ -17,16 +17,9 @@ pub fn flatten(request: Value) -> Value {
 }
 
 /// Why a tool's arguments were refused, in words for its caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BadArguments(pub String);
-
-impl std::fmt::Display for BadArguments {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadArguments {}
 
 /// A tool's flat arguments as its request's JSON: `params` stay, the
 /// fields of `body` (when the operation takes one) go under `body`; any

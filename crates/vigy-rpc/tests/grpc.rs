@@ -10,6 +10,11 @@ use vigy_rpc::{GrpcClient, GrpcService};
 use vigy_runtime::{RuntimeHandle, Scope};
 
 async fn serve(rt: &RuntimeHandle) -> GrpcClient {
+    GrpcClient::connect(format!("http://{}", serve_at(rt).await)).await.unwrap()
+}
+
+/// Serve `rt` over gRPC on a port of its own.
+async fn serve_at(rt: &RuntimeHandle) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = GrpcService::new(Arc::new(rt.clone())).into_server();
@@ -18,7 +23,7 @@ async fn serve(rt: &RuntimeHandle) -> GrpcClient {
             .add_service(service)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    GrpcClient::connect(format!("http://{addr}")).await.unwrap()
+    addr
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,14 +85,7 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
 async fn errors_should_carry_error_info_for_any_grpc_client() {
     use tonic_types::StatusExt;
     let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = GrpcService::new(Arc::new(rt.clone())).into_server();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let addr = serve_at(&rt).await;
     let mut raw =
         vigy_rpc::pb::vigy_service_client::VigyServiceClient::connect(format!("http://{addr}")).await.unwrap();
     let status = raw.get_vigy(vigy_rpc::pb::GetVigyRequest { id: "nope".into() }).await.unwrap_err();

@@ -130,10 +130,8 @@ impl VigyService for RuntimeHandle {
         &self,
         requests: Vec<api::GetVigyStateRequest>,
     ) -> Vec<Result<api::VigyState, ServiceError>> {
-        let resolved: Vec<Result<Vigy, ServiceError>> = requests
-            .iter()
-            .map(|r| r.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&r.id)?.vigy.clone())))
-            .collect();
+        let resolved: Vec<Result<Vigy, ServiceError>> =
+            requests.iter().map(|r| batched_entry(self, r.validate(), &r.id).map(|entry| entry.vigy.clone())).collect();
         let vigies: Vec<Vigy> = resolved.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         let ids: Vec<_> = vigies.iter().map(|v| v.id).collect();
         let (mut states, mut leases) = match (self.states_of(&vigies).await, self.leases_of(&ids).await) {
@@ -177,8 +175,7 @@ impl VigyService for RuntimeHandle {
         let mut answers: Vec<Option<Result<api::VigyRunList, ServiceError>>> = vec![None; requests.len()];
         let mut firsts: BTreeMap<u32, Vec<(usize, vigy_types::VigyId)>> = BTreeMap::new();
         for (at, request) in requests.iter().enumerate() {
-            let resolved =
-                request.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&request.id)?.vigy.id));
+            let resolved = batched_entry(self, request.validate(), &request.id).map(|entry| entry.vigy.id);
             match resolved {
                 Err(e) => answers[at] = Some(Err(e)),
                 Ok(id) if request.cursor.is_none() => {
@@ -215,10 +212,8 @@ impl VigyService for RuntimeHandle {
 
     /// One query for all of them.
     async fn get_vigy_kv_many(&self, requests: Vec<api::GetVigyKvRequest>) -> Vec<Result<api::VigyKv, ServiceError>> {
-        let resolved: Vec<Result<vigy_types::VigyId, ServiceError>> = requests
-            .iter()
-            .map(|r| r.validate().map_err(ServiceError::from).and_then(|()| Ok(self.entry(&r.id)?.vigy.id)))
-            .collect();
+        let resolved: Vec<Result<vigy_types::VigyId, ServiceError>> =
+            requests.iter().map(|r| batched_entry(self, r.validate(), &r.id).map(|entry| entry.vigy.id)).collect();
         let ids: Vec<_> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
         let mut stores = match self.kv_stores(&ids).await {
             Ok(stores) => stores,
@@ -399,6 +394,17 @@ fn to_api_state(s: &VigyState) -> api::VigyState {
         owner: None,
         lease_expires_at: None,
     }
+}
+
+/// The catalog entry one request of a batch names, if the request is valid
+/// (a batch reads its vigies from the catalog, then the store once for all).
+fn batched_entry(
+    rt: &RuntimeHandle,
+    valid: Result<(), ServiceError>,
+    id_or_name: &str,
+) -> Result<std::sync::Arc<crate::catalog::Entry>, ServiceError> {
+    valid?;
+    Ok(rt.entry(id_or_name)?)
 }
 
 /// Who ticks the vigy, and until when, as the state reports it.

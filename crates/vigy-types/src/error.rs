@@ -50,4 +50,9 @@ pub enum VigyError {
     /// An id that is not 32 lowercase hex characters.
     #[error("invalid vigy id `{0}`: expected 32 lowercase hex characters")]
     InvalidId(String),
+    /// A schedule that cannot run: a bad cron pattern or time zone, a
+    /// jitter or catch-up window out of range, a window that ends before
+    /// it starts, or neither (or both) of an interval and a cron pattern.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
 }

@@ -25,6 +25,16 @@ impl VigyId {
     }
 }
 
+impl VigyId {
+    /// A number fixed by the id and spread evenly over `u64`: where in a
+    /// window a vigy's stable offsets (jitter, start-up spread) fall.
+    pub fn spread(self) -> u64 {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
 impl fmt::Display for VigyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for byte in self.0 {

@@ -1,8 +1,20 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Labels, Program, TickInterval, Timestamp, VigyError, VigyId, VigyName};
+use crate::{Labels, Program, Schedule, TickInterval, Timestamp, VigyError, VigyId, VigyName};
 
-/// A registered reconciler: a program and how often it ticks.
+/// Why and since when a vigy does not tick for now: an operator paused it
+/// (`vigy pause NAME --reason …`), or the runtime did after as many
+/// failures in a row as the vigy allows. Unlike disabling, pausing says the
+/// vigy is meant to run and is held; resuming clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Why, in words (the last error, for an automatic pause).
+    pub reason: String,
+    /// Since when.
+    pub at: Timestamp,
+}
+
+/// A registered reconciler: a program and when it ticks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vigy {
     /// Derived from `name`.
@@ -11,8 +23,8 @@ pub struct Vigy {
     pub name: VigyName,
     /// The tatara-lisp source, checked.
     pub program: Program,
-    /// How often it ticks.
-    pub tick_interval: TickInterval,
+    /// When it ticks.
+    pub schedule: Schedule,
     /// Whether it ticks at all.
     pub enabled: bool,
     /// Why the runtime disabled it (it was quarantined after its ticks
@@ -20,6 +32,12 @@ pub struct Vigy {
     /// enabled or an operator disabled it.
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// Held, and why, while paused.
+    #[serde(default)]
+    pub paused: Option<Pause>,
+    /// Pause it after this many failed ticks in a row (`None`: never).
+    #[serde(default)]
+    pub pause_after_failures: Option<u32>,
     /// Labels, for selectors and scopes.
     pub labels: Labels,
     /// When it was first registered.
@@ -43,9 +61,11 @@ impl Vigy {
             id: VigyId::for_name(&name),
             name,
             program,
-            tick_interval,
+            schedule: Schedule::every(tick_interval),
             enabled: true,
             disabled_reason: None,
+            paused: None,
+            pause_after_failures: None,
             labels: Labels::new(),
             created_at: now,
             updated_at: now,
@@ -58,18 +78,39 @@ impl Vigy {
         self
     }
 
+    /// The same vigy on `schedule`.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The same vigy, paused after `failures` failed ticks in a row (`None`
+    /// or 0: never).
+    pub fn with_pause_after_failures(mut self, failures: Option<u32>) -> Self {
+        self.pause_after_failures = failures.filter(|n| *n > 0);
+        self
+    }
+
+    /// Whether it ticks on its own: enabled and not paused.
+    pub fn runs(&self) -> bool {
+        self.enabled && self.paused.is_none()
+    }
+
     /// The same vigy, enabled or not.
     pub fn with_enabled(mut self, enabled: bool) -> Self {
         self.enabled = enabled;
         self
     }
 
-    /// Whether `other` would tick differently from `self` (program, interval,
-    /// enabled or labels changed); timestamps are ignored.
+    /// Whether `other` would tick differently from `self` (program,
+    /// schedule, enabled, paused, failure limit or labels changed);
+    /// timestamps are ignored.
     pub fn differs_in_behaviour(&self, other: &Vigy) -> bool {
         self.program != other.program
-            || self.tick_interval != other.tick_interval
+            || self.schedule != other.schedule
             || self.enabled != other.enabled
+            || self.paused != other.paused
+            || self.pause_after_failures != other.pause_after_failures
             || self.labels != other.labels
     }
 }

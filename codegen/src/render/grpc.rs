@@ -228,6 +228,7 @@ fn to_pb(enums: &BTreeSet<String>, wrapped: bool, f: &Field, value: TokenStream)
         (Ty::JsonObject, true) => quote! { #value.map(to_struct) },
         (Ty::StringMap, true) if wrapped => quote! { #value.map(|entries| pb::StringMap { entries }) },
         (Ty::StringMap, true) => quote! { #value.unwrap_or_default() },
+        (Ty::List(item), _) if **item == Ty::Timestamp => quote! { #value.into_iter().map(to_timestamp).collect() },
         (Ty::List(_), _) => quote! { #value.into_iter().map(Into::into).collect() },
         (Ty::Named(name), false) if is_enum => {
             let ty = format_ident!("{name}");
@@ -252,6 +253,9 @@ fn from_pb(enums: &BTreeSet<String>, wrapped: bool, f: &Field, value: TokenStrea
         (Ty::JsonObject, true) => quote! { #value.map(from_struct) },
         (Ty::StringMap, true) if wrapped => quote! { #value.map(|m| m.entries) },
         (Ty::StringMap, true) => quote! { Some(#value) },
+        (Ty::List(item), _) if **item == Ty::Timestamp => {
+            quote! { #value.into_iter().map(from_timestamp).collect::<::std::result::Result<_, _>>()? }
+        }
         (Ty::List(_), _) => {
             quote! { #value.into_iter().map(TryInto::try_into).collect::<::std::result::Result<_, _>>()? }
         }

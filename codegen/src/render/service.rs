@@ -158,10 +158,14 @@ fn model(m: &Model) -> TokenStream {
     let doc = doc(m.doc.as_deref());
     match &m.shape {
         Shape::Struct(fields) => {
+            // So a caller can name the fields it sets and leave the rest
+            // (`RegisterVigy { name, program, ..Default::default() }`).
+            let default = fields.iter().all(has_default).then(|| quote! { #[derive(Default)] });
             let fields = fields.iter().map(field);
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+                #default
                 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
                 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
                 pub struct #name { #(#fields)* }
@@ -193,6 +197,12 @@ fn model(m: &Model) -> TokenStream {
             }
         }
     }
+}
+
+/// Whether the field's Rust type has a `Default` that is a valid value to
+/// leave it at: an absent optional, or an empty text, number, map or list.
+fn has_default(f: &Field) -> bool {
+    f.optional == Some(true) || !matches!(f.ty, Ty::Timestamp | Ty::Named(_))
 }
 
 fn field(f: &Field) -> TokenStream {

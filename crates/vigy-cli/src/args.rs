@@ -38,12 +38,11 @@ pub(crate) enum Command {
         /// Unique name (its id is derived from it).
         #[arg(long)]
         name: String,
-        /// Tick interval in milliseconds (at least 100).
-        #[arg(long, value_name = "MS")]
-        every: u64,
         /// A label, `key=value`; repeat for more.
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
+        #[command(flatten)]
+        schedule: ScheduleArgs,
     },
     /// List vigies.
     List {
@@ -87,6 +86,20 @@ pub(crate) enum Command {
     },
     /// Let a vigy tick again.
     Enable {
+        /// Id or name.
+        vigy: String,
+    },
+    /// Hold a vigy's ticks, saying why, until `vigy resume`; unlike
+    /// `disable`, it is meant to run again.
+    Pause {
+        /// Id or name.
+        vigy: String,
+        /// Why, shown with the vigy until it is resumed.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a paused vigy tick again, from its next due time.
+    Resume {
         /// Id or name.
         vigy: String,
     },
@@ -179,4 +192,48 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{text}`: a lease lasts at least 300ms"));
     }
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// When a vigy ticks: `--every` or `--cron`, and the rules around it.
+#[derive(Debug, clap::Args)]
+#[group(id = "cadence", required = true, multiple = false, args = ["every", "cron"])]
+pub(crate) struct ScheduleArgs {
+    /// Tick interval in milliseconds (at least 100).
+    #[arg(long, value_name = "MS")]
+    pub(crate) every: Option<u64>,
+    /// A cron pattern instead: six fields, seconds first, e.g. `*/2 * * * * *`
+    /// or `0 30 9 * * MON-FRI`.
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) cron: Option<String>,
+    /// The IANA time zone the cron pattern is read in (default UTC).
+    #[arg(long, value_name = "ZONE", requires = "cron")]
+    pub(crate) tz: Option<String>,
+    /// Shift every due time by a stable offset below this (ms).
+    #[arg(long, value_name = "MS")]
+    pub(crate) jitter: Option<u64>,
+    /// Do not tick before this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    pub(crate) starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Do not tick after this instant (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = instant)]
+    pub(crate) ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Catch up one missed due time no older than this (ms) with one tick
+    /// at once; without it, missed due times are skipped.
+    #[arg(long, value_name = "MS")]
+    pub(crate) catch_up: Option<u64>,
+    /// Pause the vigy after this many failed ticks in a row.
+    #[arg(long, value_name = "N")]
+    pub(crate) pause_after_failures: Option<u32>,
+    /// The wait after a first failed tick, doubled per further failure (ms).
+    #[arg(long, value_name = "MS")]
+    pub(crate) backoff_base: Option<u64>,
+    /// The longest wait after failures (ms).
+    #[arg(long, value_name = "MS")]
+    pub(crate) backoff_cap: Option<u64>,
+}
+
+fn instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("`{text}` is not an RFC 3339 instant (e.g. 2027-01-01T09:00:00Z): {e}"))
 }

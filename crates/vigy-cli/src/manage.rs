@@ -34,15 +34,24 @@ impl Target<'_> {
 pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> anyhow::Result<()> {
     let service = target.service();
     match command {
-        Command::Register { file, name, every, labels } => {
+        Command::Register { file, name, labels, schedule } => {
             let program = local_run::read_program(&file)?;
             // The domain's own check, so a bad pair is named before anything is sent.
             let labels = vigy::Labels::from_pairs(labels.iter().map(String::as_str))?;
             let body = api::RegisterVigy {
                 name,
                 program: program.source().to_owned(),
-                tick_interval_ms: every,
+                tick_interval_ms: schedule.every,
                 labels: Some(labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+                cron: schedule.cron,
+                tz: schedule.tz,
+                jitter_ms: schedule.jitter,
+                starts_at: schedule.starts_at,
+                ends_at: schedule.ends_at,
+                catch_up_window_ms: schedule.catch_up,
+                pause_after_failures: schedule.pause_after_failures,
+                backoff_base_ms: schedule.backoff_base,
+                backoff_cap_ms: schedule.backoff_cap,
             };
             let stored = service.register_vigy(api::RegisterVigyRequest { body }).await?;
             if json { output::json(&stored) } else { println!("{}", stored.id) }
@@ -107,6 +116,15 @@ pub(crate) async fn manage(target: Target<'_>, command: Command, json: bool) -> 
         Command::Enable { vigy } => {
             let v = service.enable_vigy(api::EnableVigyRequest { id: vigy }).await?;
             if json { output::json(&v) } else { println!("enabled {} ({})", v.name, v.id) }
+        }
+        Command::Pause { vigy, reason } => {
+            let body = api::PauseVigy { reason };
+            let v = service.pause_vigy(api::PauseVigyRequest { id: vigy, body }).await?;
+            if json { output::json(&v) } else { println!("paused {} ({})", v.name, v.id) }
+        }
+        Command::Resume { vigy } => {
+            let v = service.resume_vigy(api::ResumeVigyRequest { id: vigy }).await?;
+            if json { output::json(&v) } else { println!("resumed {} ({})", v.name, v.id) }
         }
         Command::Delete { vigy } => {
             let v = service.delete_vigy(api::DeleteVigyRequest { id: vigy }).await?;

@@ -72,16 +72,21 @@ pub(crate) fn vigies(list: &[api::Vigy]) {
         .iter()
         .map(|v| {
             let enabled = if v.enabled { "yes" } else { "no" };
-            vec![
-                v.id.clone(),
-                v.name.clone(),
-                enabled.to_owned(),
-                format!("{} ms", v.tick_interval_ms),
-                labels(&v.labels),
-            ]
+            vec![v.id.clone(), v.name.clone(), enabled.to_owned(), cadence(v), labels(&v.labels)]
         })
         .collect();
-    table(&["ID", "NAME", "ENABLED", "EVERY", "LABELS"], &rows);
+    table(&["ID", "NAME", "ENABLED", "SCHEDULE", "LABELS"], &rows);
+}
+
+/// When it ticks, in a few words: `1000 ms`, `cron */2 * * * * * (UTC)`,
+/// and `paused` while it is.
+fn cadence(v: &api::Vigy) -> String {
+    let cadence = match (&v.cron, v.tick_interval_ms) {
+        (Some(cron), _) => format!("cron {cron} ({})", v.tz.as_deref().unwrap_or("UTC")),
+        (None, Some(ms)) => format!("{ms} ms"),
+        (None, None) => String::new(),
+    };
+    if v.paused_reason.is_some() { format!("{cadence}, paused") } else { cadence }
 }
 
 pub(crate) fn runs(list: &[api::VigyRun]) {
@@ -137,7 +142,28 @@ pub(crate) fn inspect(
     if let Some(reason) = &v.disabled_reason {
         println!("disabled:  {reason}");
     }
-    println!("every:     {} ms", v.tick_interval_ms);
+    println!("schedule:  {}", cadence(v));
+    if v.jitter_ms > 0 {
+        println!("jitter:    {} ms", v.jitter_ms);
+    }
+    if v.starts_at.is_some() || v.ends_at.is_some() {
+        let edge = |t: &Option<chrono::DateTime<chrono::Utc>>| t.as_ref().map_or("-".to_owned(), format_timestamp);
+        println!("window:    {} to {}", edge(&v.starts_at), edge(&v.ends_at));
+    }
+    if let Some(window) = v.catch_up_window_ms {
+        println!("catch-up:  within {window} ms");
+    }
+    if let (Some(reason), Some(at)) = (&v.paused_reason, &v.paused_at) {
+        println!("paused:    since {}: {reason}", format_timestamp(at));
+    }
+    let next: Vec<String> = state.next_ticks.iter().map(format_timestamp).collect();
+    println!("next:      {}", if next.is_empty() { "-".to_owned() } else { next.join(", ") });
+    if let Some(missed) = state.missed_ticks {
+        println!("missed:    {missed}");
+    }
+    if let Some(failures) = state.consecutive_failures.filter(|n| *n > 0) {
+        println!("failing:   {failures} in a row");
+    }
     println!("labels:    {}", labels(&v.labels));
     println!("created:   {}", format_timestamp(&v.created_at));
     println!("updated:   {}", format_timestamp(&v.updated_at));

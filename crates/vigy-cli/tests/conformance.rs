@@ -41,8 +41,9 @@ fn register(name: &str, program: &str, every_ms: u64, labels: &[(&str, &str)]) -
         body: api::RegisterVigy {
             name: name.into(),
             program: program.into(),
-            tick_interval_ms: every_ms,
+            tick_interval_ms: Some(every_ms),
             labels: Some(labels),
+            ..Default::default()
         },
     }
 }
@@ -112,12 +113,13 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
             program: Some(COUNTER.into()),
             tick_interval_ms: Some(2000),
             labels: Some([("tier".to_owned(), "edge".to_owned()), ("team".to_owned(), "a".to_owned())].into()),
+            ..Default::default()
         },
     };
     step("update", outcome(client.update_vigy(update).await));
     let bad_update = api::UpdateVigyRequest {
         id: id("hello"),
-        body: api::UpdateVigy { program: None, tick_interval_ms: Some(10), labels: None },
+        body: api::UpdateVigy { program: None, tick_interval_ms: Some(10), labels: None, ..Default::default() },
     };
     step("update_interval_under_100ms", outcome(client.update_vigy(bad_update).await));
     step("disable", outcome(client.disable_vigy(api::DisableVigyRequest { id: id("hello") }).await));

@@ -31,8 +31,13 @@ async fn serve_should_answer_rest_and_grpc_on_one_port() {
     let url = line.trim().strip_prefix("listening on ").expect("the address line").to_owned();
 
     let rest = RestClient::new(&url);
-    let body =
-        api::RegisterVigy { name: "hello".into(), program: "(vigy-noop)".into(), tick_interval_ms: 100, labels: None };
+    let body = api::RegisterVigy {
+        name: "hello".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(100),
+        labels: None,
+        ..Default::default()
+    };
     let vigy = rest.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     let grpc = GrpcClient::connect(url.clone()).await.unwrap();
     assert_eq!(grpc.get_vigy(api::GetVigyRequest { id: "hello".into() }).await.unwrap(), vigy);
@@ -176,8 +181,13 @@ async fn grpc_should_be_served_on_a_unix_socket_too() {
         .await
         .unwrap();
     let client = GrpcClient::new(channel);
-    let body =
-        api::RegisterVigy { name: "local".into(), program: "(vigy-noop)".into(), tick_interval_ms: 1000, labels: None };
+    let body = api::RegisterVigy {
+        name: "local".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(1000),
+        labels: None,
+        ..Default::default()
+    };
     let registered = client.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     // The same runtime as the TCP address.
     let rest = RestClient::new(&served.url);
@@ -200,8 +210,13 @@ async fn vigy_mcp_should_serve_the_tools_over_stdio() {
     let tools = running.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), vigy::mcp::tool_catalog().len());
     let client = vigy::mcp::McpClient::new(vigy::mcp::RmcpCaller::new(running));
-    let body =
-        api::RegisterVigy { name: "hello".into(), program: "(vigy-noop)".into(), tick_interval_ms: 1000, labels: None };
+    let body = api::RegisterVigy {
+        name: "hello".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(1000),
+        labels: None,
+        ..Default::default()
+    };
     let registered = client.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     assert_eq!(client.tick_vigy(api::TickVigyRequest { id: "hello".into() }).await.unwrap().result, api::RunResult::Ok);
     let missing = client.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();

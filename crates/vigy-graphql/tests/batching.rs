@@ -49,6 +49,14 @@ impl VigyService for Counting {
         self.count("disable_vigy");
         self.inner.disable_vigy(r).await
     }
+    async fn pause_vigy(&self, r: api::PauseVigyRequest) -> Answer<api::Vigy> {
+        self.count("pause_vigy");
+        self.inner.pause_vigy(r).await
+    }
+    async fn resume_vigy(&self, r: api::ResumeVigyRequest) -> Answer<api::Vigy> {
+        self.count("resume_vigy");
+        self.inner.resume_vigy(r).await
+    }
     async fn enable_vigy(&self, r: api::EnableVigyRequest) -> Answer<api::Vigy> {
         self.count("enable_vigy");
         self.inner.enable_vigy(r).await
@@ -124,8 +132,13 @@ async fn a_dashboard_query_should_cost_a_fixed_number_of_core_calls() {
     let counting = Arc::new(Counting { inner: rt.clone(), calls: Mutex::default() });
     let names: Vec<String> = (0..VIGIES).map(|i| format!("v{i:03}")).collect();
     for name in &names {
-        let body =
-            api::RegisterVigy { name: name.clone(), program: COUNTER.into(), tick_interval_ms: 60_000, labels: None };
+        let body = api::RegisterVigy {
+            name: name.clone(),
+            program: COUNTER.into(),
+            tick_interval_ms: Some(60_000),
+            labels: None,
+            ..Default::default()
+        };
         counting.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     }
     // A few vigies ticked three times; the others never.
@@ -194,8 +207,9 @@ async fn a_connection_should_page_by_its_end_cursor() {
         let body = api::RegisterVigy {
             name: format!("p{i}"),
             program: COUNTER.into(),
-            tick_interval_ms: 60_000,
+            tick_interval_ms: Some(60_000),
             labels: None,
+            ..Default::default()
         };
         rt.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     }
@@ -229,7 +243,13 @@ async fn the_readmes_query_should_run() {
     let query = readme.split("```graphql\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
     let rt = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
     let labels = Some([("tier".to_owned(), "edge".to_owned())].into());
-    let body = api::RegisterVigy { name: "edge".into(), program: COUNTER.into(), tick_interval_ms: 60_000, labels };
+    let body = api::RegisterVigy {
+        name: "edge".into(),
+        program: COUNTER.into(),
+        tick_interval_ms: Some(60_000),
+        labels,
+        ..Default::default()
+    };
     rt.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     rt.tick_vigy(api::TickVigyRequest { id: "edge".into() }).await.unwrap();
     let response = vigy_graphql::schema(Arc::new(rt.clone())).execute(query).await;

@@ -26,8 +26,9 @@ async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
     let body = api::RegisterVigy {
         name: "dash".into(),
         program: r#"(vigy-pull (list 1 2)) (vigy-desired "x" "y")"#.into(),
-        tick_interval_ms: 500,
+        tick_interval_ms: Some(500),
         labels: Some([("host".to_owned(), "vitrine".to_owned())].into()),
+        ..Default::default()
     };
     let vigy = service.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     assert_eq!(vigy, rt.get_vigy(api::GetVigyRequest { id: "dash".into() }).await.unwrap(), "same answer in process");
@@ -59,7 +60,8 @@ async fn the_graphql_client_should_speak_vigy_service_to_a_real_server() {
 
     let err = service.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();
     assert_eq!((err.code(), err.message()), (ErrorCode::NotFound, "no vigy `nope`"));
-    let update = api::UpdateVigy { program: Some("(".into()), tick_interval_ms: None, labels: None };
+    let update =
+        api::UpdateVigy { program: Some("(".into()), tick_interval_ms: None, labels: None, ..Default::default() };
     let err = service.update_vigy(api::UpdateVigyRequest { id: "dash".into(), body: update }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
     assert!(!service.disable_vigy(api::DisableVigyRequest { id: "dash".into() }).await.unwrap().enabled);

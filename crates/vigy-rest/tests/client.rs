@@ -26,8 +26,9 @@ async fn the_rest_client_should_speak_vigy_service_to_a_real_server() {
     let body = api::RegisterVigy {
         name: "hello".into(),
         program: r#"(vigy-push (hash-map "n" 1)) (vigy-observed "n" 1)"#.into(),
-        tick_interval_ms: 500,
+        tick_interval_ms: Some(500),
         labels: Some([("host".to_owned(), "local".to_owned())].into()),
+        ..Default::default()
     };
     let vigy = service.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     assert_eq!(vigy, rt.get_vigy(api::GetVigyRequest { id: "hello".into() }).await.unwrap());
@@ -55,7 +56,13 @@ async fn the_rest_client_should_speak_vigy_service_to_a_real_server() {
 
     let err = service.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();
     assert_eq!((err.code(), err.message()), (ErrorCode::NotFound, "no vigy `nope`"));
-    let bad = api::RegisterVigy { name: "x".into(), program: "(vigy-noop)".into(), tick_interval_ms: 99, labels: None };
+    let bad = api::RegisterVigy {
+        name: "x".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(99),
+        labels: None,
+        ..Default::default()
+    };
     let err = service.register_vigy(api::RegisterVigyRequest { body: bad }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
     let err = service

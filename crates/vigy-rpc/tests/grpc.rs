@@ -36,8 +36,9 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
         name: "mado-sync".into(),
         program: r#"(vigy-emit "mado-tear-resync" (hash-map "pane" 3 "tags" (list "a" "b"))) (vigy-desired "panes" 4)"#
             .into(),
-        tick_interval_ms: 500,
+        tick_interval_ms: Some(500),
         labels: Some([("host".to_owned(), "mado".to_owned())].into()),
+        ..Default::default()
     };
     let vigy = service.register_vigy(api::RegisterVigyRequest { body }).await.unwrap();
     assert_eq!(vigy.labels["host"], "mado");
@@ -55,15 +56,30 @@ async fn the_grpc_client_should_speak_vigy_service_to_a_real_server() {
     let updated = service
         .update_vigy(api::UpdateVigyRequest {
             id: "mado-sync".into(),
-            body: api::UpdateVigy { program: None, tick_interval_ms: Some(250), labels: Some(Default::default()) },
+            body: api::UpdateVigy {
+                program: None,
+                tick_interval_ms: Some(250),
+                labels: Some(Default::default()),
+                ..Default::default()
+            },
         })
         .await
         .unwrap();
-    assert_eq!((updated.tick_interval_ms, updated.labels.len()), (250, 0), "an empty label map is not an absent one");
+    assert_eq!(
+        (updated.tick_interval_ms, updated.labels.len()),
+        (Some(250), 0),
+        "an empty label map is not an absent one"
+    );
 
     let err = service.get_vigy(api::GetVigyRequest { id: "nope".into() }).await.unwrap_err();
     assert_eq!((err.code(), err.message()), (ErrorCode::NotFound, "no vigy `nope`"));
-    let bad = api::RegisterVigy { name: "x".into(), program: "(".into(), tick_interval_ms: 500, labels: None };
+    let bad = api::RegisterVigy {
+        name: "x".into(),
+        program: "(".into(),
+        tick_interval_ms: Some(500),
+        labels: None,
+        ..Default::default()
+    };
     let err = service.register_vigy(api::RegisterVigyRequest { body: bad }).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
     let list = service

@@ -12,17 +12,18 @@ use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
 use vigy_types::{
-    ConditionFilter, LabelSelector, Program, ProgramError, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState,
+    ConditionFilter, LabelSelector, Pause, Program, ProgramError, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState,
 };
 
 use crate::actions::{ActionHandler, Dispatcher, HandlerOptions, Handlers};
 use crate::backoff::Backoff;
+use crate::board::{Board, Standing};
 use crate::catalog::{Catalog, Entry};
 use crate::feed::{self, Feed};
 use crate::health::{Health, Task, Unhealthy};
 use crate::lease::{Elector, LeaseTiming, OneOffs};
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, OneOff, Quarantine, Scheduler};
+use crate::scheduler::{Command, Hold, OneOff, Quarantine, Scheduler};
 use crate::simulate::{SIMULATED_SKIP, SimulatedTick, simulate};
 use crate::supervise::{self, PanicHook};
 use crate::writer::Writer;
@@ -261,6 +262,7 @@ impl RuntimeBuilder {
             started_at: chrono::Utc::now(),
         });
         let metrics = Arc::new(Metrics::default());
+        let board = Arc::new(Board::default());
         let health = Arc::new(Health::default());
         let panic_hook = Arc::new(PanicHook::default());
         let closing = CancellationToken::new();
@@ -295,7 +297,7 @@ impl RuntimeBuilder {
             self.backoff,
             workers,
             writes,
-            metrics.clone(),
+            (metrics.clone(), board.clone()),
             panic_hook.clone(),
             quarantine,
             (self.handlers.clone(), outcomes),
@@ -358,6 +360,7 @@ impl RuntimeBuilder {
             commands,
             runs,
             metrics,
+            board,
             health,
             panic_hook,
             tasks,
@@ -418,6 +421,8 @@ pub struct RuntimeHandle {
     commands: mpsc::UnboundedSender<Command>,
     runs: broadcast::Sender<feed::Slot>,
     metrics: Arc<Metrics>,
+    /// Where each vigy scheduled here stands (next due, failures, missed).
+    board: Arc<Board>,
     health: Arc<Health>,
     panic_hook: Arc<PanicHook>,
     tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
@@ -612,6 +617,37 @@ impl RuntimeHandle {
         self.catalog.put(vigy.clone());
         self.schedule(vigy.clone())?;
         Ok(vigy)
+    }
+
+    /// Hold `id`'s ticks, saying why, until [`resume`](Self::resume); a
+    /// tick in flight finishes and is recorded. Pausing a paused vigy keeps
+    /// its first reason.
+    pub async fn pause(&self, id: VigyId, reason: impl Into<String>) -> Result<Vigy, RuntimeError> {
+        let pause = Pause { reason: reason.into(), at: vigy_types::now() };
+        self.set_paused(id, Some(pause)).await
+    }
+
+    /// Let a paused vigy tick again, from its next due time.
+    pub async fn resume(&self, id: VigyId) -> Result<Vigy, RuntimeError> {
+        self.set_paused(id, None).await
+    }
+
+    async fn set_paused(&self, id: VigyId, pause: Option<Pause>) -> Result<Vigy, RuntimeError> {
+        let _writing = self.catalog.write_lock().await;
+        let vigy = self
+            .store
+            .set_paused(id, pause, vigy_types::now())
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+        self.catalog.put(vigy.clone());
+        self.schedule(vigy.clone())?;
+        Ok(vigy)
+    }
+
+    /// Where `id`'s schedule stands in this runtime: next due time, failures
+    /// in a row, missed due times; `None` unless this runtime schedules it.
+    pub fn standing(&self, id: VigyId) -> Option<Standing> {
+        self.board.get(id)
     }
 
     /// Delete `id` with its runs, kv and state.
@@ -880,21 +916,37 @@ impl RuntimeHandle {
         &self.me.id
     }
 
-    /// Disable each vigy the scheduler reports as a repeat offender, with
-    /// its reason, as an operator's disable would (so every process sees
-    /// it through the change feed).
-    async fn quarantine(self, mut offenders: mpsc::UnboundedReceiver<(VigyId, String)>) {
-        while let Some((id, reason)) = offenders.recv().await {
+    /// Disable each vigy the scheduler reports as a repeat offender, or
+    /// pause each that failed as often as it allows, with its reason, as an
+    /// operator would (so every process sees it through the change feed).
+    async fn quarantine(self, mut offenders: mpsc::UnboundedReceiver<(VigyId, Hold)>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        while let Some((id, hold)) = offenders.recv().await {
             let _writing = self.catalog.write_lock().await;
-            match self.store.quarantine(id, &reason, vigy_types::now()).await {
+            let held = match &hold {
+                Hold::Quarantine(reason) => self.store.quarantine(id, reason, vigy_types::now()).await,
+                Hold::Pause(reason) => {
+                    let pause = Pause { reason: reason.clone(), at: vigy_types::now() };
+                    self.store.set_paused(id, Some(pause), vigy_types::now()).await
+                }
+            };
+            match held {
                 Ok(Some(vigy)) => {
-                    tracing::error!(vigy = %vigy.name, %reason, "vigy quarantined: disabled");
-                    self.metrics.quarantined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match &hold {
+                        Hold::Quarantine(reason) => {
+                            tracing::error!(vigy = %vigy.name, %reason, "vigy quarantined: disabled");
+                            self.metrics.quarantined.fetch_add(1, Relaxed);
+                        }
+                        Hold::Pause(reason) => {
+                            tracing::warn!(vigy = %vigy.name, %reason, "vigy paused after repeated failures");
+                            self.metrics.paused_on_failure.fetch_add(1, Relaxed);
+                        }
+                    }
                     self.catalog.put(vigy.clone());
                     let _ = self.schedule(vigy);
                 }
                 Ok(None) => {}
-                Err(error) => tracing::error!(%id, %error, "could not quarantine a vigy"),
+                Err(error) => tracing::error!(%id, %error, ?hold, "could not hold a failing vigy"),
             }
         }
     }

@@ -215,7 +215,7 @@ impl Elector {
             .catalog
             .list(&LabelSelector::everything())
             .iter()
-            .filter(|entry| entry.vigy.enabled && self.scope.includes(&entry.vigy))
+            .filter(|entry| entry.vigy.runs() && self.scope.includes(&entry.vigy))
             .map(|entry| (preference(&self.me.id, entry.vigy.id), entry.vigy.id))
             .collect();
         ranked.sort_unstable();
@@ -258,7 +258,7 @@ impl Elector {
                 failed.push(*id);
                 continue;
             };
-            let first = if carried.newest.is_none() { FirstTick::Now } else { FirstTick::Spread };
+            let first = carried.newest.as_ref().map_or(FirstTick::Now, |run| FirstTick::After(run.started_at));
             let vigy = entry.vigy.clone();
             let _ = self.commands.send(Command::Acquired { vigy, carried, token: *token, first });
         }

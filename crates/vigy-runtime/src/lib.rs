@@ -18,7 +18,9 @@
 
 pub mod actions;
 mod backoff;
+mod board;
 mod catalog;
+mod clock;
 mod feed;
 mod handle;
 mod health;
@@ -35,6 +37,7 @@ mod writer;
 
 pub use actions::{ActionCall, ActionError, ActionHandler, Handled, HandlerOptions, RetryPolicy};
 pub use backoff::Backoff;
+pub use board::Standing;
 pub use handle::{DEFAULT_MAX_VIGIES, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
 pub use health::{Task, Unhealthy};
 pub use lease::LeaseTiming;

@@ -115,6 +115,13 @@ pub struct Metrics {
     pub write_queue_bytes: AtomicU64,
     /// Scheduled ticks that started late because the write queue was full.
     pub ticks_held_back: AtomicU64,
+    /// Due times that passed without a tick (skipped, or folded into a
+    /// catch-up tick).
+    pub ticks_missed: AtomicU64,
+    /// Catch-up ticks run for a missed due time.
+    pub ticks_caught_up: AtomicU64,
+    /// Vigies paused after failing as many ticks in a row as they allow.
+    pub paused_on_failure: AtomicU64,
     /// Runtime tasks (scheduler, writer) stopped by a panic.
     pub task_panics: AtomicU64,
     /// Ticks refused by the store because their lease had moved (fencing).

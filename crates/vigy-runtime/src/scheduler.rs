@@ -11,15 +11,20 @@
 //!   most one tick in flight; a tick never overlaps the previous tick of the
 //!   same vigy. A forced tick of a vigy that is running waits for that tick
 //!   to end, then runs at once.
-//! - **Fixed rate, missed ticks skipped.** Due times are `first + k ×
-//!   interval`. A tick that ends after the next due time (or a process that
-//!   was busy) does not cause a burst: the schedule jumps to the first due
-//!   time still in the future.
+//! - **On its schedule, missed ticks skipped or one caught up.** Due times
+//!   are the vigy's [`Schedule`]'s: `first + k × interval`, or its cron
+//!   times in its zone, shifted by its jitter, inside its window (the rules
+//!   are in `vigy_types::schedule`). A tick that ends after the next due
+//!   time (or a process that was busy, or down) does not cause a burst:
+//!   the schedule jumps to the first due time still in the future, or,
+//!   with a catch-up window the latest missed one lies in, runs one tick
+//!   at once. Every due time passed over is counted (`missed`).
 //!
 //!   ```text
 //!   interval 1 s    due:  0    1    2    3    4
 //!   tick 0 takes 2.5 s    [=========]
 //!   next tick runs at                    3         (1 and 2 are skipped)
+//!   with catch-up         ·         2.5            (1 skipped, 2 caught up)
 //!   ```
 //! - **A tick waits for its previous tick's actions.** A tick that leaves
 //!   actions `pending` holds its vigy's slot until the dispatcher reports
@@ -27,8 +32,13 @@
 //!   (missed due times skipped) and its next tick reads the results with
 //!   `vigy-last-results`. Forced ticks wait the same way.
 //! - **Failures back off.** After `n` consecutive failures the next tick
-//!   waits `Backoff::delay(interval, n)` from the end of the failed one; a
-//!   success returns to the fixed rate.
+//!   waits `Backoff::delay_for(schedule, n)` from the end of the failed one
+//!   (the vigy's own base and cap where it sets them), at its first due
+//!   time after that; a success returns to the schedule.
+//! - **Failing vigies pause if they ask to.** A vigy with
+//!   `pause_after_failures = n` is paused after its `n`th failed tick in a
+//!   row, the error as the reason; resuming starts from its next due time.
+//!   Paused, like disabled, it holds no lease and does not tick.
 //! - **Changes apply from the next tick.** A new program or interval
 //!   replaces the entry; a tick in flight finishes with the program it
 //!   started with. Disabling or deleting stops further ticks at once.
@@ -42,9 +52,11 @@
 //!   any waits, no scheduled tick is dispatched (they start late, counted
 //!   in `ticks_held_back`), so ticks stop piling up while commits fail.
 //!   The loop keeps serving commands meanwhile; forced ticks still run.
-//! - **The first tick is prompt.** A newly registered vigy is due now; at
-//!   start-up, vigies resume spread over their first interval (by id), so a
-//!   runtime holding thousands does not tick them all in the same instant.
+//! - **The first tick is prompt.** A newly registered interval vigy is due
+//!   now (after its jitter offset, if it has one; a cron vigy at its first
+//!   time). A vigy taken over, or resumed at start-up, continues from its
+//!   last tick: its next due time on the same grid, so a runtime holding
+//!   thousands ticks them as spread as they were.
 //!
 //! The scheduler owns each vigy's kv store and tick count in memory (loaded
 //! from the store when its lease is claimed), hands ticks to the worker
@@ -54,7 +66,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
@@ -62,10 +74,12 @@ use vigy_eval::TickInput;
 use vigy_sandbox::{Done, Job, Pool, ProgramSource};
 use vigy_store::{Carried, TickRecord};
 use vigy_types::condition::apply_conditions;
-use vigy_types::{Condition, ReconcileAction, RunResult, Vigy, VigyId, VigyRun};
+use vigy_types::{Condition, Plan, ReconcileAction, RunResult, Schedule, Timestamp, Vigy, VigyId, VigyRun};
 
 use crate::actions::{Handlers, Outcomes, Work, settle_at_commit};
 use crate::backoff::Backoff;
+use crate::board::Board;
+use crate::clock;
 use crate::health::Task;
 use crate::metrics::Metrics;
 use crate::queue::{Pending, Place, Queue, WriteJob};
@@ -117,10 +131,11 @@ pub(crate) struct Forced {
 /// When a newly scheduled vigy first ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FirstTick {
-    /// Now: it was just registered or enabled.
+    /// At its schedule's first due time: it has never ticked.
     Now,
-    /// At a point of its first interval chosen by its id: it is resuming.
-    Spread,
+    /// At its next due time after the last tick (started then): it is
+    /// resuming, here or after another runtime.
+    After(Timestamp),
 }
 
 fn lease_moved(id: VigyId) -> RuntimeError {
@@ -193,6 +208,7 @@ pub(crate) struct Scheduler {
     /// A due tick waited for room in the write queue.
     held_back: bool,
     metrics: Arc<Metrics>,
+    board: Arc<Board>,
     panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
     quarantine: Quarantine,
@@ -202,11 +218,21 @@ pub(crate) struct Scheduler {
     dispatcher: Outcomes,
 }
 
-/// Where repeat offenders are sent to be disabled, and after how many.
+/// Where repeat offenders are sent to be disabled (and vigies that fail as
+/// often as they allow, to be paused), and after how many worker losses.
 pub(crate) struct Quarantine {
     /// Consecutive worker losses that quarantine a vigy; 0 never does.
     pub(crate) after: u32,
-    pub(crate) to: mpsc::UnboundedSender<(VigyId, String)>,
+    pub(crate) to: mpsc::UnboundedSender<(VigyId, Hold)>,
+}
+
+/// What the runtime is asked to do to a vigy that keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Disable it: its ticks keep ending their worker.
+    Quarantine(String),
+    /// Pause it: it failed as many ticks in a row as it allows.
+    Pause(String),
 }
 
 impl Scheduler {
@@ -216,7 +242,7 @@ impl Scheduler {
         backoff: Backoff,
         workers: Pool,
         writes: Queue,
-        metrics: Arc<Metrics>,
+        (metrics, board): (Arc<Metrics>, Arc<Board>),
         panic_hook: Arc<PanicHook>,
         quarantine: Quarantine,
         (handlers, dispatcher): (Handlers, Outcomes),
@@ -235,6 +261,7 @@ impl Scheduler {
             backlog: VecDeque::new(),
             held_back: false,
             metrics,
+            board,
             panic_hook,
             draining: None,
             quarantine,
@@ -333,7 +360,7 @@ impl Scheduler {
         let id = vigy.id;
         let generation = self.bump();
         let Some(entry) = self.entries.get_mut(&id) else { return };
-        let wanted = entry.leased && vigy.enabled && self.scope.includes(&vigy);
+        let wanted = entry.leased && vigy.runs() && self.scope.includes(&vigy);
         if !entry.vigy.differs_in_behaviour(&vigy) && entry.scheduled == wanted {
             return;
         }
@@ -345,21 +372,26 @@ impl Scheduler {
         entry.failures = 0;
         entry.due = None;
         // A running tick reschedules itself when it ends. Otherwise a vigy
-        // that was ticking keeps its rhythm; one that was not (just
-        // enabled) ticks at once.
-        let interval = entry.vigy.tick_interval.as_duration();
-        if wanted && !entry.running && entry.acting.is_none() {
-            self.set_due(id, if was_scheduled { Instant::now() + interval } else { Instant::now() });
+        // that was ticking goes on from now on its new schedule; one that
+        // was not (just enabled or resumed) is due at its first due time.
+        if !wanted {
+            self.board.remove(id);
+        } else if !entry.running && entry.acting.is_none() {
+            let now = chrono::Utc::now();
+            let schedule = &entry.vigy.schedule;
+            let due = if was_scheduled { schedule.next_due(id, now) } else { schedule.first_due(id, now) };
+            self.set_due_at(id, due);
         }
     }
 
     fn acquired(&mut self, vigy: Vigy, mut carried: Carried, token: u64, first: FirstTick) {
         let id = vigy.id;
         let generation = self.bump();
-        let wanted = vigy.enabled && self.scope.includes(&vigy);
+        let wanted = vigy.runs() && self.scope.includes(&vigy);
+        let now = chrono::Utc::now();
         let due = match first {
-            FirstTick::Now => Instant::now(),
-            FirstTick::Spread => Instant::now() + spread(&vigy),
+            FirstTick::Now => vigy.schedule.first_due(id, now),
+            FirstTick::After(last) => self.plan(id, &vigy.schedule, last, now),
         };
         let unfinished = std::mem::take(&mut carried.unfinished);
         let mut entry = Entry::new(vigy, carried, generation, wanted);
@@ -368,7 +400,7 @@ impl Scheduler {
         // What the last owner committed but did not finish is carried out
         // before the first tick here.
         if !unfinished.is_empty() {
-            entry.acting = Some(due);
+            entry.acting = Some(due.map_or_else(Instant::now, clock::instant));
             let _ = self.dispatcher.send(Work::Run { id, token, runs: unfinished });
         }
         let acting = entry.acting.is_some();
@@ -385,7 +417,7 @@ impl Scheduler {
         };
         self.entries.insert(id, entry);
         if wanted && !running && !acting {
-            self.set_due(id, due);
+            self.set_due_at(id, due);
         }
     }
 
@@ -410,6 +442,7 @@ impl Scheduler {
     /// Drop `id` and what it held; its waiting forced ticks get `error`.
     fn forget(&mut self, id: VigyId, error: impl Fn() -> RuntimeError) {
         let _ = self.dispatcher.send(Work::Stop(id));
+        self.board.remove(id);
         let forced = self.entries.remove(&id).map(|e| e.forced).unwrap_or_default();
         for waiting in self.replies.remove(&id).unwrap_or_default().into_iter().chain(forced) {
             let _ = waiting.reply.send(Err(error()));
@@ -445,7 +478,29 @@ impl Scheduler {
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.due = Some(due);
             self.queue.push(Reverse((due, entry.generation, id)));
+            self.board.update(id, |standing| standing.next_due = Some(clock::wall(due)));
         }
+    }
+
+    /// Set the due time planned on the wall clock; `None` (its window
+    /// closed) leaves it unscheduled until its schedule changes.
+    fn set_due_at(&mut self, id: VigyId, due: Option<Timestamp>) {
+        match due {
+            Some(due) => self.set_due(id, clock::instant(due)),
+            None => self.board.update(id, |standing| standing.next_due = None),
+        }
+    }
+
+    /// Where `schedule` goes after the tick due (or started) at `last`, as
+    /// of `now`; what it passed over is counted.
+    fn plan(&self, id: VigyId, schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option<Timestamp> {
+        let Plan { at, missed, catch_up } = schedule.plan(id, last, now)?;
+        if missed > 0 || catch_up {
+            self.metrics.ticks_missed.fetch_add(missed, Relaxed);
+            self.metrics.ticks_caught_up.fetch_add(u64::from(catch_up), Relaxed);
+            self.board.update(id, |standing| standing.missed += missed);
+        }
+        Some(at)
     }
 
     fn dispatch_due(&mut self, now: Instant) {
@@ -471,6 +526,7 @@ impl Scheduler {
         entry.running_token = entry.token;
         entry.due = None;
         entry.tick_count += 1;
+        self.board.update(id, |standing| standing.next_due = None);
         let job = Job {
             program: entry.program.clone(),
             input: TickInput {
@@ -519,15 +575,24 @@ impl Scheduler {
             if entry.worker_losses == self.quarantine.after && entry.scheduled {
                 let reason =
                     format!("quarantined after {} ticks in a row ended their worker: {error}", entry.worker_losses);
-                let _ = self.quarantine.to.send((vigy_id, reason));
+                let _ = self.quarantine.to.send((vigy_id, Hold::Quarantine(reason)));
             }
         }
+        let failures = entry.failures;
+        self.board.update(vigy_id, |standing| standing.failures = failures);
         if stale {
             for waiting in std::mem::take(&mut forced_now) {
                 let _ = waiting.reply.send(Err(lease_moved(vigy_id)));
             }
         } else if failed {
             entry.failures = entry.failures.saturating_add(1);
+            if entry.scheduled
+                && entry.vigy.pause_after_failures == Some(entry.failures)
+                && let Err(error) = &outcome.result
+            {
+                let reason = format!("paused after {} failed ticks in a row: {error}", entry.failures);
+                let _ = self.quarantine.to.send((vigy_id, Hold::Pause(reason)));
+            }
         } else {
             entry.failures = 0;
             entry.worker_losses = 0;
@@ -595,6 +660,7 @@ impl Scheduler {
         if !entry.scheduled {
             if forced.is_empty() {
                 self.entries.remove(&id);
+                self.board.remove(id);
             } else {
                 self.replies.insert(id, forced);
                 self.dispatch(id, None);
@@ -606,13 +672,23 @@ impl Scheduler {
             self.dispatch(id, None);
             return;
         }
-        let interval = entry.vigy.tick_interval.as_duration();
-        let now = Instant::now();
-        let mut next = next_fixed_rate(due.unwrap_or(started), interval, now);
-        if entry.failures > 0 {
-            next = next.max(now + self.backoff.delay(interval, entry.failures));
+        let schedule = entry.vigy.schedule.clone();
+        let failures = entry.failures;
+        let (_, now) = clock::now();
+        let last = clock::wall(due.unwrap_or(started));
+        let mut next = self.plan(id, &schedule, last, now);
+        if failures > 0 {
+            // Backing off: the first due time once the wait is over.
+            let wait = chrono::Duration::from_std(self.backoff.delay_for(&schedule, failures)).unwrap_or_default();
+            let earliest = now + wait;
+            next = match next {
+                Some(at) if at >= earliest => Some(at),
+                Some(_) if schedule.interval().is_some() => Some(earliest),
+                Some(_) => schedule.next_due(id, earliest - chrono::Duration::milliseconds(1)),
+                None => None,
+            };
         }
-        self.set_due(id, next);
+        self.set_due_at(id, next);
     }
 }
 
@@ -643,24 +719,6 @@ impl Entry {
     }
 }
 
-/// The first due time after `now` on the grid `anchor + k × interval`.
-fn next_fixed_rate(anchor: Instant, interval: Duration, now: Instant) -> Instant {
-    let next = anchor + interval;
-    if next > now {
-        return next;
-    }
-    let behind = now.duration_since(anchor).as_nanos();
-    let steps = behind / interval.as_nanos() + 1;
-    anchor + Duration::from_nanos((interval.as_nanos() * steps) as u64)
-}
-
-/// Where in its first interval a resuming vigy ticks: fixed by its id.
-fn spread(vigy: &Vigy) -> Duration {
-    let interval = vigy.tick_interval.as_millis().min(1_000);
-    let hash = vigy.id.to_string().bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-    Duration::from_millis(hash % interval)
-}
-
 fn to_run(input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
     let started_at = chrono::DateTime::from_timestamp_millis(input.started_at_ms).unwrap_or_else(vigy_types::now);
     let ended_at = vigy_types::ended_at(started_at, outcome.elapsed);
@@ -682,19 +740,5 @@ async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheduler_should_skip_missed_ticks_instead_of_bursting() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        assert_eq!(next_fixed_rate(t0, s, t0 + Duration::from_millis(300)), t0 + s);
-        assert_eq!(next_fixed_rate(t0, s, t0 + Duration::from_millis(2500)), t0 + 3 * s);
-        assert_eq!(next_fixed_rate(t0, s, t0 + 2 * s), t0 + 3 * s);
     }
 }

@@ -12,8 +12,8 @@ use futures::StreamExt;
 use vigy_api as api;
 use vigy_api::{ServiceError, VigyService};
 use vigy_types::{
-    Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, ReconcileAction, TickInterval, Vigy, VigyName,
-    VigyRun, VigyState,
+    Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, ReconcileAction, Schedule, ScheduleSpec, Vigy,
+    VigyName, VigyRun, VigyState,
 };
 
 use crate::{RuntimeError, RuntimeHandle, SimulatedTick};
@@ -48,9 +48,24 @@ impl VigyService for RuntimeHandle {
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> Result<api::Vigy, ServiceError> {
         request.validate()?;
         let body = request.body;
-        let interval = TickInterval::from_millis(body.tick_interval_ms).map_err(invalid)?;
+        let schedule = ScheduleSpec {
+            every_ms: body.tick_interval_ms,
+            cron: body.cron,
+            tz: body.tz,
+            jitter_ms: body.jitter_ms.unwrap_or(0),
+            starts_at: body.starts_at,
+            ends_at: body.ends_at,
+            catch_up_window_ms: body.catch_up_window_ms,
+            backoff_base_ms: body.backoff_base_ms,
+            backoff_cap_ms: body.backoff_cap_ms,
+        }
+        .build()
+        .map_err(invalid)?;
         let labels = labels(body.labels.unwrap_or_default())?;
-        let vigy = Vigy::new(body.name, body.program, interval).map_err(invalid)?.with_labels(labels);
+        let vigy = Vigy::scheduled(body.name, body.program, schedule)
+            .map_err(invalid)?
+            .with_labels(labels)
+            .with_pause_after_failures(body.pause_after_failures);
         Ok(to_api_vigy(&self.register_or_update(vigy).await?))
     }
 
@@ -58,14 +73,15 @@ impl VigyService for RuntimeHandle {
         request.validate()?;
         let id = self.entry(&request.id)?.vigy.id;
         let change = request.body;
-        let interval = change.tick_interval_ms.map(TickInterval::from_millis).transpose().map_err(invalid)?;
-        let labels = change.labels.map(labels).transpose()?;
+        let labels = change.labels.clone().map(labels).transpose()?;
         let updated = self
             .update(id, |current| {
-                let program = change.program.unwrap_or_else(|| current.program.source().to_owned());
-                let interval = interval.unwrap_or(current.tick_interval);
+                let program = change.program.clone().unwrap_or_else(|| current.program.source().to_owned());
                 let labels = labels.unwrap_or_else(|| current.labels.clone());
-                Ok(Vigy::new(current.name.as_str(), program, interval)?.with_labels(labels))
+                let pause_after = change.pause_after_failures.or(current.pause_after_failures);
+                Ok(Vigy::scheduled(current.name.as_str(), program, changed_schedule(&current.schedule, &change)?)?
+                    .with_labels(labels)
+                    .with_pause_after_failures(pause_after))
             })
             .await?;
         Ok(to_api_vigy(&updated))
@@ -107,6 +123,18 @@ impl VigyService for RuntimeHandle {
         Ok(to_api_vigy(&self.disable(id).await?))
     }
 
+    async fn pause_vigy(&self, request: api::PauseVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_vigy(&self.pause(id, request.body.reason).await?))
+    }
+
+    async fn resume_vigy(&self, request: api::ResumeVigyRequest) -> Result<api::Vigy, ServiceError> {
+        request.validate()?;
+        let id = self.resolve(&request.id).await?.id;
+        Ok(to_api_vigy(&self.resume(id).await?))
+    }
+
     async fn delete_vigy(&self, request: api::DeleteVigyRequest) -> Result<api::Vigy, ServiceError> {
         request.validate()?;
         let vigy = self.resolve(&request.id).await?;
@@ -116,11 +144,13 @@ impl VigyService for RuntimeHandle {
 
     async fn get_vigy_state(&self, request: api::GetVigyStateRequest) -> Result<api::VigyState, ServiceError> {
         request.validate()?;
-        let id = self.resolve(&request.id).await?.id;
-        let mut state = to_api_state(&self.state(id).await?);
-        if let Some(lease) = self.lease(id).await? {
+        let vigy = self.resolve(&request.id).await?;
+        let stored = self.state(vigy.id).await?;
+        let mut state = to_api_state(&stored);
+        if let Some(lease) = self.lease(vigy.id).await? {
             with_owner(&mut state, lease);
         }
+        with_schedule(&mut state, &vigy, last_tick(&stored), self);
         Ok(state)
     }
 
@@ -141,12 +171,14 @@ impl VigyService for RuntimeHandle {
         resolved
             .into_iter()
             .map(|vigy| {
-                let id = vigy?.id;
-                let state = states.remove(&id).ok_or_else(|| ServiceError::Internal("a state went missing".into()))?;
-                let mut state = to_api_state(&state);
-                if let Some(lease) = leases.remove(&id) {
+                let vigy = vigy?;
+                let stored =
+                    states.remove(&vigy.id).ok_or_else(|| ServiceError::Internal("a state went missing".into()))?;
+                let mut state = to_api_state(&stored);
+                if let Some(lease) = leases.remove(&vigy.id) {
                     with_owner(&mut state, lease);
                 }
+                with_schedule(&mut state, &vigy, last_tick(&stored), self);
                 Ok(state)
             })
             .collect()
@@ -286,13 +318,47 @@ fn labels(map: BTreeMap<String, String>) -> Result<Labels, ServiceError> {
     Labels::try_from(map).map_err(invalid)
 }
 
+/// `current` with what `change` sets: an interval replaces a cron pattern
+/// and the other way round (both at once is refused), the rest field by
+/// field.
+fn changed_schedule(current: &Schedule, change: &api::UpdateVigy) -> Result<Schedule, vigy_types::VigyError> {
+    let was = ScheduleSpec::from(current);
+    let to_interval = change.tick_interval_ms.is_some();
+    let to_cron = change.cron.is_some();
+    let still_cron = !to_interval && was.cron.is_some();
+    ScheduleSpec {
+        every_ms: change.tick_interval_ms.or(was.every_ms.filter(|_| !to_cron)),
+        cron: change.cron.clone().or(was.cron.filter(|_| !to_interval)),
+        tz: change.tz.clone().or(was.tz.filter(|_| still_cron || to_cron)),
+        jitter_ms: change.jitter_ms.unwrap_or(was.jitter_ms),
+        starts_at: change.starts_at.or(was.starts_at),
+        ends_at: change.ends_at.or(was.ends_at),
+        catch_up_window_ms: change.catch_up_window_ms.or(was.catch_up_window_ms),
+        backoff_base_ms: change.backoff_base_ms.or(was.backoff_base_ms),
+        backoff_cap_ms: change.backoff_cap_ms.or(was.backoff_cap_ms),
+    }
+    .build()
+}
+
 /// A domain vigy on the wire.
 pub fn to_api_vigy(v: &Vigy) -> api::Vigy {
+    let schedule = ScheduleSpec::from(&v.schedule);
     api::Vigy {
         id: v.id.to_string(),
         name: v.name.to_string(),
         program: v.program.source().to_owned(),
-        tick_interval_ms: v.tick_interval.as_millis(),
+        tick_interval_ms: schedule.every_ms,
+        cron: schedule.cron,
+        tz: schedule.tz,
+        jitter_ms: schedule.jitter_ms,
+        starts_at: schedule.starts_at,
+        ends_at: schedule.ends_at,
+        catch_up_window_ms: schedule.catch_up_window_ms,
+        pause_after_failures: v.pause_after_failures,
+        backoff_base_ms: schedule.backoff_base_ms,
+        backoff_cap_ms: schedule.backoff_cap_ms,
+        paused_reason: v.paused.as_ref().map(|p| p.reason.clone()),
+        paused_at: v.paused.as_ref().map(|p| p.at),
         enabled: v.enabled,
         labels: v.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         created_at: v.created_at,
@@ -393,7 +459,36 @@ fn to_api_state(s: &VigyState) -> api::VigyState {
         captured_at: s.captured_at,
         owner: None,
         lease_expires_at: None,
+        next_ticks: Vec::new(),
+        missed_ticks: None,
+        consecutive_failures: None,
     }
+}
+
+/// When the vigy last ticked, if it has.
+fn last_tick(state: &VigyState) -> Option<vigy_types::Timestamp> {
+    (state.tick_count > 0).then_some(state.captured_at)
+}
+
+/// How many due times `next_ticks` shows.
+const NEXT_TICKS: usize = 5;
+
+/// When `vigy` ticks next, as `state` and this runtime see it: from its
+/// planned due time if it is scheduled here (after any backoff), else from
+/// its schedule and last tick; nothing while it will not tick (`owned`:
+/// some runtime holds its lease).
+fn with_schedule(state: &mut api::VigyState, vigy: &Vigy, last: Option<vigy_types::Timestamp>, rt: &RuntimeHandle) {
+    let standing = rt.standing(vigy.id);
+    state.missed_ticks = standing.map(|s| s.missed);
+    state.consecutive_failures = standing.map(|s| s.failures);
+    if !vigy.runs() || state.owner.is_none() {
+        return;
+    }
+    let schedule = &vigy.schedule;
+    let first = standing
+        .and_then(|s| s.next_due)
+        .or_else(|| schedule.upcoming(vigy.id, last, chrono::Utc::now(), 1).first().copied());
+    state.next_ticks = std::iter::successors(first, |at| schedule.next_due(vigy.id, *at)).take(NEXT_TICKS).collect();
 }
 
 /// The catalog entry one request of a batch names, if the request is valid

@@ -51,7 +51,13 @@ async fn bench(window: Duration) -> Result<()> {
     let runtime = RuntimeHandle::builder().path(&dir.path().join("vigy.db")).scope(Scope::Nothing).open().await?;
     for i in 0..VIGIES {
         let program = "(vigy-set \"n\" (+ 1 (vigy-get \"n\" 0)))\n(vigy-noop)\n".to_owned();
-        let body = api::RegisterVigy { name: format!("v{i:03}"), program, tick_interval_ms: 60_000, labels: None };
+        let body = api::RegisterVigy {
+            name: format!("v{i:03}"),
+            program,
+            tick_interval_ms: Some(60_000),
+            labels: None,
+            ..Default::default()
+        };
         runtime.register_vigy(api::RegisterVigyRequest { body }).await?;
         for _ in 0..TICKS {
             runtime.tick_vigy(api::TickVigyRequest { id: format!("v{i:03}") }).await?;

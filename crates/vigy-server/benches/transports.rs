@@ -271,7 +271,7 @@ mod bare_graphql {
         id: String,
         name: String,
         program: String,
-        tick_interval_ms: u64,
+        tick_interval_ms: Option<u64>,
         enabled: bool,
         labels: Json<BTreeMap<String, String>>,
         created_at: DateTime,
@@ -367,6 +367,12 @@ impl VigyService for FixedVigies {
         not_measured()
     }
     async fn enable_vigy(&self, _: tonic::Request<pb::EnableVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn pause_vigy(&self, _: tonic::Request<pb::PauseVigyRequest>) -> Reply<pb::Vigy> {
+        not_measured()
+    }
+    async fn resume_vigy(&self, _: tonic::Request<pb::ResumeVigyRequest>) -> Reply<pb::Vigy> {
         not_measured()
     }
     async fn disable_vigy(&self, _: tonic::Request<pb::DisableVigyRequest>) -> Reply<pb::Vigy> {

@@ -21,8 +21,13 @@ async fn runtime() -> RuntimeHandle {
 }
 
 async fn start_with(runtime: RuntimeHandle, options: ServeOptions) -> Running {
-    let body =
-        RegisterVigy { name: "hello".into(), program: "(vigy-noop)".into(), tick_interval_ms: 60_000, labels: None };
+    let body = RegisterVigy {
+        name: "hello".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(60_000),
+        labels: None,
+        ..Default::default()
+    };
     runtime.register_vigy(RegisterVigyRequest { body }).await.unwrap();
     let app = vigy_server::app(&runtime, &options, Readiness::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

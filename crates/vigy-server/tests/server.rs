@@ -33,8 +33,9 @@ fn hello() -> RegisterVigyRequest {
         body: RegisterVigy {
             name: "hello".into(),
             program: "(vigy-noop)".into(),
-            tick_interval_ms: 1000,
+            tick_interval_ms: Some(1000),
             labels: None,
+            ..Default::default()
         },
     }
 }
@@ -116,8 +117,13 @@ async fn a_server_without_a_token_should_only_be_allowed_on_loopback() {
 async fn metrics_should_count_ticks_per_vigy_in_prometheus_text() {
     let server = start(None).await;
     server.runtime.register_vigy(hello()).await.unwrap();
-    let broken =
-        RegisterVigy { name: "broken".into(), program: "(car 1)".into(), tick_interval_ms: 1000, labels: None };
+    let broken = RegisterVigy {
+        name: "broken".into(),
+        program: "(car 1)".into(),
+        tick_interval_ms: Some(1000),
+        labels: None,
+        ..Default::default()
+    };
     server.runtime.register_vigy(RegisterVigyRequest { body: broken }).await.unwrap();
     for id in ["hello", "hello", "broken"] {
         server.runtime.tick_vigy(TickVigyRequest { id: id.into() }).await.unwrap();
@@ -170,8 +176,13 @@ async fn readyz_should_say_while_commits_fail_without_the_stores_error() {
     let path = dir.path().join("v.db");
     let runtime = RuntimeHandle::builder().path(&path).busy_timeout(Duration::from_millis(100)).open().await.unwrap();
     let url = serve(&runtime).await;
-    let ticking =
-        RegisterVigy { name: "ticking".into(), program: "(vigy-noop)".into(), tick_interval_ms: 100, labels: None };
+    let ticking = RegisterVigy {
+        name: "ticking".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(100),
+        labels: None,
+        ..Default::default()
+    };
     runtime.register_vigy(RegisterVigyRequest { body: ticking }).await.unwrap();
     assert_eq!(body(&format!("{url}/readyz")).await, (200, "ready".to_owned()));
     let lock = vigy_store::faults::WriteLock::take(&path).await.unwrap();

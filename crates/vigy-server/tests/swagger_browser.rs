@@ -15,8 +15,13 @@ use vigy_runtime::{RuntimeHandle, Scope};
 
 async fn serve() -> String {
     let runtime = RuntimeHandle::builder().scope(Scope::Nothing).open().await.unwrap();
-    let body =
-        RegisterVigy { name: "hello".into(), program: "(vigy-noop)".into(), tick_interval_ms: 1000, labels: None };
+    let body = RegisterVigy {
+        name: "hello".into(),
+        program: "(vigy-noop)".into(),
+        tick_interval_ms: Some(1000),
+        labels: None,
+        ..Default::default()
+    };
     runtime.register_vigy(RegisterVigyRequest { body }).await.unwrap();
     let app = vigy_server::app(&runtime, &Default::default(), Default::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

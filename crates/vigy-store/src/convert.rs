@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use vigy_types::{
-    Labels, Program, TickInterval, Timestamp, Vigy, VigyId, VigyName, VigyRun, VigyState, format_timestamp,
-    parse_timestamp,
+    Labels, Pause, Program, Schedule, ScheduleSpec, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState,
+    format_timestamp, parse_timestamp,
 };
 
 use crate::StoreError;
@@ -23,6 +23,9 @@ fn json<T: serde::de::DeserializeOwned>(table: &'static str, id: &str, text: &st
     serde_json::from_str(text).map_err(|e| corrupt(table, id, e))
 }
 
+/// What `tick_interval_ms` holds for a cron vigy (see the entity).
+const CRON_INTERVAL_MS: u64 = 1000;
+
 pub(crate) fn vigy_from_row(row: vigy::Model) -> Result<Vigy, StoreError> {
     const T: &str = "vigies";
     let id = &row.id;
@@ -30,23 +33,59 @@ pub(crate) fn vigy_from_row(row: vigy::Model) -> Result<Vigy, StoreError> {
         id: VigyId::from_str(id).map_err(|e| corrupt(T, id, e))?,
         name: VigyName::new(row.name.clone()).map_err(|e| corrupt(T, id, e))?,
         program: Program::parse(row.program.clone()).map_err(|e| corrupt(T, id, e))?,
-        tick_interval: TickInterval::from_millis(row.tick_interval_ms.max(0) as u64).map_err(|e| corrupt(T, id, e))?,
+        schedule: schedule_from_row(&row).map_err(|e| corrupt(T, id, e))?,
         enabled: row.enabled,
         disabled_reason: row.disabled_reason.clone(),
+        paused: match (&row.paused_reason, &row.paused_at) {
+            (Some(reason), Some(at)) => Some(Pause { reason: reason.clone(), at: time(T, id, at)? }),
+            _ => None,
+        },
+        pause_after_failures: row.pause_after_failures.map(|n| n.clamp(0, i64::from(u32::MAX)) as u32),
         labels: json::<Labels>(T, id, &row.labels)?,
         created_at: time(T, id, &row.created_at)?,
         updated_at: time(T, id, &row.updated_at)?,
     })
 }
 
+fn schedule_from_row(row: &vigy::Model) -> Result<Schedule, VigyError> {
+    let millis = |ms: Option<i64>| ms.map(|ms| ms.max(0) as u64);
+    let time = |text: &Option<String>| text.as_deref().map(parse_timestamp).transpose();
+    let spec = ScheduleSpec {
+        every_ms: row.cron.is_none().then_some(row.tick_interval_ms.max(0) as u64),
+        cron: row.cron.clone(),
+        tz: row.tz.clone(),
+        jitter_ms: row.jitter_ms.max(0) as u64,
+        starts_at: time(&row.starts_at).map_err(|e| VigyError::InvalidSchedule(e.to_string()))?,
+        ends_at: time(&row.ends_at).map_err(|e| VigyError::InvalidSchedule(e.to_string()))?,
+        catch_up_window_ms: millis(row.catch_up_window_ms),
+        backoff_base_ms: millis(row.backoff_base_ms),
+        backoff_cap_ms: millis(row.backoff_cap_ms),
+    };
+    spec.build()
+}
+
 pub(crate) fn vigy_to_row(v: &Vigy) -> vigy::Model {
+    let spec = ScheduleSpec::from(&v.schedule);
+    let millis = |ms: Option<u64>| ms.map(|ms| ms as i64);
+    let time = |t: Option<Timestamp>| t.as_ref().map(format_timestamp);
     vigy::Model {
         id: v.id.to_string(),
         name: v.name.to_string(),
         program: v.program.source().to_owned(),
-        tick_interval_ms: v.tick_interval.as_millis() as i64,
+        tick_interval_ms: spec.every_ms.unwrap_or(CRON_INTERVAL_MS) as i64,
         enabled: v.enabled,
         disabled_reason: v.disabled_reason.clone(),
+        cron: spec.cron,
+        tz: spec.tz,
+        jitter_ms: spec.jitter_ms as i64,
+        starts_at: time(spec.starts_at),
+        ends_at: time(spec.ends_at),
+        catch_up_window_ms: millis(spec.catch_up_window_ms),
+        pause_after_failures: v.pause_after_failures.map(i64::from),
+        backoff_base_ms: millis(spec.backoff_base_ms),
+        backoff_cap_ms: millis(spec.backoff_cap_ms),
+        paused_reason: v.paused.as_ref().map(|p| p.reason.clone()),
+        paused_at: v.paused.as_ref().map(|p| format_timestamp(&p.at)),
         labels: serde_json::to_string(&v.labels).expect("labels serialize"),
         created_at: format_timestamp(&v.created_at),
         updated_at: format_timestamp(&v.updated_at),

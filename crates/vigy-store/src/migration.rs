@@ -11,7 +11,14 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(DisabledReason), Box::new(Leases), Box::new(RunSequence), Box::new(Outbox)]
+        vec![
+            Box::new(Initial),
+            Box::new(DisabledReason),
+            Box::new(Leases),
+            Box::new(RunSequence),
+            Box::new(Outbox),
+            Box::new(Schedules),
+        ]
     }
 }
 
@@ -207,6 +214,39 @@ impl MigrationName for Outbox {
 impl MigrationTrait for Outbox {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
         run(manager, crate::outbox::SCHEMA).await
+    }
+}
+
+/// Cron schedules and the rules around a vigy's ticks (jitter, window,
+/// catch-up, backoff), and pauses. A cron vigy keeps 1000 in
+/// `tick_interval_ms`, so the first migration's check holds without
+/// rebuilding the table on SQLite.
+struct Schedules;
+
+impl MigrationName for Schedules {
+    fn name(&self) -> &str {
+        "m20261202_000005_schedules"
+    }
+}
+
+const SCHEDULES: &str = r#"
+ALTER TABLE vigies ADD COLUMN cron TEXT;
+ALTER TABLE vigies ADD COLUMN tz TEXT;
+ALTER TABLE vigies ADD COLUMN jitter_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE vigies ADD COLUMN starts_at TEXT;
+ALTER TABLE vigies ADD COLUMN ends_at TEXT;
+ALTER TABLE vigies ADD COLUMN catch_up_window_ms BIGINT;
+ALTER TABLE vigies ADD COLUMN pause_after_failures BIGINT;
+ALTER TABLE vigies ADD COLUMN backoff_base_ms BIGINT;
+ALTER TABLE vigies ADD COLUMN backoff_cap_ms BIGINT;
+ALTER TABLE vigies ADD COLUMN paused_reason TEXT;
+ALTER TABLE vigies ADD COLUMN paused_at TEXT;
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Schedules {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        run(manager, SCHEDULES).await
     }
 }
 

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Map as JsonMap, Value as Json};
-use vigy_types::{Timestamp, Vigy, VigyId, VigyRun, VigyState, format_timestamp};
+use vigy_types::{Pause, Timestamp, Vigy, VigyId, VigyRun, VigyState, format_timestamp};
 
 use crate::convert::{run_from_row, run_to_row, state_from_rows, vigy_from_row, vigy_to_row};
 use crate::entity::{event, kv, run, state, vigy};
@@ -251,6 +251,7 @@ impl Store {
                 let mut new = v.clone();
                 new.enabled = old.enabled;
                 new.disabled_reason = old.disabled_reason.clone();
+                new.paused = old.paused.clone();
                 new.created_at = old.created_at;
                 if !old.differs_in_behaviour(&new) {
                     (Registered::Unchanged, old)
@@ -259,6 +260,15 @@ impl Store {
                     vigy::Entity::update_many()
                         .col_expr(vigy::Column::Program, Expr::value(row.program))
                         .col_expr(vigy::Column::TickIntervalMs, Expr::value(row.tick_interval_ms))
+                        .col_expr(vigy::Column::Cron, Expr::value(row.cron))
+                        .col_expr(vigy::Column::Tz, Expr::value(row.tz))
+                        .col_expr(vigy::Column::JitterMs, Expr::value(row.jitter_ms))
+                        .col_expr(vigy::Column::StartsAt, Expr::value(row.starts_at))
+                        .col_expr(vigy::Column::EndsAt, Expr::value(row.ends_at))
+                        .col_expr(vigy::Column::CatchUpWindowMs, Expr::value(row.catch_up_window_ms))
+                        .col_expr(vigy::Column::PauseAfterFailures, Expr::value(row.pause_after_failures))
+                        .col_expr(vigy::Column::BackoffBaseMs, Expr::value(row.backoff_base_ms))
+                        .col_expr(vigy::Column::BackoffCapMs, Expr::value(row.backoff_cap_ms))
                         .col_expr(vigy::Column::Labels, Expr::value(row.labels))
                         .col_expr(vigy::Column::UpdatedAt, Expr::value(row.updated_at))
                         .filter(vigy::Column::Id.eq(row.id))
@@ -313,6 +323,36 @@ impl Store {
                 .exec(&txn)
                 .await?;
             record_event(&txn, Some(id), if enabled { "enabled" } else { "disabled" }, &at).await?;
+        }
+        txn.commit().await?;
+        Ok(Some(v))
+    }
+
+    /// Pause `id` with `pause` (its reason and time), or resume it with
+    /// `None`; `None` if there is no such vigy. Pausing a paused vigy again
+    /// keeps the first pause.
+    pub async fn set_paused(
+        &self,
+        id: VigyId,
+        pause: Option<Pause>,
+        at: Timestamp,
+    ) -> Result<Option<Vigy>, StoreError> {
+        let txn = self.begin_write().await?;
+        let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
+            return Ok(None);
+        };
+        let mut v = vigy_from_row(row)?;
+        if v.paused.is_some() != pause.is_some() {
+            v.paused = pause;
+            v.updated_at = at;
+            vigy::Entity::update_many()
+                .col_expr(vigy::Column::PausedReason, Expr::value(v.paused.as_ref().map(|p| p.reason.clone())))
+                .col_expr(vigy::Column::PausedAt, Expr::value(v.paused.as_ref().map(|p| format_timestamp(&p.at))))
+                .col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)))
+                .filter(vigy::Column::Id.eq(id.to_string()))
+                .exec(&txn)
+                .await?;
+            record_event(&txn, Some(id), if v.paused.is_some() { "paused" } else { "resumed" }, &at).await?;
         }
         txn.commit().await?;
         Ok(Some(v))

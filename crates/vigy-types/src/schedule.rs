@@ -22,8 +22,8 @@
 //! - **Jitter is a stable offset**: every cron time is shifted by the same
 //!   amount in `[0, jitter)`, chosen by the vigy's id, so a fleet on one
 //!   pattern does not tick in the same instant, and each vigy's times stay
-//!   predictable. An interval vigy's grid is already its own; there the
-//!   offset places its first tick after a restart instead.
+//!   predictable. An interval vigy's first tick waits its offset, which
+//!   spreads the grids of a fleet registered at once.
 //! - **A window bounds it**: no tick before `starts_at`, none after
 //!   `ends_at`.
 //! - **Missed due times are skipped, or one is caught up.** By default a
@@ -91,7 +91,7 @@ impl CronPattern {
         let cron = parser.parse(pattern).map_err(|e| invalid(format!("cron pattern `{pattern}`: {e}")))?;
         let parsed = Self { source: pattern.to_owned(), zone, cron };
         // A pattern that names no real date (`0 0 0 30 2 *`) never runs.
-        if parsed.next_after(crate::now()).is_none() {
+        if parsed.next_after(chrono::Utc::now()).is_none() {
             return Err(invalid(format!("cron pattern `{pattern}` matches no date")));
         }
         Ok(parsed)
@@ -160,6 +160,8 @@ pub struct Schedule {
     starts_at: Option<Timestamp>,
     ends_at: Option<Timestamp>,
     catch_up: Option<Duration>,
+    backoff_base: Option<Duration>,
+    backoff_cap: Option<Duration>,
 }
 
 /// Where a vigy's schedule goes next, as of some instant.
@@ -185,7 +187,15 @@ impl Schedule {
     }
 
     fn of(cadence: Cadence) -> Self {
-        Self { cadence, jitter: Duration::ZERO, starts_at: None, ends_at: None, catch_up: None }
+        Self {
+            cadence,
+            jitter: Duration::ZERO,
+            starts_at: None,
+            ends_at: None,
+            catch_up: None,
+            backoff_base: None,
+            backoff_cap: None,
+        }
     }
 
     /// The same schedule with a jitter of `ms` (at most [`MAX_JITTER_MS`]).
@@ -215,11 +225,35 @@ impl Schedule {
         match ms {
             Some(0) => return Err(invalid("a catch-up window of 0 ms catches nothing up; leave it out to skip")),
             Some(ms) if ms > MAX_CATCH_UP_MS => {
-                return Err(invalid(format!("catch-up window of {ms} ms is above the maximum of {MAX_CATCH_UP_MS} ms")));
+                return Err(invalid(format!(
+                    "catch-up window of {ms} ms is above the maximum of {MAX_CATCH_UP_MS} ms"
+                )));
             }
             _ => {}
         }
         self.catch_up = ms.map(Duration::from_millis);
+        Ok(self)
+    }
+
+    /// The same schedule, backing off from `base` after a failed tick
+    /// (doubled per further failure) up to `cap`; `None` keeps the default
+    /// (the interval, or a second; the runtime's cap). Each is 100 ms to 7
+    /// days, and the base no longer than the cap.
+    pub fn with_backoff(mut self, base_ms: Option<u64>, cap_ms: Option<u64>) -> Result<Self, VigyError> {
+        for (what, ms) in [("base", base_ms), ("cap", cap_ms)] {
+            if let Some(ms) = ms
+                && !(TickInterval::MIN_MILLIS..=TickInterval::MAX_MILLIS).contains(&ms)
+            {
+                return Err(invalid(format!("a backoff {what} of {ms} ms is outside 100 ms to 7 days")));
+            }
+        }
+        if let (Some(base), Some(cap)) = (base_ms, cap_ms)
+            && base > cap
+        {
+            return Err(invalid(format!("the backoff base ({base} ms) is above its cap ({cap} ms)")));
+        }
+        self.backoff_base = base_ms.map(Duration::from_millis);
+        self.backoff_cap = cap_ms.map(Duration::from_millis);
         Ok(self)
     }
 
@@ -264,10 +298,23 @@ impl Schedule {
         self.catch_up
     }
 
-    /// What a failed tick's backoff doubles: the interval, or a second
-    /// (cron's resolution) for a cron schedule.
+    /// The wait after a first failed tick, which further failures double:
+    /// as configured, else twice the interval (two seconds, twice cron's
+    /// resolution, for a cron schedule).
     pub fn backoff_base(&self) -> Duration {
-        self.interval().map_or(Duration::from_secs(1), TickInterval::as_duration)
+        self.backoff_base.unwrap_or_else(|| {
+            self.interval().map_or(Duration::from_secs(1), TickInterval::as_duration).saturating_mul(2)
+        })
+    }
+
+    /// The longest wait after failures, if this vigy sets its own.
+    pub fn backoff_cap(&self) -> Option<Duration> {
+        self.backoff_cap
+    }
+
+    /// The backoff base as configured (`None`: the default).
+    pub fn configured_backoff_base(&self) -> Option<Duration> {
+        self.backoff_base
     }
 
     /// `id`'s offset in `[0, jitter)`: the same every time.
@@ -299,10 +346,13 @@ impl Schedule {
 
     /// The first due time of a vigy that has not ticked yet (or whose last
     /// due time is unknown), after `now`. An interval vigy is due at once
-    /// (or when its window opens).
+    /// (or when its window opens), after its jitter offset.
     pub fn first_due(&self, id: VigyId, now: Timestamp) -> Option<Timestamp> {
         let first = match &self.cadence {
-            Cadence::Every(_) => self.starts_at.map_or(now, |start| start.max(now)),
+            Cadence::Every(_) => {
+                let offset = chrono::Duration::from_std(self.offset(id)).unwrap_or_default();
+                self.starts_at.map_or(now, |start| start.max(now)) + offset
+            }
             Cadence::Cron(_) => return self.next_due(id, now),
         };
         self.ends_at.is_none_or(|end| first <= end).then_some(first)
@@ -319,9 +369,8 @@ impl Schedule {
         }
         let (latest_missed, mut missed) = self.last_due_by(id, next, now);
         let ahead = self.next_due(id, latest_missed);
-        let in_window = self.catch_up.is_some_and(|window| {
-            (now - latest_missed).to_std().is_ok_and(|age| age <= window)
-        });
+        let in_window =
+            self.catch_up.is_some_and(|window| (now - latest_missed).to_std().is_ok_and(|age| age <= window));
         if in_window {
             missed -= 1;
             return Some(Plan { at: now, missed, catch_up: true });
@@ -388,6 +437,10 @@ pub struct ScheduleSpec {
     pub ends_at: Option<Timestamp>,
     /// Catch up one missed due time no older than this (absent: skip them).
     pub catch_up_window_ms: Option<u64>,
+    /// The wait after a first failed tick (absent: twice the interval, or 2 s).
+    pub backoff_base_ms: Option<u64>,
+    /// The longest wait after failures (absent: the runtime's).
+    pub backoff_cap_ms: Option<u64>,
 }
 
 impl ScheduleSpec {
@@ -407,7 +460,11 @@ impl ScheduleSpec {
             (Some(_), Some(_)) => return Err(invalid("give an interval or a cron pattern, not both")),
             (None, None) => return Err(invalid("give an interval or a cron pattern")),
         };
-        schedule.with_jitter(self.jitter_ms)?.with_window(self.starts_at, self.ends_at)?.with_catch_up(self.catch_up_window_ms)
+        schedule
+            .with_jitter(self.jitter_ms)?
+            .with_window(self.starts_at, self.ends_at)?
+            .with_catch_up(self.catch_up_window_ms)?
+            .with_backoff(self.backoff_base_ms, self.backoff_cap_ms)
     }
 }
 
@@ -434,6 +491,8 @@ impl From<&Schedule> for ScheduleSpec {
             starts_at: schedule.starts_at,
             ends_at: schedule.ends_at,
             catch_up_window_ms: schedule.catch_up.map(|w| w.as_millis() as u64),
+            backoff_base_ms: schedule.backoff_base.map(|d| d.as_millis() as u64),
+            backoff_cap_ms: schedule.backoff_cap.map(|d| d.as_millis() as u64),
         }
     }
 }

@@ -54,6 +54,15 @@ impl Vigy {
         program: impl Into<String>,
         tick_interval: TickInterval,
     ) -> Result<Self, VigyError> {
+        Self::scheduled(name, program, Schedule::every(tick_interval))
+    }
+
+    /// A new, enabled, unlabelled vigy on `schedule`.
+    pub fn scheduled(
+        name: impl Into<String>,
+        program: impl Into<String>,
+        schedule: Schedule,
+    ) -> Result<Self, VigyError> {
         let name = VigyName::new(name)?;
         let program = Program::parse(program)?;
         let now = crate::now();
@@ -61,7 +70,7 @@ impl Vigy {
             id: VigyId::for_name(&name),
             name,
             program,
-            schedule: Schedule::every(tick_interval),
+            schedule,
             enabled: true,
             disabled_reason: None,
             paused: None,

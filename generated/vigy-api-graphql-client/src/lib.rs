@@ -183,6 +183,16 @@ impl From<LogLine> for api::LogLine {
         Self { level: v.level, message: v.message }
     }
 }
+#[derive(::cynic::InputObject, Debug)]
+#[cynic(graphql_type = "PauseVigy")]
+pub struct PauseVigy {
+    pub reason: ::std::string::String,
+}
+impl PauseVigy {
+    fn from_core(v: api::PauseVigy) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { reason: v.reason })
+    }
+}
 #[derive(::cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "ProgramCheck")]
 pub struct ProgramCheck {
@@ -234,13 +244,46 @@ impl From<ReconcileAction> for api::ReconcileAction {
 pub struct RegisterVigy {
     pub name: ::std::string::String,
     pub program: ::std::string::String,
-    pub tick_interval_ms: u64,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub tick_interval_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub cron: ::std::option::Option<::std::string::String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub tz: ::std::option::Option<::std::string::String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub pause_after_failures: ::std::option::Option<i32>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub backoff_cap_ms: ::std::option::Option<u64>,
     #[cynic(skip_serializing_if = "Option::is_none")]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
 }
 impl RegisterVigy {
     fn from_core(v: api::RegisterVigy) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { name: v.name, program: v.program, tick_interval_ms: v.tick_interval_ms, labels: v.labels })
+        Ok(Self {
+            name: v.name,
+            program: v.program,
+            tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at,
+            ends_at: v.ends_at,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures.map(i32::try_from).transpose().map_err(|_| too_big())?,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            labels: v.labels,
+        })
     }
 }
 #[derive(::cynic::Enum, Clone, Copy, Debug)]
@@ -325,11 +368,42 @@ pub struct UpdateVigy {
     #[cynic(skip_serializing_if = "Option::is_none")]
     pub tick_interval_ms: ::std::option::Option<u64>,
     #[cynic(skip_serializing_if = "Option::is_none")]
+    pub cron: ::std::option::Option<::std::string::String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub tz: ::std::option::Option<::std::string::String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub pause_after_failures: ::std::option::Option<i32>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub backoff_cap_ms: ::std::option::Option<u64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
 }
 impl UpdateVigy {
     fn from_core(v: api::UpdateVigy) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { program: v.program, tick_interval_ms: v.tick_interval_ms, labels: v.labels })
+        Ok(Self {
+            program: v.program,
+            tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at,
+            ends_at: v.ends_at,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures.map(i32::try_from).transpose().map_err(|_| too_big())?,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            labels: v.labels,
+        })
     }
 }
 #[derive(::cynic::QueryFragment, Debug)]
@@ -338,7 +412,18 @@ pub struct Vigy {
     pub id: ::std::string::String,
     pub name: ::std::string::String,
     pub program: ::std::string::String,
-    pub tick_interval_ms: u64,
+    pub tick_interval_ms: ::std::option::Option<u64>,
+    pub cron: ::std::option::Option<::std::string::String>,
+    pub tz: ::std::option::Option<::std::string::String>,
+    pub jitter_ms: u64,
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    pub pause_after_failures: ::std::option::Option<i32>,
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    pub backoff_cap_ms: ::std::option::Option<u64>,
+    pub paused_reason: ::std::option::Option<::std::string::String>,
+    pub paused_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
     pub enabled: bool,
     pub labels: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     pub created_at: ::chrono::DateTime<::chrono::Utc>,
@@ -352,6 +437,17 @@ impl From<Vigy> for api::Vigy {
             name: v.name,
             program: v.program,
             tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at,
+            ends_at: v.ends_at,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures.and_then(|n| u32::try_from(n).ok()),
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            paused_reason: v.paused_reason,
+            paused_at: v.paused_at,
             enabled: v.enabled,
             labels: v.labels,
             created_at: v.created_at,
@@ -437,6 +533,9 @@ pub struct VigyState {
     pub captured_at: ::chrono::DateTime<::chrono::Utc>,
     pub owner: ::std::option::Option<::std::string::String>,
     pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    pub next_ticks: ::std::vec::Vec<::chrono::DateTime<::chrono::Utc>>,
+    pub missed_ticks: ::std::option::Option<u64>,
+    pub consecutive_failures: ::std::option::Option<i32>,
 }
 impl From<VigyState> for api::VigyState {
     fn from(v: VigyState) -> Self {
@@ -450,6 +549,9 @@ impl From<VigyState> for api::VigyState {
             captured_at: v.captured_at,
             owner: v.owner,
             lease_expires_at: v.lease_expires_at,
+            next_ticks: v.next_ticks,
+            missed_ticks: v.missed_ticks,
+            consecutive_failures: v.consecutive_failures.and_then(|n| u32::try_from(n).ok()),
         }
     }
 }
@@ -554,6 +656,17 @@ pub struct ListVigyRunsOp {
     pub list_vigy_runs: VigyRunList,
 }
 #[derive(::cynic::QueryVariables, Debug)]
+pub struct PauseVigyVariables {
+    pub id: ::std::string::String,
+    pub input: PauseVigy,
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Mutation", variables = PauseVigyVariables)]
+pub struct PauseVigyOp {
+    #[arguments(id:$id, input:$input)]
+    pub pause_vigy: Vigy,
+}
+#[derive(::cynic::QueryVariables, Debug)]
 pub struct RegisterVigyVariables {
     pub input: RegisterVigy,
 }
@@ -562,6 +675,16 @@ pub struct RegisterVigyVariables {
 pub struct RegisterVigyOp {
     #[arguments(input:$input)]
     pub register_vigy: Vigy,
+}
+#[derive(::cynic::QueryVariables, Debug)]
+pub struct ResumeVigyVariables {
+    pub id: ::std::string::String,
+}
+#[derive(::cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Mutation", variables = ResumeVigyVariables)]
+pub struct ResumeVigyOp {
+    #[arguments(id:$id)]
+    pub resume_vigy: Vigy,
 }
 #[derive(::cynic::QueryVariables, Debug)]
 pub struct SimulateProgramVariables {
@@ -726,12 +849,24 @@ impl api::VigyService for GraphqlClient {
             .await?;
         Ok(data.list_vigy_runs.into())
     }
+    async fn pause_vigy(&self, request: api::PauseVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        use ::cynic::MutationBuilder;
+        let data = self
+            .run(PauseVigyOp::build(PauseVigyVariables { id: request.id, input: PauseVigy::from_core(request.body)? }))
+            .await?;
+        Ok(data.pause_vigy.into())
+    }
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         use ::cynic::MutationBuilder;
         let data = self
             .run(RegisterVigyOp::build(RegisterVigyVariables { input: RegisterVigy::from_core(request.body)? }))
             .await?;
         Ok(data.register_vigy.into())
+    }
+    async fn resume_vigy(&self, request: api::ResumeVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        use ::cynic::MutationBuilder;
+        let data = self.run(ResumeVigyOp::build(ResumeVigyVariables { id: request.id })).await?;
+        Ok(data.resume_vigy.into())
     }
     async fn simulate_program(
         &self,

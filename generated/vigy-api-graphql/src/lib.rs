@@ -26,6 +26,7 @@ pub fn schema(service: SharedService) -> Schema {
         .register_output_type::<Error>()
         .register_output_type::<ErrorCode>()
         .register_output_type::<LogLine>()
+        .register_input_type::<PauseVigy>()
         .register_output_type::<ProgramCheck>()
         .register_output_type::<ReconcileAction>()
         .register_input_type::<RegisterVigy>()
@@ -380,6 +381,18 @@ impl From<::vigy_api::LogLine> for LogLine {
         Self { level: model.level.into(), message: model.message.into() }
     }
 }
+/// Why a vigy is paused.
+#[derive(::async_graphql::InputObject, Debug)]
+#[graphql(name = "PauseVigy")]
+pub struct PauseVigy {
+    /// Why, in words, shown with the vigy until it is resumed.
+    pub reason: ::std::string::String,
+}
+impl From<PauseVigy> for ::vigy_api::PauseVigy {
+    fn from(model: PauseVigy) -> Self {
+        Self { reason: model.reason.into() }
+    }
+}
 /// Whether a program would be accepted; where and why not.
 #[derive(::async_graphql::SimpleObject, Debug)]
 #[graphql(name = "ProgramCheck")]
@@ -448,8 +461,26 @@ pub struct RegisterVigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.
     pub program: ::std::string::String,
-    /// How often it ticks, in milliseconds (100 ms to 7 days).
-    pub tick_interval_ms: UInt64,
+    /// How often it ticks, in milliseconds (100 ms to 7 days); give this or `cron`.
+    pub tick_interval_ms: ::std::option::Option<UInt64>,
+    /// A cron pattern instead of an interval: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).
+    pub jitter_ms: ::std::option::Option<UInt64>,
+    /// Do not tick before this.
+    pub starts_at: ::std::option::Option<DateTime>,
+    /// Do not tick after this.
+    pub ends_at: ::std::option::Option<DateTime>,
+    /// Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.
+    pub catch_up_window_ms: ::std::option::Option<UInt64>,
+    /// Pause it after this many failed ticks in a row, the last error as the reason.
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).
+    pub backoff_base_ms: ::std::option::Option<UInt64>,
+    /// The longest wait after failures (default the runtime's).
+    pub backoff_cap_ms: ::std::option::Option<UInt64>,
     /// Labels to select it by, as Kubernetes has them (at most 64; keys `[prefix/]name`, values up to 63 characters). Absent or null: none.
     pub labels: ::std::option::Option<Labels>,
 }
@@ -458,7 +489,16 @@ impl From<RegisterVigy> for ::vigy_api::RegisterVigy {
         Self {
             name: model.name.into(),
             program: model.program.into(),
-            tick_interval_ms: model.tick_interval_ms.into(),
+            tick_interval_ms: model.tick_interval_ms.map(::std::convert::Into::into),
+            cron: model.cron.map(::std::convert::Into::into),
+            tz: model.tz.map(::std::convert::Into::into),
+            jitter_ms: model.jitter_ms.map(::std::convert::Into::into),
+            starts_at: model.starts_at.map(::std::convert::Into::into),
+            ends_at: model.ends_at.map(::std::convert::Into::into),
+            catch_up_window_ms: model.catch_up_window_ms.map(::std::convert::Into::into),
+            pause_after_failures: model.pause_after_failures.map(::std::convert::Into::into),
+            backoff_base_ms: model.backoff_base_ms.map(::std::convert::Into::into),
+            backoff_cap_ms: model.backoff_cap_ms.map(::std::convert::Into::into),
             labels: model.labels.map(::std::convert::Into::into),
         }
     }
@@ -546,8 +586,26 @@ impl From<::vigy_api::Simulation> for Simulation {
 pub struct UpdateVigy {
     /// The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).
     pub program: ::std::option::Option<::std::string::String>,
-    /// The new interval, in milliseconds (100 ms to 7 days).
+    /// The new interval, in milliseconds (100 ms to 7 days), replacing a cron pattern if it had one.
     pub tick_interval_ms: ::std::option::Option<UInt64>,
+    /// A new cron pattern, replacing its interval or pattern: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).
+    pub jitter_ms: ::std::option::Option<UInt64>,
+    /// Do not tick before this.
+    pub starts_at: ::std::option::Option<DateTime>,
+    /// Do not tick after this.
+    pub ends_at: ::std::option::Option<DateTime>,
+    /// Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.
+    pub catch_up_window_ms: ::std::option::Option<UInt64>,
+    /// Pause it after this many failed ticks in a row, the last error as the reason.
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).
+    pub backoff_base_ms: ::std::option::Option<UInt64>,
+    /// The longest wait after failures (default the runtime's).
+    pub backoff_cap_ms: ::std::option::Option<UInt64>,
     /// The new labels, replacing all of the old ones.
     pub labels: ::std::option::Option<Labels>,
 }
@@ -556,6 +614,15 @@ impl From<UpdateVigy> for ::vigy_api::UpdateVigy {
         Self {
             program: model.program.map(::std::convert::Into::into),
             tick_interval_ms: model.tick_interval_ms.map(::std::convert::Into::into),
+            cron: model.cron.map(::std::convert::Into::into),
+            tz: model.tz.map(::std::convert::Into::into),
+            jitter_ms: model.jitter_ms.map(::std::convert::Into::into),
+            starts_at: model.starts_at.map(::std::convert::Into::into),
+            ends_at: model.ends_at.map(::std::convert::Into::into),
+            catch_up_window_ms: model.catch_up_window_ms.map(::std::convert::Into::into),
+            pause_after_failures: model.pause_after_failures.map(::std::convert::Into::into),
+            backoff_base_ms: model.backoff_base_ms.map(::std::convert::Into::into),
+            backoff_cap_ms: model.backoff_cap_ms.map(::std::convert::Into::into),
             labels: model.labels.map(::std::convert::Into::into),
         }
     }
@@ -570,8 +637,30 @@ pub struct Vigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source.
     pub program: ::std::string::String,
-    /// How often it ticks, in milliseconds.
-    pub tick_interval_ms: UInt64,
+    /// How often it ticks, in milliseconds; absent on a cron schedule.
+    pub tick_interval_ms: ::std::option::Option<UInt64>,
+    /// Its cron pattern (six fields, seconds first); absent on an interval.
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone its cron pattern is read in; absent on an interval.
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// The window of its stable offset, in milliseconds (0 for none).
+    pub jitter_ms: UInt64,
+    /// It does not tick before this.
+    pub starts_at: ::std::option::Option<DateTime>,
+    /// It does not tick after this.
+    pub ends_at: ::std::option::Option<DateTime>,
+    /// A missed due time no older than this is caught up by one tick at once; absent, missed due times are skipped.
+    pub catch_up_window_ms: ::std::option::Option<UInt64>,
+    /// The runtime pauses it after this many failed ticks in a row; absent, never.
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after its first failed tick, doubled per further failure; absent, twice its interval (two seconds on a cron schedule).
+    pub backoff_base_ms: ::std::option::Option<UInt64>,
+    /// The longest wait after failures; absent, the runtime's (5 minutes unless configured).
+    pub backoff_cap_ms: ::std::option::Option<UInt64>,
+    /// Why it is paused (an operator's words, or the last error of an automatic pause); absent unless paused.
+    pub paused_reason: ::std::option::Option<::std::string::String>,
+    /// Since when it is paused; absent unless paused.
+    pub paused_at: ::std::option::Option<DateTime>,
     pub enabled: bool,
     pub labels: Labels,
     pub created_at: DateTime,
@@ -585,7 +674,18 @@ impl From<::vigy_api::Vigy> for Vigy {
             id: model.id.into(),
             name: model.name.into(),
             program: model.program.into(),
-            tick_interval_ms: model.tick_interval_ms.into(),
+            tick_interval_ms: model.tick_interval_ms.map(::std::convert::Into::into),
+            cron: model.cron.map(::std::convert::Into::into),
+            tz: model.tz.map(::std::convert::Into::into),
+            jitter_ms: model.jitter_ms.into(),
+            starts_at: model.starts_at.map(::std::convert::Into::into),
+            ends_at: model.ends_at.map(::std::convert::Into::into),
+            catch_up_window_ms: model.catch_up_window_ms.map(::std::convert::Into::into),
+            pause_after_failures: model.pause_after_failures.map(::std::convert::Into::into),
+            backoff_base_ms: model.backoff_base_ms.map(::std::convert::Into::into),
+            backoff_cap_ms: model.backoff_cap_ms.map(::std::convert::Into::into),
+            paused_reason: model.paused_reason.map(::std::convert::Into::into),
+            paused_at: model.paused_at.map(::std::convert::Into::into),
             enabled: model.enabled.into(),
             labels: model.labels.into(),
             created_at: model.created_at.into(),
@@ -775,6 +875,12 @@ pub struct VigyState {
     pub owner: ::std::option::Option<::std::string::String>,
     /// When the owner's lease lapses unless it is renewed.
     pub lease_expires_at: ::std::option::Option<DateTime>,
+    /// Its next five due times, the first after any backoff; empty while it will not tick (disabled, paused, past its window, or no runtime holds its lease).
+    pub next_ticks: ::std::vec::Vec<DateTime>,
+    /// Due times that passed without a tick (skipped, or folded into one catch-up tick) since its owner took its lease; absent when read from a process that does not own it.
+    pub missed_ticks: ::std::option::Option<UInt64>,
+    /// Failed ticks in a row, which its backoff doubles over; absent when read from a process that does not own it.
+    pub consecutive_failures: ::std::option::Option<u32>,
 }
 impl From<::vigy_api::VigyState> for VigyState {
     fn from(model: ::vigy_api::VigyState) -> Self {
@@ -788,6 +894,9 @@ impl From<::vigy_api::VigyState> for VigyState {
             captured_at: model.captured_at.into(),
             owner: model.owner.map(::std::convert::Into::into),
             lease_expires_at: model.lease_expires_at.map(::std::convert::Into::into),
+            next_ticks: list(model.next_ticks),
+            missed_ticks: model.missed_ticks.map(::std::convert::Into::into),
+            consecutive_failures: model.consecutive_failures.map(::std::convert::Into::into),
         }
     }
 }
@@ -938,12 +1047,35 @@ impl MutationRoot {
             service(ctx)?.enable_vigy(::vigy_api::EnableVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
+    /// Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again.
+    async fn pause_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+        input: PauseVigy,
+    ) -> ::async_graphql::Result<Vigy> {
+        let answer = service(ctx)?
+            .pause_vigy(::vigy_api::PauseVigyRequest { id: id.into(), body: input.into() })
+            .await
+            .map_err(graphql_error)?;
+        Ok(answer.into())
+    }
     /// Register a vigy, or update the vigy of the same name.
     async fn register_vigy(&self, ctx: &Context<'_>, input: RegisterVigy) -> ::async_graphql::Result<Vigy> {
         let answer = service(ctx)?
             .register_vigy(::vigy_api::RegisterVigyRequest { body: input.into() })
             .await
             .map_err(graphql_error)?;
+        Ok(answer.into())
+    }
+    /// Let a paused vigy tick again, from its next due time.
+    async fn resume_vigy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "id", desc = "The vigy's id (32 hex characters) or its name.")] id: ::std::string::String,
+    ) -> ::async_graphql::Result<Vigy> {
+        let answer =
+            service(ctx)?.resume_vigy(::vigy_api::ResumeVigyRequest { id: id.into() }).await.map_err(graphql_error)?;
         Ok(answer.into())
     }
     /// Run one tick now, whether or not the vigy is enabled.

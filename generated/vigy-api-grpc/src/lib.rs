@@ -218,6 +218,17 @@ impl TryFrom<pb::LogLine> for api::LogLine {
         Ok(Self { level: v.level, message: v.message })
     }
 }
+impl From<api::PauseVigy> for pb::PauseVigy {
+    fn from(v: api::PauseVigy) -> Self {
+        Self { reason: v.reason }
+    }
+}
+impl TryFrom<pb::PauseVigy> for api::PauseVigy {
+    type Error = ServiceError;
+    fn try_from(v: pb::PauseVigy) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { reason: v.reason })
+    }
+}
 impl From<api::ProgramCheck> for pb::ProgramCheck {
     fn from(v: api::ProgramCheck) -> Self {
         Self { ok: v.ok, message: v.message, line: v.line, column: v.column, excerpt: v.excerpt }
@@ -264,6 +275,15 @@ impl From<api::RegisterVigy> for pb::RegisterVigy {
             name: v.name,
             program: v.program,
             tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(to_timestamp),
+            ends_at: v.ends_at.map(to_timestamp),
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
             labels: v.labels.unwrap_or_default(),
         }
     }
@@ -271,7 +291,21 @@ impl From<api::RegisterVigy> for pb::RegisterVigy {
 impl TryFrom<pb::RegisterVigy> for api::RegisterVigy {
     type Error = ServiceError;
     fn try_from(v: pb::RegisterVigy) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { name: v.name, program: v.program, tick_interval_ms: v.tick_interval_ms, labels: Some(v.labels) })
+        Ok(Self {
+            name: v.name,
+            program: v.program,
+            tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(from_timestamp).transpose()?,
+            ends_at: v.ends_at.map(from_timestamp).transpose()?,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            labels: Some(v.labels),
+        })
     }
 }
 impl From<api::RunResult> for pb::RunResult {
@@ -353,6 +387,15 @@ impl From<api::UpdateVigy> for pb::UpdateVigy {
         Self {
             program: v.program,
             tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(to_timestamp),
+            ends_at: v.ends_at.map(to_timestamp),
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
             labels: v.labels.map(|entries| pb::StringMap { entries }),
         }
     }
@@ -360,7 +403,20 @@ impl From<api::UpdateVigy> for pb::UpdateVigy {
 impl TryFrom<pb::UpdateVigy> for api::UpdateVigy {
     type Error = ServiceError;
     fn try_from(v: pb::UpdateVigy) -> ::std::result::Result<Self, ServiceError> {
-        Ok(Self { program: v.program, tick_interval_ms: v.tick_interval_ms, labels: v.labels.map(|m| m.entries) })
+        Ok(Self {
+            program: v.program,
+            tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(from_timestamp).transpose()?,
+            ends_at: v.ends_at.map(from_timestamp).transpose()?,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            labels: v.labels.map(|m| m.entries),
+        })
     }
 }
 impl From<api::Vigy> for pb::Vigy {
@@ -370,6 +426,17 @@ impl From<api::Vigy> for pb::Vigy {
             name: v.name,
             program: v.program,
             tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(to_timestamp),
+            ends_at: v.ends_at.map(to_timestamp),
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            paused_reason: v.paused_reason,
+            paused_at: v.paused_at.map(to_timestamp),
             enabled: v.enabled,
             labels: v.labels,
             created_at: Some(to_timestamp(v.created_at)),
@@ -386,6 +453,17 @@ impl TryFrom<pb::Vigy> for api::Vigy {
             name: v.name,
             program: v.program,
             tick_interval_ms: v.tick_interval_ms,
+            cron: v.cron,
+            tz: v.tz,
+            jitter_ms: v.jitter_ms,
+            starts_at: v.starts_at.map(from_timestamp).transpose()?,
+            ends_at: v.ends_at.map(from_timestamp).transpose()?,
+            catch_up_window_ms: v.catch_up_window_ms,
+            pause_after_failures: v.pause_after_failures,
+            backoff_base_ms: v.backoff_base_ms,
+            backoff_cap_ms: v.backoff_cap_ms,
+            paused_reason: v.paused_reason,
+            paused_at: v.paused_at.map(from_timestamp).transpose()?,
             enabled: v.enabled,
             labels: v.labels,
             created_at: from_timestamp(v.created_at.ok_or_else(|| missing("created_at"))?)?,
@@ -478,6 +556,9 @@ impl From<api::VigyState> for pb::VigyState {
             captured_at: Some(to_timestamp(v.captured_at)),
             owner: v.owner,
             lease_expires_at: v.lease_expires_at.map(to_timestamp),
+            next_ticks: v.next_ticks.into_iter().map(to_timestamp).collect(),
+            missed_ticks: v.missed_ticks,
+            consecutive_failures: v.consecutive_failures,
         }
     }
 }
@@ -494,6 +575,9 @@ impl TryFrom<pb::VigyState> for api::VigyState {
             captured_at: from_timestamp(v.captured_at.ok_or_else(|| missing("captured_at"))?)?,
             owner: v.owner,
             lease_expires_at: v.lease_expires_at.map(from_timestamp).transpose()?,
+            next_ticks: v.next_ticks.into_iter().map(from_timestamp).collect::<::std::result::Result<_, _>>()?,
+            missed_ticks: v.missed_ticks,
+            consecutive_failures: v.consecutive_failures,
         })
     }
 }
@@ -596,6 +680,17 @@ impl TryFrom<pb::ListVigyRunsRequest> for api::ListVigyRunsRequest {
         Ok(Self { id: v.id, limit: v.page_size, cursor: v.page_token })
     }
 }
+impl From<api::PauseVigyRequest> for pb::PauseVigyRequest {
+    fn from(v: api::PauseVigyRequest) -> Self {
+        Self { id: v.id, body: Some(v.body.into()) }
+    }
+}
+impl TryFrom<pb::PauseVigyRequest> for api::PauseVigyRequest {
+    type Error = ServiceError;
+    fn try_from(v: pb::PauseVigyRequest) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { id: v.id, body: v.body.ok_or_else(|| missing("body"))?.try_into()? })
+    }
+}
 impl From<api::RegisterVigyRequest> for pb::RegisterVigyRequest {
     fn from(v: api::RegisterVigyRequest) -> Self {
         Self { body: Some(v.body.into()) }
@@ -605,6 +700,17 @@ impl TryFrom<pb::RegisterVigyRequest> for api::RegisterVigyRequest {
     type Error = ServiceError;
     fn try_from(v: pb::RegisterVigyRequest) -> ::std::result::Result<Self, ServiceError> {
         Ok(Self { body: v.body.ok_or_else(|| missing("body"))?.try_into()? })
+    }
+}
+impl From<api::ResumeVigyRequest> for pb::ResumeVigyRequest {
+    fn from(v: api::ResumeVigyRequest) -> Self {
+        Self { id: v.id }
+    }
+}
+impl TryFrom<pb::ResumeVigyRequest> for api::ResumeVigyRequest {
+    type Error = ServiceError;
+    fn try_from(v: pb::ResumeVigyRequest) -> ::std::result::Result<Self, ServiceError> {
+        Ok(Self { id: v.id })
     }
 }
 impl From<api::SimulateProgramRequest> for pb::SimulateProgramRequest {
@@ -742,12 +848,28 @@ impl pb::vigy_service_server::VigyService for GrpcService {
         let response = self.inner.list_vigy_runs(request).await.map_err(status)?;
         Ok(::tonic::Response::new(response.into()))
     }
+    async fn pause_vigy(
+        &self,
+        request: ::tonic::Request<pb::PauseVigyRequest>,
+    ) -> ::std::result::Result<::tonic::Response<pb::Vigy>, ::tonic::Status> {
+        let request = api::PauseVigyRequest::try_from(request.into_inner()).map_err(status)?;
+        let response = self.inner.pause_vigy(request).await.map_err(status)?;
+        Ok(::tonic::Response::new(response.into()))
+    }
     async fn register_vigy(
         &self,
         request: ::tonic::Request<pb::RegisterVigyRequest>,
     ) -> ::std::result::Result<::tonic::Response<pb::Vigy>, ::tonic::Status> {
         let request = api::RegisterVigyRequest::try_from(request.into_inner()).map_err(status)?;
         let response = self.inner.register_vigy(request).await.map_err(status)?;
+        Ok(::tonic::Response::new(response.into()))
+    }
+    async fn resume_vigy(
+        &self,
+        request: ::tonic::Request<pb::ResumeVigyRequest>,
+    ) -> ::std::result::Result<::tonic::Response<pb::Vigy>, ::tonic::Status> {
+        let request = api::ResumeVigyRequest::try_from(request.into_inner()).map_err(status)?;
+        let response = self.inner.resume_vigy(request).await.map_err(status)?;
         Ok(::tonic::Response::new(response.into()))
     }
     async fn simulate_program(
@@ -880,10 +1002,22 @@ impl api::VigyService for GrpcClient {
             client.list_vigy_runs(self.request(pb::ListVigyRunsRequest::from(request))).await.map_err(service_error)?;
         api::VigyRunList::try_from(response.into_inner())
     }
+    async fn pause_vigy(&self, request: api::PauseVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        let mut client = self.inner.clone();
+        let response =
+            client.pause_vigy(self.request(pb::PauseVigyRequest::from(request))).await.map_err(service_error)?;
+        api::Vigy::try_from(response.into_inner())
+    }
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         let mut client = self.inner.clone();
         let response =
             client.register_vigy(self.request(pb::RegisterVigyRequest::from(request))).await.map_err(service_error)?;
+        api::Vigy::try_from(response.into_inner())
+    }
+    async fn resume_vigy(&self, request: api::ResumeVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        let mut client = self.inner.clone();
+        let response =
+            client.resume_vigy(self.request(pb::ResumeVigyRequest::from(request))).await.map_err(service_error)?;
         api::Vigy::try_from(response.into_inner())
     }
     async fn simulate_program(

@@ -46,6 +46,18 @@ pub struct DisableVigyRequest {
     pub id: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PauseVigyRequest {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub body: ::core::option::Option<PauseVigy>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResumeVigyRequest {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetVigyStateRequest {
     #[prost(string, tag = "1")]
     pub id: ::prost::alloc::string::String,
@@ -92,8 +104,8 @@ pub struct Vigy {
     pub name: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
     pub program: ::prost::alloc::string::String,
-    #[prost(uint64, tag = "4")]
-    pub tick_interval_ms: u64,
+    #[prost(uint64, optional, tag = "4")]
+    pub tick_interval_ms: ::core::option::Option<u64>,
     #[prost(bool, tag = "5")]
     pub enabled: bool,
     #[prost(btree_map = "string, string", tag = "6")]
@@ -104,6 +116,28 @@ pub struct Vigy {
     pub updated_at: ::core::option::Option<::prost_types::Timestamp>,
     #[prost(string, optional, tag = "9")]
     pub disabled_reason: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "10")]
+    pub cron: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "11")]
+    pub tz: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, tag = "12")]
+    pub jitter_ms: u64,
+    #[prost(message, optional, tag = "13")]
+    pub starts_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "14")]
+    pub ends_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(uint64, optional, tag = "15")]
+    pub catch_up_window_ms: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "16")]
+    pub pause_after_failures: ::core::option::Option<u32>,
+    #[prost(uint64, optional, tag = "17")]
+    pub backoff_base_ms: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "18")]
+    pub backoff_cap_ms: ::core::option::Option<u64>,
+    #[prost(string, optional, tag = "19")]
+    pub paused_reason: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, optional, tag = "20")]
+    pub paused_at: ::core::option::Option<::prost_types::Timestamp>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RegisterVigy {
@@ -111,10 +145,28 @@ pub struct RegisterVigy {
     pub name: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub program: ::prost::alloc::string::String,
-    #[prost(uint64, tag = "3")]
-    pub tick_interval_ms: u64,
+    #[prost(uint64, optional, tag = "3")]
+    pub tick_interval_ms: ::core::option::Option<u64>,
     #[prost(btree_map = "string, string", tag = "4")]
     pub labels: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "5")]
+    pub cron: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "6")]
+    pub tz: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, optional, tag = "7")]
+    pub jitter_ms: ::core::option::Option<u64>,
+    #[prost(message, optional, tag = "8")]
+    pub starts_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "9")]
+    pub ends_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(uint64, optional, tag = "10")]
+    pub catch_up_window_ms: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "11")]
+    pub pause_after_failures: ::core::option::Option<u32>,
+    #[prost(uint64, optional, tag = "12")]
+    pub backoff_base_ms: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "13")]
+    pub backoff_cap_ms: ::core::option::Option<u64>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateVigy {
@@ -124,6 +176,29 @@ pub struct UpdateVigy {
     pub tick_interval_ms: ::core::option::Option<u64>,
     #[prost(message, optional, tag = "3")]
     pub labels: ::core::option::Option<StringMap>,
+    #[prost(string, optional, tag = "4")]
+    pub cron: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "5")]
+    pub tz: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, optional, tag = "6")]
+    pub jitter_ms: ::core::option::Option<u64>,
+    #[prost(message, optional, tag = "7")]
+    pub starts_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(message, optional, tag = "8")]
+    pub ends_at: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(uint64, optional, tag = "9")]
+    pub catch_up_window_ms: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "10")]
+    pub pause_after_failures: ::core::option::Option<u32>,
+    #[prost(uint64, optional, tag = "11")]
+    pub backoff_base_ms: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "12")]
+    pub backoff_cap_ms: ::core::option::Option<u64>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PauseVigy {
+    #[prost(string, tag = "1")]
+    pub reason: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StringMap {
@@ -164,6 +239,12 @@ pub struct VigyState {
     pub lease_expires_at: ::core::option::Option<::prost_types::Timestamp>,
     #[prost(message, repeated, tag = "9")]
     pub conditions: ::prost::alloc::vec::Vec<Condition>,
+    #[prost(message, repeated, tag = "10")]
+    pub next_ticks: ::prost::alloc::vec::Vec<::prost_types::Timestamp>,
+    #[prost(uint64, optional, tag = "11")]
+    pub missed_ticks: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "12")]
+    pub consecutive_failures: ::core::option::Option<u32>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ReconcileAction {
@@ -627,6 +708,34 @@ pub mod vigy_service_client {
             req.extensions_mut().insert(GrpcMethod::new("pleme.vigy.v1.VigyService", "DisableVigy"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn pause_vigy(
+            &mut self,
+            request: impl tonic::IntoRequest<super::PauseVigyRequest>,
+        ) -> std::result::Result<tonic::Response<super::Vigy>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {}", e.into())))?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/pleme.vigy.v1.VigyService/PauseVigy");
+            let mut req = request.into_request();
+            req.extensions_mut().insert(GrpcMethod::new("pleme.vigy.v1.VigyService", "PauseVigy"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn resume_vigy(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ResumeVigyRequest>,
+        ) -> std::result::Result<tonic::Response<super::Vigy>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {}", e.into())))?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/pleme.vigy.v1.VigyService/ResumeVigy");
+            let mut req = request.into_request();
+            req.extensions_mut().insert(GrpcMethod::new("pleme.vigy.v1.VigyService", "ResumeVigy"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn get_vigy_state(
             &mut self,
             request: impl tonic::IntoRequest<super::GetVigyStateRequest>,
@@ -761,6 +870,14 @@ pub mod vigy_service_server {
         async fn disable_vigy(
             &self,
             request: tonic::Request<super::DisableVigyRequest>,
+        ) -> std::result::Result<tonic::Response<super::Vigy>, tonic::Status>;
+        async fn pause_vigy(
+            &self,
+            request: tonic::Request<super::PauseVigyRequest>,
+        ) -> std::result::Result<tonic::Response<super::Vigy>, tonic::Status>;
+        async fn resume_vigy(
+            &self,
+            request: tonic::Request<super::ResumeVigyRequest>,
         ) -> std::result::Result<tonic::Response<super::Vigy>, tonic::Status>;
         async fn get_vigy_state(
             &self,
@@ -1061,6 +1178,62 @@ pub mod vigy_service_server {
                     };
                     Box::pin(fut)
                 }
+                "/pleme.vigy.v1.VigyService/PauseVigy" => {
+                    #[allow(non_camel_case_types)]
+                    struct PauseVigySvc<T: VigyService>(pub Arc<T>);
+                    impl<T: VigyService> tonic::server::UnaryService<super::PauseVigyRequest> for PauseVigySvc<T> {
+                        type Response = super::Vigy;
+                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+                        fn call(&mut self, request: tonic::Request<super::PauseVigyRequest>) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move { <T as VigyService>::pause_vigy(&inner, request).await };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = PauseVigySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(accept_compression_encodings, send_compression_encodings)
+                            .apply_max_message_size_config(max_decoding_message_size, max_encoding_message_size);
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/pleme.vigy.v1.VigyService/ResumeVigy" => {
+                    #[allow(non_camel_case_types)]
+                    struct ResumeVigySvc<T: VigyService>(pub Arc<T>);
+                    impl<T: VigyService> tonic::server::UnaryService<super::ResumeVigyRequest> for ResumeVigySvc<T> {
+                        type Response = super::Vigy;
+                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+                        fn call(&mut self, request: tonic::Request<super::ResumeVigyRequest>) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move { <T as VigyService>::resume_vigy(&inner, request).await };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ResumeVigySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(accept_compression_encodings, send_compression_encodings)
+                            .apply_max_message_size_config(max_decoding_message_size, max_encoding_message_size);
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 "/pleme.vigy.v1.VigyService/GetVigyState" => {
                     #[allow(non_camel_case_types)]
                     struct GetVigyStateSvc<T: VigyService>(pub Arc<T>);
@@ -1287,4 +1460,4 @@ pub mod vigy_service_server {
     }
 }
 /// The encoded `FileDescriptorSet` of `spec/vigy.proto`, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"\n\xE2\x05\n\x1Cgoogle/protobuf/struct.proto\x12\x0Fgoogle.protobuf\"\x98\x01\n\x06Struct\x12;\n\x06fields\x18\x01 \x03(\x0B2#.google.protobuf.Struct.FieldsEntryR\x06fields\x1AQ\n\x0BFieldsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12,\n\x05value\x18\x02 \x01(\x0B2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xB2\x02\n\x05Value\x12;\n\nnull_value\x18\x01 \x01(\x0E2\x1A.google.protobuf.NullValueH\0R\tnullValue\x12#\n\x0Cnumber_value\x18\x02 \x01(\x01H\0R\x0BnumberValue\x12#\n\x0Cstring_value\x18\x03 \x01(\tH\0R\x0BstringValue\x12\x1F\n\nbool_value\x18\x04 \x01(\x08H\0R\tboolValue\x12<\n\x0Cstruct_value\x18\x05 \x01(\x0B2\x17.google.protobuf.StructH\0R\x0BstructValue\x12;\n\nlist_value\x18\x06 \x01(\x0B2\x1A.google.protobuf.ListValueH\0R\tlistValueB\x06\n\x04kind\";\n\tListValue\x12.\n\x06values\x18\x01 \x03(\x0B2\x16.google.protobuf.ValueR\x06values*\x1B\n\tNullValue\x12\x0E\n\nNULL_VALUE\x10\0B\x7F\n\x13com.google.protobufB\x0BStructProtoP\x01Z/google.golang.org/protobuf/types/known/structpb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xFF\x01\n\x1Fgoogle/protobuf/timestamp.proto\x12\x0Fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xD75\n\nvigy.proto\x12\rpleme.vigy.v1\x1A\x1Cgoogle/protobuf/struct.proto\x1A\x1Fgoogle/protobuf/timestamp.proto\"\xD5\x01\n\x11ListVigiesRequest\x12\x1F\n\x08selector\x18\x01 \x01(\tH\0R\x08selector\x88\x01\x01\x12 \n\tpage_size\x18\x02 \x01(\rH\x01R\x08pageSize\x88\x01\x01\x12!\n\tcondition\x18\x03 \x01(\tH\x02R\tcondition\x88\x01\x01\x12\"\n\npage_token\x18\x04 \x01(\tH\x03R\tpageToken\x88\x01\x01B\x0B\n\t_selectorB\x0C\n\n_page_sizeB\x0C\n\n_conditionB\r\n\x0B_page_token\"F\n\x13RegisterVigyRequest\x12/\n\x04body\x18\x01 \x01(\x0B2\x1B.pleme.vigy.v1.RegisterVigyR\x04body\" \n\x0EGetVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"R\n\x11UpdateVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12-\n\x04body\x18\x02 \x01(\x0B2\x19.pleme.vigy.v1.UpdateVigyR\x04body\"#\n\x11DeleteVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"#\n\x11EnableVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"$\n\x12DisableVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"%\n\x13GetVigyStateRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"!\n\x0FTickVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"\x88\x01\n\x13ListVigyRunsRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12 \n\tpage_size\x18\x02 \x01(\rH\0R\x08pageSize\x88\x01\x01\x12\"\n\npage_token\x18\x03 \x01(\tH\x01R\tpageToken\x88\x01\x01B\x0C\n\n_page_sizeB\r\n\x0B_page_token\"\"\n\x10GetVigyKvRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"?\n\x13StreamEventsRequest\x12\x1C\n\x07vigy_id\x18\x01 \x01(\tH\0R\x06vigyId\x88\x01\x01B\n\n\x08_vigy_id\"F\n\x13CheckProgramRequest\x12/\n\x04body\x18\x01 \x01(\x0B2\x1B.pleme.vigy.v1.CheckProgramR\x04body\"L\n\x16SimulateProgramRequest\x122\n\x04body\x18\x01 \x01(\x0B2\x1E.pleme.vigy.v1.SimulateProgramR\x04body\"\xB4\x03\n\x04Vigy\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n\x07program\x18\x03 \x01(\tR\x07program\x12(\n\x10tick_interval_ms\x18\x04 \x01(\x04R\x0EtickIntervalMs\x12\x18\n\x07enabled\x18\x05 \x01(\x08R\x07enabled\x127\n\x06labels\x18\x06 \x03(\x0B2\x1F.pleme.vigy.v1.Vigy.LabelsEntryR\x06labels\x129\n\ncreated_at\x18\x07 \x01(\x0B2\x1A.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampR\tupdatedAt\x12,\n\x0Fdisabled_reason\x18\t \x01(\tH\0R\x0EdisabledReason\x88\x01\x01\x1A9\n\x0BLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x12\n\x10_disabled_reason\"\xE2\x01\n\x0CRegisterVigy\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07program\x18\x02 \x01(\tR\x07program\x12(\n\x10tick_interval_ms\x18\x03 \x01(\x04R\x0EtickIntervalMs\x12?\n\x06labels\x18\x04 \x03(\x0B2'.pleme.vigy.v1.RegisterVigy.LabelsEntryR\x06labels\x1A9\n\x0BLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xBD\x01\n\nUpdateVigy\x12\x1D\n\x07program\x18\x01 \x01(\tH\0R\x07program\x88\x01\x01\x12-\n\x10tick_interval_ms\x18\x02 \x01(\x04H\x01R\x0EtickIntervalMs\x88\x01\x01\x125\n\x06labels\x18\x03 \x01(\x0B2\x18.pleme.vigy.v1.StringMapH\x02R\x06labels\x88\x01\x01B\n\n\x08_programB\x13\n\x11_tick_interval_msB\t\n\x07_labels\"\x88\x01\n\tStringMap\x12?\n\x07entries\x18\x01 \x03(\x0B2%.pleme.vigy.v1.StringMap.EntriesEntryR\x07entries\x1A:\n\x0CEntriesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"v\n\x08VigyList\x12)\n\x05items\x18\x01 \x03(\x0B2\x13.pleme.vigy.v1.VigyR\x05items\x12+\n\x0Fnext_page_token\x18\x02 \x01(\tH\0R\rnextPageToken\x88\x01\x01B\x12\n\x10_next_page_token\"T\n\x06VigyKv\x12\x17\n\x07vigy_id\x18\x01 \x01(\tR\x06vigyId\x121\n\x07entries\x18\x02 \x01(\x0B2\x17.google.protobuf.StructR\x07entries\"\xE1\x03\n\tVigyState\x12\x17\n\x07vigy_id\x18\x01 \x01(\tR\x06vigyId\x121\n\x07desired\x18\x02 \x01(\x0B2\x17.google.protobuf.StructR\x07desired\x123\n\x08observed\x18\x03 \x01(\x0B2\x17.google.protobuf.StructR\x08observed\x128\n\x07pending\x18\x04 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07pending\x12\x1D\n\ntick_count\x18\x05 \x01(\x04R\ttickCount\x12;\n\x0Bcaptured_at\x18\x06 \x01(\x0B2\x1A.google.protobuf.TimestampR\ncapturedAt\x12\x19\n\x05owner\x18\x07 \x01(\tH\0R\x05owner\x88\x01\x01\x12I\n\x10lease_expires_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x01R\x0EleaseExpiresAt\x88\x01\x01\x128\n\nconditions\x18\t \x03(\x0B2\x18.pleme.vigy.v1.ConditionR\nconditionsB\x08\n\x06_ownerB\x13\n\x11_lease_expires_at\"\x9B\x03\n\x0FReconcileAction\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x120\n\x07payload\x18\x02 \x01(\x0B2\x16.google.protobuf.ValueR\x07payload\x123\n\x06result\x18\x03 \x01(\x0E2\x1B.pleme.vigy.v1.ActionResultR\x06result\x12\x1D\n\x07message\x18\x04 \x01(\tH\0R\x07message\x88\x01\x01\x12.\n\x06output\x18\x05 \x01(\x0B2\x16.google.protobuf.ValueR\x06output\x12\x1A\n\x08attempts\x18\x06 \x01(\rR\x08attempts\x12>\n\nstarted_at\x18\x07 \x01(\x0B2\x1A.google.protobuf.TimestampH\x01R\tstartedAt\x88\x01\x01\x12:\n\x08ended_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x02R\x07endedAt\x88\x01\x01B\n\n\x08_messageB\r\n\x0B_started_atB\x0B\n\t_ended_at\"\xF8\x01\n\tCondition\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x126\n\x06status\x18\x02 \x01(\x0E2\x1E.pleme.vigy.v1.ConditionStatusR\x06status\x12\x1B\n\x06reason\x18\x03 \x01(\tH\0R\x06reason\x88\x01\x01\x12\x1D\n\x07message\x18\x04 \x01(\tH\x01R\x07message\x88\x01\x01\x12L\n\x14last_transition_time\x18\x05 \x01(\x0B2\x1A.google.protobuf.TimestampR\x12lastTransitionTimeB\t\n\x07_reasonB\n\n\x08_message\"9\n\x07LogLine\x12\x14\n\x05level\x18\x01 \x01(\tR\x05level\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x9C\x03\n\x07VigyRun\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n\x07vigy_id\x18\x02 \x01(\tR\x06vigyId\x12\x12\n\x04tick\x18\x03 \x01(\x04R\x04tick\x129\n\nstarted_at\x18\x04 \x01(\x0B2\x1A.google.protobuf.TimestampR\tstartedAt\x125\n\x08ended_at\x18\x05 \x01(\x0B2\x1A.google.protobuf.TimestampR\x07endedAt\x120\n\x06result\x18\x06 \x01(\x0E2\x18.pleme.vigy.v1.RunResultR\x06result\x12\x19\n\x05error\x18\x07 \x01(\tH\0R\x05error\x88\x01\x01\x128\n\x07actions\x18\x08 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07actions\x12*\n\x04logs\x18\t \x03(\x0B2\x16.pleme.vigy.v1.LogLineR\x04logs\x12%\n\x0Elogs_truncated\x18\n \x01(\x08R\rlogsTruncatedB\x08\n\x06_error\"|\n\x0BVigyRunList\x12,\n\x05items\x18\x01 \x03(\x0B2\x16.pleme.vigy.v1.VigyRunR\x05items\x12+\n\x0Fnext_page_token\x18\x02 \x01(\tH\0R\rnextPageToken\x88\x01\x01B\x12\n\x10_next_page_token\"(\n\x0CCheckProgram\x12\x18\n\x07program\x18\x01 \x01(\tR\x07program\"\xBE\x01\n\x0CProgramCheck\x12\x0E\n\x02ok\x18\x01 \x01(\x08R\x02ok\x12\x1D\n\x07message\x18\x02 \x01(\tH\0R\x07message\x88\x01\x01\x12\x17\n\x04line\x18\x03 \x01(\rH\x01R\x04line\x88\x01\x01\x12\x1B\n\x06column\x18\x04 \x01(\rH\x02R\x06column\x88\x01\x01\x12\x1D\n\x07excerpt\x18\x05 \x01(\tH\x03R\x07excerpt\x88\x01\x01B\n\n\x08_messageB\x07\n\x05_lineB\t\n\x07_columnB\n\n\x08_excerpt\"r\n\x0FSimulateProgram\x12\x18\n\x07program\x18\x01 \x01(\tR\x07program\x12\x19\n\x05ticks\x18\x02 \x01(\rH\0R\x05ticks\x88\x01\x01\x12\x17\n\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01B\x08\n\x06_ticksB\x07\n\x05_name\"@\n\nSimulation\x122\n\x05ticks\x18\x01 \x03(\x0B2\x1C.pleme.vigy.v1.SimulatedTickR\x05ticks\"\xD8\x03\n\rSimulatedTick\x12\x12\n\x04tick\x18\x01 \x01(\x04R\x04tick\x120\n\x06result\x18\x02 \x01(\x0E2\x18.pleme.vigy.v1.RunResultR\x06result\x12\x19\n\x05error\x18\x03 \x01(\tH\0R\x05error\x88\x01\x01\x128\n\x07actions\x18\x04 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07actions\x12*\n\x04logs\x18\x05 \x03(\x0B2\x16.pleme.vigy.v1.LogLineR\x04logs\x12%\n\x0Elogs_truncated\x18\x06 \x01(\x08R\rlogsTruncated\x121\n\x07desired\x18\x07 \x01(\x0B2\x17.google.protobuf.StructR\x07desired\x123\n\x08observed\x18\x08 \x01(\x0B2\x17.google.protobuf.StructR\x08observed\x12>\n\nconditions\x18\t \x03(\x0B2\x1E.pleme.vigy.v1.ConditionUpdateR\nconditions\x12'\n\x02kv\x18\n \x01(\x0B2\x17.google.protobuf.StructR\x02kvB\x08\n\x06_error\"\xB0\x01\n\x0FConditionUpdate\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x126\n\x06status\x18\x02 \x01(\x0E2\x1E.pleme.vigy.v1.ConditionStatusR\x06status\x12\x1B\n\x06reason\x18\x03 \x01(\tH\0R\x06reason\x88\x01\x01\x12\x1D\n\x07message\x18\x04 \x01(\tH\x01R\x07message\x88\x01\x01B\t\n\x07_reasonB\n\n\x08_message\"O\n\x05Error\x12,\n\x04code\x18\x01 \x01(\x0E2\x18.pleme.vigy.v1.ErrorCodeR\x04code\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message*\x93\x01\n\x0CActionResult\x12\x1D\n\x19ACTION_RESULT_UNSPECIFIED\x10\0\x12\x14\n\x10ACTION_RESULT_OK\x10\x01\x12\x18\n\x14ACTION_RESULT_FAILED\x10\x02\x12\x19\n\x15ACTION_RESULT_SKIPPED\x10\x03\x12\x19\n\x15ACTION_RESULT_PENDING\x10\x04*\x88\x01\n\x0FConditionStatus\x12 \n\x1CCONDITION_STATUS_UNSPECIFIED\x10\0\x12\x19\n\x15CONDITION_STATUS_TRUE\x10\x01\x12\x1A\n\x16CONDITION_STATUS_FALSE\x10\x02\x12\x1C\n\x18CONDITION_STATUS_UNKNOWN\x10\x03*i\n\tRunResult\x12\x1A\n\x16RUN_RESULT_UNSPECIFIED\x10\0\x12\x11\n\rRUN_RESULT_OK\x10\x01\x12\x15\n\x11RUN_RESULT_FAILED\x10\x02\x12\x16\n\x12RUN_RESULT_SKIPPED\x10\x03*\xF4\x01\n\tErrorCode\x12\x1A\n\x16ERROR_CODE_UNSPECIFIED\x10\0\x12\x1F\n\x1BERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n\x14ERROR_CODE_NOT_FOUND\x10\x02\x12\x17\n\x13ERROR_CODE_CONFLICT\x10\x03\x12\"\n\x1EERROR_CODE_FAILED_PRECONDITION\x10\x04\x12\x1A\n\x16ERROR_CODE_UNAVAILABLE\x10\x05\x12\x17\n\x13ERROR_CODE_INTERNAL\x10\x06\x12\x1E\n\x1AERROR_CODE_UNAUTHENTICATED\x10\x072\x8F\x08\n\x0BVigyService\x12G\n\nListVigies\x12 .pleme.vigy.v1.ListVigiesRequest\x1A\x17.pleme.vigy.v1.VigyList\x12G\n\x0CRegisterVigy\x12\".pleme.vigy.v1.RegisterVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12=\n\x07GetVigy\x12\x1D.pleme.vigy.v1.GetVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nUpdateVigy\x12 .pleme.vigy.v1.UpdateVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nDeleteVigy\x12 .pleme.vigy.v1.DeleteVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nEnableVigy\x12 .pleme.vigy.v1.EnableVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12E\n\x0BDisableVigy\x12!.pleme.vigy.v1.DisableVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12L\n\x0CGetVigyState\x12\".pleme.vigy.v1.GetVigyStateRequest\x1A\x18.pleme.vigy.v1.VigyState\x12C\n\tGetVigyKv\x12\x1F.pleme.vigy.v1.GetVigyKvRequest\x1A\x15.pleme.vigy.v1.VigyKv\x12B\n\x08TickVigy\x12\x1E.pleme.vigy.v1.TickVigyRequest\x1A\x16.pleme.vigy.v1.VigyRun\x12N\n\x0CListVigyRuns\x12\".pleme.vigy.v1.ListVigyRunsRequest\x1A\x1A.pleme.vigy.v1.VigyRunList\x12O\n\x0CCheckProgram\x12\".pleme.vigy.v1.CheckProgramRequest\x1A\x1B.pleme.vigy.v1.ProgramCheck\x12S\n\x0FSimulateProgram\x12%.pleme.vigy.v1.SimulateProgramRequest\x1A\x19.pleme.vigy.v1.Simulation\x12L\n\x0CStreamEvents\x12\".pleme.vigy.v1.StreamEventsRequest\x1A\x16.pleme.vigy.v1.VigyRun0\x01b\x06proto3";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"\n\xE2\x05\n\x1Cgoogle/protobuf/struct.proto\x12\x0Fgoogle.protobuf\"\x98\x01\n\x06Struct\x12;\n\x06fields\x18\x01 \x03(\x0B2#.google.protobuf.Struct.FieldsEntryR\x06fields\x1AQ\n\x0BFieldsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12,\n\x05value\x18\x02 \x01(\x0B2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xB2\x02\n\x05Value\x12;\n\nnull_value\x18\x01 \x01(\x0E2\x1A.google.protobuf.NullValueH\0R\tnullValue\x12#\n\x0Cnumber_value\x18\x02 \x01(\x01H\0R\x0BnumberValue\x12#\n\x0Cstring_value\x18\x03 \x01(\tH\0R\x0BstringValue\x12\x1F\n\nbool_value\x18\x04 \x01(\x08H\0R\tboolValue\x12<\n\x0Cstruct_value\x18\x05 \x01(\x0B2\x17.google.protobuf.StructH\0R\x0BstructValue\x12;\n\nlist_value\x18\x06 \x01(\x0B2\x1A.google.protobuf.ListValueH\0R\tlistValueB\x06\n\x04kind\";\n\tListValue\x12.\n\x06values\x18\x01 \x03(\x0B2\x16.google.protobuf.ValueR\x06values*\x1B\n\tNullValue\x12\x0E\n\nNULL_VALUE\x10\0B\x7F\n\x13com.google.protobufB\x0BStructProtoP\x01Z/google.golang.org/protobuf/types/known/structpb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xFF\x01\n\x1Fgoogle/protobuf/timestamp.proto\x12\x0Fgoogle.protobuf\";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xB1G\n\nvigy.proto\x12\rpleme.vigy.v1\x1A\x1Cgoogle/protobuf/struct.proto\x1A\x1Fgoogle/protobuf/timestamp.proto\"\xD5\x01\n\x11ListVigiesRequest\x12\x1F\n\x08selector\x18\x01 \x01(\tH\0R\x08selector\x88\x01\x01\x12 \n\tpage_size\x18\x02 \x01(\rH\x01R\x08pageSize\x88\x01\x01\x12!\n\tcondition\x18\x03 \x01(\tH\x02R\tcondition\x88\x01\x01\x12\"\n\npage_token\x18\x04 \x01(\tH\x03R\tpageToken\x88\x01\x01B\x0B\n\t_selectorB\x0C\n\n_page_sizeB\x0C\n\n_conditionB\r\n\x0B_page_token\"F\n\x13RegisterVigyRequest\x12/\n\x04body\x18\x01 \x01(\x0B2\x1B.pleme.vigy.v1.RegisterVigyR\x04body\" \n\x0EGetVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"R\n\x11UpdateVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12-\n\x04body\x18\x02 \x01(\x0B2\x19.pleme.vigy.v1.UpdateVigyR\x04body\"#\n\x11DeleteVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"#\n\x11EnableVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"$\n\x12DisableVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"P\n\x10PauseVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12,\n\x04body\x18\x02 \x01(\x0B2\x18.pleme.vigy.v1.PauseVigyR\x04body\"#\n\x11ResumeVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"%\n\x13GetVigyStateRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"!\n\x0FTickVigyRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"\x88\x01\n\x13ListVigyRunsRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12 \n\tpage_size\x18\x02 \x01(\rH\0R\x08pageSize\x88\x01\x01\x12\"\n\npage_token\x18\x03 \x01(\tH\x01R\tpageToken\x88\x01\x01B\x0C\n\n_page_sizeB\r\n\x0B_page_token\"\"\n\x10GetVigyKvRequest\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\"?\n\x13StreamEventsRequest\x12\x1C\n\x07vigy_id\x18\x01 \x01(\tH\0R\x06vigyId\x88\x01\x01B\n\n\x08_vigy_id\"F\n\x13CheckProgramRequest\x12/\n\x04body\x18\x01 \x01(\x0B2\x1B.pleme.vigy.v1.CheckProgramR\x04body\"L\n\x16SimulateProgramRequest\x122\n\x04body\x18\x01 \x01(\x0B2\x1E.pleme.vigy.v1.SimulateProgramR\x04body\"\xDB\x08\n\x04Vigy\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n\x07program\x18\x03 \x01(\tR\x07program\x12-\n\x10tick_interval_ms\x18\x04 \x01(\x04H\0R\x0EtickIntervalMs\x88\x01\x01\x12\x18\n\x07enabled\x18\x05 \x01(\x08R\x07enabled\x127\n\x06labels\x18\x06 \x03(\x0B2\x1F.pleme.vigy.v1.Vigy.LabelsEntryR\x06labels\x129\n\ncreated_at\x18\x07 \x01(\x0B2\x1A.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampR\tupdatedAt\x12,\n\x0Fdisabled_reason\x18\t \x01(\tH\x01R\x0EdisabledReason\x88\x01\x01\x12\x17\n\x04cron\x18\n \x01(\tH\x02R\x04cron\x88\x01\x01\x12\x13\n\x02tz\x18\x0B \x01(\tH\x03R\x02tz\x88\x01\x01\x12\x1B\n\tjitter_ms\x18\x0C \x01(\x04R\x08jitterMs\x12<\n\tstarts_at\x18\r \x01(\x0B2\x1A.google.protobuf.TimestampH\x04R\x08startsAt\x88\x01\x01\x128\n\x07ends_at\x18\x0E \x01(\x0B2\x1A.google.protobuf.TimestampH\x05R\x06endsAt\x88\x01\x01\x120\n\x12catch_up_window_ms\x18\x0F \x01(\x04H\x06R\x0FcatchUpWindowMs\x88\x01\x01\x125\n\x14pause_after_failures\x18\x10 \x01(\rH\x07R\x12pauseAfterFailures\x88\x01\x01\x12+\n\x0Fbackoff_base_ms\x18\x11 \x01(\x04H\x08R\rbackoffBaseMs\x88\x01\x01\x12)\n\x0Ebackoff_cap_ms\x18\x12 \x01(\x04H\tR\x0CbackoffCapMs\x88\x01\x01\x12(\n\rpaused_reason\x18\x13 \x01(\tH\nR\x0CpausedReason\x88\x01\x01\x12<\n\tpaused_at\x18\x14 \x01(\x0B2\x1A.google.protobuf.TimestampH\x0BR\x08pausedAt\x88\x01\x01\x1A9\n\x0BLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x13\n\x11_tick_interval_msB\x12\n\x10_disabled_reasonB\x07\n\x05_cronB\x05\n\x03_tzB\x0C\n\n_starts_atB\n\n\x08_ends_atB\x15\n\x13_catch_up_window_msB\x17\n\x15_pause_after_failuresB\x12\n\x10_backoff_base_msB\x11\n\x0F_backoff_cap_msB\x10\n\x0E_paused_reasonB\x0C\n\n_paused_at\"\x94\x06\n\x0CRegisterVigy\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07program\x18\x02 \x01(\tR\x07program\x12-\n\x10tick_interval_ms\x18\x03 \x01(\x04H\0R\x0EtickIntervalMs\x88\x01\x01\x12?\n\x06labels\x18\x04 \x03(\x0B2'.pleme.vigy.v1.RegisterVigy.LabelsEntryR\x06labels\x12\x17\n\x04cron\x18\x05 \x01(\tH\x01R\x04cron\x88\x01\x01\x12\x13\n\x02tz\x18\x06 \x01(\tH\x02R\x02tz\x88\x01\x01\x12 \n\tjitter_ms\x18\x07 \x01(\x04H\x03R\x08jitterMs\x88\x01\x01\x12<\n\tstarts_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x04R\x08startsAt\x88\x01\x01\x128\n\x07ends_at\x18\t \x01(\x0B2\x1A.google.protobuf.TimestampH\x05R\x06endsAt\x88\x01\x01\x120\n\x12catch_up_window_ms\x18\n \x01(\x04H\x06R\x0FcatchUpWindowMs\x88\x01\x01\x125\n\x14pause_after_failures\x18\x0B \x01(\rH\x07R\x12pauseAfterFailures\x88\x01\x01\x12+\n\x0Fbackoff_base_ms\x18\x0C \x01(\x04H\x08R\rbackoffBaseMs\x88\x01\x01\x12)\n\x0Ebackoff_cap_ms\x18\r \x01(\x04H\tR\x0CbackoffCapMs\x88\x01\x01\x1A9\n\x0BLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x13\n\x11_tick_interval_msB\x07\n\x05_cronB\x05\n\x03_tzB\x0C\n\n_jitter_msB\x0C\n\n_starts_atB\n\n\x08_ends_atB\x15\n\x13_catch_up_window_msB\x17\n\x15_pause_after_failuresB\x12\n\x10_backoff_base_msB\x11\n\x0F_backoff_cap_ms\"\xD5\x05\n\nUpdateVigy\x12\x1D\n\x07program\x18\x01 \x01(\tH\0R\x07program\x88\x01\x01\x12-\n\x10tick_interval_ms\x18\x02 \x01(\x04H\x01R\x0EtickIntervalMs\x88\x01\x01\x125\n\x06labels\x18\x03 \x01(\x0B2\x18.pleme.vigy.v1.StringMapH\x02R\x06labels\x88\x01\x01\x12\x17\n\x04cron\x18\x04 \x01(\tH\x03R\x04cron\x88\x01\x01\x12\x13\n\x02tz\x18\x05 \x01(\tH\x04R\x02tz\x88\x01\x01\x12 \n\tjitter_ms\x18\x06 \x01(\x04H\x05R\x08jitterMs\x88\x01\x01\x12<\n\tstarts_at\x18\x07 \x01(\x0B2\x1A.google.protobuf.TimestampH\x06R\x08startsAt\x88\x01\x01\x128\n\x07ends_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x07R\x06endsAt\x88\x01\x01\x120\n\x12catch_up_window_ms\x18\t \x01(\x04H\x08R\x0FcatchUpWindowMs\x88\x01\x01\x125\n\x14pause_after_failures\x18\n \x01(\rH\tR\x12pauseAfterFailures\x88\x01\x01\x12+\n\x0Fbackoff_base_ms\x18\x0B \x01(\x04H\nR\rbackoffBaseMs\x88\x01\x01\x12)\n\x0Ebackoff_cap_ms\x18\x0C \x01(\x04H\x0BR\x0CbackoffCapMs\x88\x01\x01B\n\n\x08_programB\x13\n\x11_tick_interval_msB\t\n\x07_labelsB\x07\n\x05_cronB\x05\n\x03_tzB\x0C\n\n_jitter_msB\x0C\n\n_starts_atB\n\n\x08_ends_atB\x15\n\x13_catch_up_window_msB\x17\n\x15_pause_after_failuresB\x12\n\x10_backoff_base_msB\x11\n\x0F_backoff_cap_ms\"#\n\tPauseVigy\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\"\x88\x01\n\tStringMap\x12?\n\x07entries\x18\x01 \x03(\x0B2%.pleme.vigy.v1.StringMap.EntriesEntryR\x07entries\x1A:\n\x0CEntriesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"v\n\x08VigyList\x12)\n\x05items\x18\x01 \x03(\x0B2\x13.pleme.vigy.v1.VigyR\x05items\x12+\n\x0Fnext_page_token\x18\x02 \x01(\tH\0R\rnextPageToken\x88\x01\x01B\x12\n\x10_next_page_token\"T\n\x06VigyKv\x12\x17\n\x07vigy_id\x18\x01 \x01(\tR\x06vigyId\x121\n\x07entries\x18\x02 \x01(\x0B2\x17.google.protobuf.StructR\x07entries\"\xA6\x05\n\tVigyState\x12\x17\n\x07vigy_id\x18\x01 \x01(\tR\x06vigyId\x121\n\x07desired\x18\x02 \x01(\x0B2\x17.google.protobuf.StructR\x07desired\x123\n\x08observed\x18\x03 \x01(\x0B2\x17.google.protobuf.StructR\x08observed\x128\n\x07pending\x18\x04 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07pending\x12\x1D\n\ntick_count\x18\x05 \x01(\x04R\ttickCount\x12;\n\x0Bcaptured_at\x18\x06 \x01(\x0B2\x1A.google.protobuf.TimestampR\ncapturedAt\x12\x19\n\x05owner\x18\x07 \x01(\tH\0R\x05owner\x88\x01\x01\x12I\n\x10lease_expires_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x01R\x0EleaseExpiresAt\x88\x01\x01\x128\n\nconditions\x18\t \x03(\x0B2\x18.pleme.vigy.v1.ConditionR\nconditions\x129\n\nnext_ticks\x18\n \x03(\x0B2\x1A.google.protobuf.TimestampR\tnextTicks\x12&\n\x0Cmissed_ticks\x18\x0B \x01(\x04H\x02R\x0BmissedTicks\x88\x01\x01\x126\n\x14consecutive_failures\x18\x0C \x01(\rH\x03R\x13consecutiveFailures\x88\x01\x01B\x08\n\x06_ownerB\x13\n\x11_lease_expires_atB\x0F\n\r_missed_ticksB\x17\n\x15_consecutive_failures\"\x9B\x03\n\x0FReconcileAction\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x120\n\x07payload\x18\x02 \x01(\x0B2\x16.google.protobuf.ValueR\x07payload\x123\n\x06result\x18\x03 \x01(\x0E2\x1B.pleme.vigy.v1.ActionResultR\x06result\x12\x1D\n\x07message\x18\x04 \x01(\tH\0R\x07message\x88\x01\x01\x12.\n\x06output\x18\x05 \x01(\x0B2\x16.google.protobuf.ValueR\x06output\x12\x1A\n\x08attempts\x18\x06 \x01(\rR\x08attempts\x12>\n\nstarted_at\x18\x07 \x01(\x0B2\x1A.google.protobuf.TimestampH\x01R\tstartedAt\x88\x01\x01\x12:\n\x08ended_at\x18\x08 \x01(\x0B2\x1A.google.protobuf.TimestampH\x02R\x07endedAt\x88\x01\x01B\n\n\x08_messageB\r\n\x0B_started_atB\x0B\n\t_ended_at\"\xF8\x01\n\tCondition\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x126\n\x06status\x18\x02 \x01(\x0E2\x1E.pleme.vigy.v1.ConditionStatusR\x06status\x12\x1B\n\x06reason\x18\x03 \x01(\tH\0R\x06reason\x88\x01\x01\x12\x1D\n\x07message\x18\x04 \x01(\tH\x01R\x07message\x88\x01\x01\x12L\n\x14last_transition_time\x18\x05 \x01(\x0B2\x1A.google.protobuf.TimestampR\x12lastTransitionTimeB\t\n\x07_reasonB\n\n\x08_message\"9\n\x07LogLine\x12\x14\n\x05level\x18\x01 \x01(\tR\x05level\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x9C\x03\n\x07VigyRun\x12\x0E\n\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n\x07vigy_id\x18\x02 \x01(\tR\x06vigyId\x12\x12\n\x04tick\x18\x03 \x01(\x04R\x04tick\x129\n\nstarted_at\x18\x04 \x01(\x0B2\x1A.google.protobuf.TimestampR\tstartedAt\x125\n\x08ended_at\x18\x05 \x01(\x0B2\x1A.google.protobuf.TimestampR\x07endedAt\x120\n\x06result\x18\x06 \x01(\x0E2\x18.pleme.vigy.v1.RunResultR\x06result\x12\x19\n\x05error\x18\x07 \x01(\tH\0R\x05error\x88\x01\x01\x128\n\x07actions\x18\x08 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07actions\x12*\n\x04logs\x18\t \x03(\x0B2\x16.pleme.vigy.v1.LogLineR\x04logs\x12%\n\x0Elogs_truncated\x18\n \x01(\x08R\rlogsTruncatedB\x08\n\x06_error\"|\n\x0BVigyRunList\x12,\n\x05items\x18\x01 \x03(\x0B2\x16.pleme.vigy.v1.VigyRunR\x05items\x12+\n\x0Fnext_page_token\x18\x02 \x01(\tH\0R\rnextPageToken\x88\x01\x01B\x12\n\x10_next_page_token\"(\n\x0CCheckProgram\x12\x18\n\x07program\x18\x01 \x01(\tR\x07program\"\xBE\x01\n\x0CProgramCheck\x12\x0E\n\x02ok\x18\x01 \x01(\x08R\x02ok\x12\x1D\n\x07message\x18\x02 \x01(\tH\0R\x07message\x88\x01\x01\x12\x17\n\x04line\x18\x03 \x01(\rH\x01R\x04line\x88\x01\x01\x12\x1B\n\x06column\x18\x04 \x01(\rH\x02R\x06column\x88\x01\x01\x12\x1D\n\x07excerpt\x18\x05 \x01(\tH\x03R\x07excerpt\x88\x01\x01B\n\n\x08_messageB\x07\n\x05_lineB\t\n\x07_columnB\n\n\x08_excerpt\"r\n\x0FSimulateProgram\x12\x18\n\x07program\x18\x01 \x01(\tR\x07program\x12\x19\n\x05ticks\x18\x02 \x01(\rH\0R\x05ticks\x88\x01\x01\x12\x17\n\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01B\x08\n\x06_ticksB\x07\n\x05_name\"@\n\nSimulation\x122\n\x05ticks\x18\x01 \x03(\x0B2\x1C.pleme.vigy.v1.SimulatedTickR\x05ticks\"\xD8\x03\n\rSimulatedTick\x12\x12\n\x04tick\x18\x01 \x01(\x04R\x04tick\x120\n\x06result\x18\x02 \x01(\x0E2\x18.pleme.vigy.v1.RunResultR\x06result\x12\x19\n\x05error\x18\x03 \x01(\tH\0R\x05error\x88\x01\x01\x128\n\x07actions\x18\x04 \x03(\x0B2\x1E.pleme.vigy.v1.ReconcileActionR\x07actions\x12*\n\x04logs\x18\x05 \x03(\x0B2\x16.pleme.vigy.v1.LogLineR\x04logs\x12%\n\x0Elogs_truncated\x18\x06 \x01(\x08R\rlogsTruncated\x121\n\x07desired\x18\x07 \x01(\x0B2\x17.google.protobuf.StructR\x07desired\x123\n\x08observed\x18\x08 \x01(\x0B2\x17.google.protobuf.StructR\x08observed\x12>\n\nconditions\x18\t \x03(\x0B2\x1E.pleme.vigy.v1.ConditionUpdateR\nconditions\x12'\n\x02kv\x18\n \x01(\x0B2\x17.google.protobuf.StructR\x02kvB\x08\n\x06_error\"\xB0\x01\n\x0FConditionUpdate\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x126\n\x06status\x18\x02 \x01(\x0E2\x1E.pleme.vigy.v1.ConditionStatusR\x06status\x12\x1B\n\x06reason\x18\x03 \x01(\tH\0R\x06reason\x88\x01\x01\x12\x1D\n\x07message\x18\x04 \x01(\tH\x01R\x07message\x88\x01\x01B\t\n\x07_reasonB\n\n\x08_message\"O\n\x05Error\x12,\n\x04code\x18\x01 \x01(\x0E2\x18.pleme.vigy.v1.ErrorCodeR\x04code\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message*\x93\x01\n\x0CActionResult\x12\x1D\n\x19ACTION_RESULT_UNSPECIFIED\x10\0\x12\x14\n\x10ACTION_RESULT_OK\x10\x01\x12\x18\n\x14ACTION_RESULT_FAILED\x10\x02\x12\x19\n\x15ACTION_RESULT_SKIPPED\x10\x03\x12\x19\n\x15ACTION_RESULT_PENDING\x10\x04*\x88\x01\n\x0FConditionStatus\x12 \n\x1CCONDITION_STATUS_UNSPECIFIED\x10\0\x12\x19\n\x15CONDITION_STATUS_TRUE\x10\x01\x12\x1A\n\x16CONDITION_STATUS_FALSE\x10\x02\x12\x1C\n\x18CONDITION_STATUS_UNKNOWN\x10\x03*i\n\tRunResult\x12\x1A\n\x16RUN_RESULT_UNSPECIFIED\x10\0\x12\x11\n\rRUN_RESULT_OK\x10\x01\x12\x15\n\x11RUN_RESULT_FAILED\x10\x02\x12\x16\n\x12RUN_RESULT_SKIPPED\x10\x03*\xF4\x01\n\tErrorCode\x12\x1A\n\x16ERROR_CODE_UNSPECIFIED\x10\0\x12\x1F\n\x1BERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n\x14ERROR_CODE_NOT_FOUND\x10\x02\x12\x17\n\x13ERROR_CODE_CONFLICT\x10\x03\x12\"\n\x1EERROR_CODE_FAILED_PRECONDITION\x10\x04\x12\x1A\n\x16ERROR_CODE_UNAVAILABLE\x10\x05\x12\x17\n\x13ERROR_CODE_INTERNAL\x10\x06\x12\x1E\n\x1AERROR_CODE_UNAUTHENTICATED\x10\x072\x97\t\n\x0BVigyService\x12G\n\nListVigies\x12 .pleme.vigy.v1.ListVigiesRequest\x1A\x17.pleme.vigy.v1.VigyList\x12G\n\x0CRegisterVigy\x12\".pleme.vigy.v1.RegisterVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12=\n\x07GetVigy\x12\x1D.pleme.vigy.v1.GetVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nUpdateVigy\x12 .pleme.vigy.v1.UpdateVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nDeleteVigy\x12 .pleme.vigy.v1.DeleteVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nEnableVigy\x12 .pleme.vigy.v1.EnableVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12E\n\x0BDisableVigy\x12!.pleme.vigy.v1.DisableVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12A\n\tPauseVigy\x12\x1F.pleme.vigy.v1.PauseVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12C\n\nResumeVigy\x12 .pleme.vigy.v1.ResumeVigyRequest\x1A\x13.pleme.vigy.v1.Vigy\x12L\n\x0CGetVigyState\x12\".pleme.vigy.v1.GetVigyStateRequest\x1A\x18.pleme.vigy.v1.VigyState\x12C\n\tGetVigyKv\x12\x1F.pleme.vigy.v1.GetVigyKvRequest\x1A\x15.pleme.vigy.v1.VigyKv\x12B\n\x08TickVigy\x12\x1E.pleme.vigy.v1.TickVigyRequest\x1A\x16.pleme.vigy.v1.VigyRun\x12N\n\x0CListVigyRuns\x12\".pleme.vigy.v1.ListVigyRunsRequest\x1A\x1A.pleme.vigy.v1.VigyRunList\x12O\n\x0CCheckProgram\x12\".pleme.vigy.v1.CheckProgramRequest\x1A\x1B.pleme.vigy.v1.ProgramCheck\x12S\n\x0FSimulateProgram\x12%.pleme.vigy.v1.SimulateProgramRequest\x1A\x19.pleme.vigy.v1.Simulation\x12L\n\x0CStreamEvents\x12\".pleme.vigy.v1.StreamEventsRequest\x1A\x16.pleme.vigy.v1.VigyRun0\x01b\x06proto3";

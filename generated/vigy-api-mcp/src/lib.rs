@@ -351,12 +351,84 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
             },
         },
         Tool {
+            name: "pause_vigy",
+            description: "Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again.",
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    },
+    "reason": {
+      "description": "Why, in words, shown with the vigy until it is resumed.",
+      "maxLength": 1024,
+      "minLength": 1,
+      "type": "string"
+    }
+  },
+  "required": [
+    "id",
+    "reason"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
+                .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: false,
+                idempotent: true,
+                open_world: false,
+            },
+        },
+        Tool {
             name: "register_vigy",
             description: "Register a vigy, or update the vigy of the same name.",
             input_schema: ::serde_json::from_str(
                     r#"{
   "additionalProperties": false,
   "properties": {
+    "backoff_base_ms": {
+      "description": "The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    },
+    "backoff_cap_ms": {
+      "description": "The longest wait after failures (default the runtime's).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    },
+    "catch_up_window_ms": {
+      "description": "Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.",
+      "maximum": 604800000,
+      "minimum": 1,
+      "type": "integer"
+    },
+    "cron": {
+      "description": "A cron pattern instead of an interval: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).",
+      "maxLength": 256,
+      "minLength": 1,
+      "type": "string"
+    },
+    "ends_at": {
+      "description": "Do not tick after this.",
+      "format": "date-time",
+      "type": "string"
+    },
+    "jitter_ms": {
+      "description": "Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).",
+      "maximum": 3600000,
+      "minimum": 0,
+      "type": "integer"
+    },
     "labels": {
       "additionalProperties": {
         "type": "string"
@@ -370,22 +442,38 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
       "minLength": 1,
       "type": "string"
     },
+    "pause_after_failures": {
+      "description": "Pause it after this many failed ticks in a row, the last error as the reason.",
+      "maximum": 1000000,
+      "minimum": 1,
+      "type": "integer"
+    },
     "program": {
       "description": "The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.",
       "maxLength": 262144,
       "type": "string"
     },
+    "starts_at": {
+      "description": "Do not tick before this.",
+      "format": "date-time",
+      "type": "string"
+    },
     "tick_interval_ms": {
-      "description": "How often it ticks, in milliseconds (100 ms to 7 days).",
+      "description": "How often it ticks, in milliseconds (100 ms to 7 days); give this or `cron`.",
       "maximum": 604800000,
       "minimum": 100,
       "type": "integer"
+    },
+    "tz": {
+      "description": "The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.",
+      "maxLength": 64,
+      "minLength": 1,
+      "type": "string"
     }
   },
   "required": [
     "name",
-    "program",
-    "tick_interval_ms"
+    "program"
   ],
   "type": "object"
 }"#,
@@ -398,6 +486,36 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
             annotations: Annotations {
                 read_only: false,
                 destructive: true,
+                idempotent: true,
+                open_world: false,
+            },
+        },
+        Tool {
+            name: "resume_vigy",
+            description: "Let a paused vigy tick again, from its next due time.",
+            input_schema: ::serde_json::from_str(
+                    r#"{
+  "additionalProperties": false,
+  "properties": {
+    "id": {
+      "description": "The vigy's id (32 hex characters) or its name.",
+      "type": "string"
+    }
+  },
+  "required": [
+    "id"
+  ],
+  "type": "object"
+}"#,
+                )
+                .expect("the generator writes valid JSON"),
+            output_schema: ::serde_json::to_value(
+                    ::schemars::schema_for!(::vigy_api::Vigy),
+                )
+                .expect("a JSON Schema serializes"),
+            annotations: Annotations {
+                read_only: false,
+                destructive: false,
                 idempotent: true,
                 open_world: false,
             },
@@ -484,9 +602,44 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
                     r#"{
   "additionalProperties": false,
   "properties": {
+    "backoff_base_ms": {
+      "description": "The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    },
+    "backoff_cap_ms": {
+      "description": "The longest wait after failures (default the runtime's).",
+      "maximum": 604800000,
+      "minimum": 100,
+      "type": "integer"
+    },
+    "catch_up_window_ms": {
+      "description": "Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.",
+      "maximum": 604800000,
+      "minimum": 1,
+      "type": "integer"
+    },
+    "cron": {
+      "description": "A new cron pattern, replacing its interval or pattern: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).",
+      "maxLength": 256,
+      "minLength": 1,
+      "type": "string"
+    },
+    "ends_at": {
+      "description": "Do not tick after this.",
+      "format": "date-time",
+      "type": "string"
+    },
     "id": {
       "description": "The vigy's id (32 hex characters) or its name.",
       "type": "string"
+    },
+    "jitter_ms": {
+      "description": "Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).",
+      "maximum": 3600000,
+      "minimum": 0,
+      "type": "integer"
     },
     "labels": {
       "additionalProperties": {
@@ -495,16 +648,33 @@ pub fn tool_catalog() -> ::std::vec::Vec<Tool> {
       "description": "The new labels, replacing all of the old ones.",
       "type": "object"
     },
+    "pause_after_failures": {
+      "description": "Pause it after this many failed ticks in a row, the last error as the reason.",
+      "maximum": 1000000,
+      "minimum": 1,
+      "type": "integer"
+    },
     "program": {
       "description": "The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).",
       "maxLength": 262144,
       "type": "string"
     },
+    "starts_at": {
+      "description": "Do not tick before this.",
+      "format": "date-time",
+      "type": "string"
+    },
     "tick_interval_ms": {
-      "description": "The new interval, in milliseconds (100 ms to 7 days).",
+      "description": "The new interval, in milliseconds (100 ms to 7 days), replacing a cron pattern if it had one.",
       "maximum": 604800000,
       "minimum": 100,
       "type": "integer"
+    },
+    "tz": {
+      "description": "The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.",
+      "maxLength": 64,
+      "minLength": 1,
+      "type": "string"
     }
   },
   "required": [
@@ -584,14 +754,38 @@ pub async fn dispatch(
                 parse(nest("list_vigy_runs", arguments, &["id", "limit", "cursor"], ::std::option::Option::None)?)?;
             to_json(service.list_vigy_runs(request).await?)
         }
+        "pause_vigy" => {
+            let request: ::vigy_api::PauseVigyRequest =
+                parse(nest("pause_vigy", arguments, &["id"], ::std::option::Option::Some(&["reason"]))?)?;
+            to_json(service.pause_vigy(request).await?)
+        }
         "register_vigy" => {
             let request: ::vigy_api::RegisterVigyRequest = parse(nest(
                 "register_vigy",
                 arguments,
                 &[],
-                ::std::option::Option::Some(&["name", "program", "tick_interval_ms", "labels"]),
+                ::std::option::Option::Some(&[
+                    "name",
+                    "program",
+                    "tick_interval_ms",
+                    "cron",
+                    "tz",
+                    "jitter_ms",
+                    "starts_at",
+                    "ends_at",
+                    "catch_up_window_ms",
+                    "pause_after_failures",
+                    "backoff_base_ms",
+                    "backoff_cap_ms",
+                    "labels",
+                ]),
             )?)?;
             to_json(service.register_vigy(request).await?)
+        }
+        "resume_vigy" => {
+            let request: ::vigy_api::ResumeVigyRequest =
+                parse(nest("resume_vigy", arguments, &["id"], ::std::option::Option::None)?)?;
+            to_json(service.resume_vigy(request).await?)
         }
         "simulate_program" => {
             let request: ::vigy_api::SimulateProgramRequest = parse(nest(
@@ -612,7 +806,20 @@ pub async fn dispatch(
                 "update_vigy",
                 arguments,
                 &["id"],
-                ::std::option::Option::Some(&["program", "tick_interval_ms", "labels"]),
+                ::std::option::Option::Some(&[
+                    "program",
+                    "tick_interval_ms",
+                    "cron",
+                    "tz",
+                    "jitter_ms",
+                    "starts_at",
+                    "ends_at",
+                    "catch_up_window_ms",
+                    "pause_after_failures",
+                    "backoff_base_ms",
+                    "backoff_cap_ms",
+                    "labels",
+                ]),
             )?)?;
             to_json(service.update_vigy(request).await?)
         }
@@ -727,11 +934,23 @@ impl<C: ToolCaller> ::vigy_api::VigyService for McpClient<C> {
     ) -> ::std::result::Result<::vigy_api::VigyRunList, ::vigy_api::ServiceError> {
         self.call("list_vigy_runs", request).await
     }
+    async fn pause_vigy(
+        &self,
+        request: ::vigy_api::PauseVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("pause_vigy", request).await
+    }
     async fn register_vigy(
         &self,
         request: ::vigy_api::RegisterVigyRequest,
     ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
         self.call("register_vigy", request).await
+    }
+    async fn resume_vigy(
+        &self,
+        request: ::vigy_api::ResumeVigyRequest,
+    ) -> ::std::result::Result<::vigy_api::Vigy, ::vigy_api::ServiceError> {
+        self.call("resume_vigy", request).await
     }
     async fn simulate_program(
         &self,

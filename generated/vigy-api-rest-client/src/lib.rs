@@ -124,9 +124,17 @@ impl api::VigyService for RestClient {
             .map(|r| r.into_inner())
             .map_err(service_error)
     }
+    async fn pause_vigy(&self, request: api::PauseVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
+        self.inner.pause_vigy(&request.id, &request.body).await.map(|r| r.into_inner()).map_err(service_error)
+    }
     async fn register_vigy(&self, request: api::RegisterVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
         request.validate()?;
         self.inner.register_vigy(&request.body).await.map(|r| r.into_inner()).map_err(service_error)
+    }
+    async fn resume_vigy(&self, request: api::ResumeVigyRequest) -> ::std::result::Result<api::Vigy, ServiceError> {
+        request.validate()?;
+        self.inner.resume_vigy(&request.id).await.map(|r| r.into_inner()).map_err(service_error)
     }
     async fn simulate_program(
         &self,

@@ -455,6 +455,81 @@ impl Client {
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again
+
+    Sends a `POST` request to `/v1/vigies/{id}/pause`
+
+    Arguments:
+    - `id`: The vigy's id (32 hex characters) or its name.
+    - `body`
+    */
+    pub async fn pause_vigy<'a>(
+        &'a self,
+        id: &'a str,
+        body: &'a ::vigy_api::PauseVigy,
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
+        let url = format!("{}/v1/vigies/{}/pause", self.baseurl, encode_path(&id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo { operation_id: "pause_vigy" };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            500u16..=599u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Let a paused vigy tick again, from its next due time
+
+    Sends a `POST` request to `/v1/vigies/{id}/resume`
+
+    Arguments:
+    - `id`: The vigy's id (32 hex characters) or its name.
+    */
+    pub async fn resume_vigy<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> Result<ResponseValue<::vigy_api::Vigy>, Error<types::Problem>> {
+        let url = format!("{}/v1/vigies/{}/resume", self.baseurl, encode_path(&id.to_string()),);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map.append(
+            ::reqwest::header::HeaderName::from_static("api-version"),
+            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+        );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(::reqwest::header::ACCEPT, ::reqwest::header::HeaderValue::from_static("application/json"))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo { operation_id: "resume_vigy" };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16..=499u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            500u16..=599u16 => Err(Error::ErrorResponse(ResponseValue::from_response(response).await?)),
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**What a vigy last reported, with its pending actions
 
     Sends a `GET` request to `/v1/vigies/{id}/state`

@@ -200,6 +200,16 @@ async fn list_vigy_runs(
             .map_err(RestError)?,
     ))
 }
+///Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again.
+async fn pause_vigy(
+    State(service): State<SharedService>,
+    path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
+    body: ::std::result::Result<Json<::serde_json::Value>, JsonRejection>,
+) -> ::std::result::Result<Json<Vigy>, RestError> {
+    let Path(id) = path.map_err(bad_path)?;
+    let body: PauseVigy = body_of(body)?;
+    Ok(Json(service.pause_vigy(PauseVigyRequest { id, body }).await.map_err(RestError)?))
+}
 ///Register a vigy, or update the vigy of the same name.
 async fn register_vigy(
     State(service): State<SharedService>,
@@ -207,6 +217,14 @@ async fn register_vigy(
 ) -> ::std::result::Result<Json<Vigy>, RestError> {
     let body: RegisterVigy = body_of(body)?;
     Ok(Json(service.register_vigy(RegisterVigyRequest { body }).await.map_err(RestError)?))
+}
+///Let a paused vigy tick again, from its next due time.
+async fn resume_vigy(
+    State(service): State<SharedService>,
+    path: ::std::result::Result<Path<::std::string::String>, PathRejection>,
+) -> ::std::result::Result<Json<Vigy>, RestError> {
+    let Path(id) = path.map_err(bad_path)?;
+    Ok(Json(service.resume_vigy(ResumeVigyRequest { id }).await.map_err(RestError)?))
 }
 ///Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
 async fn simulate_program(
@@ -271,6 +289,8 @@ pub fn router(service: SharedService) -> ::axum::Router {
         .route("/v1/vigies/{id}/disable", ::axum::routing::post(disable_vigy))
         .route("/v1/vigies/{id}/enable", ::axum::routing::post(enable_vigy))
         .route("/v1/vigies/{id}/kv", ::axum::routing::get(get_vigy_kv))
+        .route("/v1/vigies/{id}/pause", ::axum::routing::post(pause_vigy))
+        .route("/v1/vigies/{id}/resume", ::axum::routing::post(resume_vigy))
         .route("/v1/vigies/{id}/runs", ::axum::routing::get(list_vigy_runs))
         .route("/v1/vigies/{id}/state", ::axum::routing::get(get_vigy_state))
         .route("/v1/vigies/{id}/tick", ::axum::routing::post(tick_vigy))

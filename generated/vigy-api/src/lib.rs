@@ -29,7 +29,7 @@ impl ActionResult {
     }
 }
 /// A program to check.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct CheckProgram {
@@ -123,15 +123,23 @@ impl ErrorCode {
         }
     }
 }
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct LogLine {
     pub level: ::std::string::String,
     pub message: ::std::string::String,
 }
+/// Why a vigy is paused.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
+pub struct PauseVigy {
+    /// Why, in words, shown with the vigy until it is resumed.
+    pub reason: ::std::string::String,
+}
 /// Whether a program would be accepted; where and why not.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct ProgramCheck {
@@ -177,7 +185,7 @@ pub struct ReconcileAction {
     pub ended_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
 }
 /// A vigy to register (or update, if its name exists).
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct RegisterVigy {
@@ -185,8 +193,36 @@ pub struct RegisterVigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source run each tick: at most 256 KiB, lists and quotes nested at most 200 deep. Check it first with checkProgram.
     pub program: ::std::string::String,
-    /// How often it ticks, in milliseconds (100 ms to 7 days).
-    pub tick_interval_ms: u64,
+    /// How often it ticks, in milliseconds (100 ms to 7 days); give this or `cron`.
+    #[serde(default)]
+    pub tick_interval_ms: ::std::option::Option<u64>,
+    /// A cron pattern instead of an interval: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).
+    #[serde(default)]
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.
+    #[serde(default)]
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).
+    #[serde(default)]
+    pub jitter_ms: ::std::option::Option<u64>,
+    /// Do not tick before this.
+    #[serde(default)]
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// Do not tick after this.
+    #[serde(default)]
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.
+    #[serde(default)]
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    /// Pause it after this many failed ticks in a row, the last error as the reason.
+    #[serde(default)]
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).
+    #[serde(default)]
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    /// The longest wait after failures (default the runtime's).
+    #[serde(default)]
+    pub backoff_cap_ms: ::std::option::Option<u64>,
     /// Labels to select it by, as Kubernetes has them (at most 64; keys `[prefix/]name`, values up to 63 characters). Absent or null: none.
     #[serde(default)]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
@@ -211,7 +247,7 @@ impl RunResult {
     }
 }
 /// A program to evaluate for a few ticks.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct SimulateProgram {
@@ -249,7 +285,7 @@ pub struct SimulatedTick {
     pub kv: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// What a program did in a simulation: nothing was stored, and no action was carried out (a `noop` is `ok`, every other action `skipped`, which is what the next tick reads with `vigy-last-results`).
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct Simulation {
@@ -257,16 +293,43 @@ pub struct Simulation {
     pub ticks: ::std::vec::Vec<SimulatedTick>,
 }
 /// The fields to change; absent ones are kept.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct UpdateVigy {
     /// The new tatara-lisp source (at most 256 KiB, nested at most 200 deep).
     #[serde(default)]
     pub program: ::std::option::Option<::std::string::String>,
-    /// The new interval, in milliseconds (100 ms to 7 days).
+    /// The new interval, in milliseconds (100 ms to 7 days), replacing a cron pattern if it had one.
     #[serde(default)]
     pub tick_interval_ms: ::std::option::Option<u64>,
+    /// A new cron pattern, replacing its interval or pattern: six fields, seconds first (`sec min hour day month weekday`), with ranges, lists, steps and names (`*/2 * * * * *`, `0 30 9 * * MON-FRI`).
+    #[serde(default)]
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone the cron pattern is read in (default `UTC`). A time the daylight-saving change skips runs once when the gap ends; a repeated time runs once, in its first pass.
+    #[serde(default)]
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// Shift every due time by a stable offset below this many milliseconds, chosen by the vigy's id (at most an hour).
+    #[serde(default)]
+    pub jitter_ms: ::std::option::Option<u64>,
+    /// Do not tick before this.
+    #[serde(default)]
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// Do not tick after this.
+    #[serde(default)]
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// Catch up one missed due time no older than this many milliseconds (after downtime or a long tick) with one tick at once, never a burst; absent, missed due times are skipped.
+    #[serde(default)]
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    /// Pause it after this many failed ticks in a row, the last error as the reason.
+    #[serde(default)]
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after the first failed tick, doubled per further failure (default twice its interval, or two seconds).
+    #[serde(default)]
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    /// The longest wait after failures (default the runtime's).
+    #[serde(default)]
+    pub backoff_cap_ms: ::std::option::Option<u64>,
     /// The new labels, replacing all of the old ones.
     #[serde(default)]
     pub labels: ::std::option::Option<::std::collections::BTreeMap<::std::string::String, ::std::string::String>>,
@@ -281,8 +344,41 @@ pub struct Vigy {
     pub name: ::std::string::String,
     /// The tatara-lisp source.
     pub program: ::std::string::String,
-    /// How often it ticks, in milliseconds.
-    pub tick_interval_ms: u64,
+    /// How often it ticks, in milliseconds; absent on a cron schedule.
+    #[serde(default)]
+    pub tick_interval_ms: ::std::option::Option<u64>,
+    /// Its cron pattern (six fields, seconds first); absent on an interval.
+    #[serde(default)]
+    pub cron: ::std::option::Option<::std::string::String>,
+    /// The IANA time zone its cron pattern is read in; absent on an interval.
+    #[serde(default)]
+    pub tz: ::std::option::Option<::std::string::String>,
+    /// The window of its stable offset, in milliseconds (0 for none).
+    pub jitter_ms: u64,
+    /// It does not tick before this.
+    #[serde(default)]
+    pub starts_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// It does not tick after this.
+    #[serde(default)]
+    pub ends_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// A missed due time no older than this is caught up by one tick at once; absent, missed due times are skipped.
+    #[serde(default)]
+    pub catch_up_window_ms: ::std::option::Option<u64>,
+    /// The runtime pauses it after this many failed ticks in a row; absent, never.
+    #[serde(default)]
+    pub pause_after_failures: ::std::option::Option<u32>,
+    /// The wait after its first failed tick, doubled per further failure; absent, twice its interval (two seconds on a cron schedule).
+    #[serde(default)]
+    pub backoff_base_ms: ::std::option::Option<u64>,
+    /// The longest wait after failures; absent, the runtime's (5 minutes unless configured).
+    #[serde(default)]
+    pub backoff_cap_ms: ::std::option::Option<u64>,
+    /// Why it is paused (an operator's words, or the last error of an automatic pause); absent unless paused.
+    #[serde(default)]
+    pub paused_reason: ::std::option::Option<::std::string::String>,
+    /// Since when it is paused; absent unless paused.
+    #[serde(default)]
+    pub paused_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
     pub enabled: bool,
     pub labels: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     pub created_at: ::chrono::DateTime<::chrono::Utc>,
@@ -292,7 +388,7 @@ pub struct Vigy {
     pub disabled_reason: ::std::option::Option<::std::string::String>,
 }
 /// A vigy's kv store.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyKv {
@@ -301,7 +397,7 @@ pub struct VigyKv {
     pub entries: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 /// One page of vigies, by name.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyList {
@@ -328,7 +424,7 @@ pub struct VigyRun {
     pub logs_truncated: bool,
 }
 /// One page of a vigy's runs, newest first.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, Default)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(::utoipa::ToSchema))]
 pub struct VigyRunList {
@@ -357,6 +453,14 @@ pub struct VigyState {
     /// When the owner's lease lapses unless it is renewed.
     #[serde(default)]
     pub lease_expires_at: ::std::option::Option<::chrono::DateTime<::chrono::Utc>>,
+    /// Its next five due times, the first after any backoff; empty while it will not tick (disabled, paused, past its window, or no runtime holds its lease).
+    pub next_ticks: ::std::vec::Vec<::chrono::DateTime<::chrono::Utc>>,
+    /// Due times that passed without a tick (skipped, or folded into one catch-up tick) since its owner took its lease; absent when read from a process that does not own it.
+    #[serde(default)]
+    pub missed_ticks: ::std::option::Option<u64>,
+    /// Failed ticks in a row, which its backoff doubles over; absent when read from a process that does not own it.
+    #[serde(default)]
+    pub consecutive_failures: ::std::option::Option<u32>,
 }
 impl VigyList {
     /// The cursor of `item`: the next page starts after it (by its `name`).
@@ -457,12 +561,28 @@ pub struct ListVigyRunsRequest {
     #[serde(default)]
     pub cursor: ::std::option::Option<::std::string::String>,
 }
+/// The input of `pause_vigy`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+pub struct PauseVigyRequest {
+    /// The vigy's id (32 hex characters) or its name.
+    pub id: ::std::string::String,
+    /// The request body.
+    pub body: PauseVigy,
+}
 /// The input of `register_vigy`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
 pub struct RegisterVigyRequest {
     /// The request body.
     pub body: RegisterVigy,
+}
+/// The input of `resume_vigy`.
+#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+pub struct ResumeVigyRequest {
+    /// The vigy's id (32 hex characters) or its name.
+    pub id: ::std::string::String,
 }
 /// The input of `simulate_program`.
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -537,6 +657,23 @@ impl LogLine {
         Ok(())
     }
 }
+impl PauseVigy {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        {
+            let v = &self.reason;
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("reason", 1u64, n));
+            }
+            if n > 1024u64 {
+                return Err(refuse_too_long("reason", 1024u64, n));
+            }
+        }
+        Ok(())
+    }
+}
 impl ProgramCheck {
     /// Refuses what the spec's constraints forbid, as
     /// `invalid_argument`.
@@ -572,13 +709,67 @@ impl RegisterVigy {
                 return Err(refuse_too_long("program", 262144u64, n));
             }
         }
-        {
-            let v = &self.tick_interval_ms;
+        if let Some(v) = &self.tick_interval_ms {
             if (*v as u64) < 100u64 {
                 return Err(refuse_below("tick_interval_ms", 100u64, *v as u64));
             }
             if (*v as u64) > 604800000u64 {
                 return Err(refuse_above("tick_interval_ms", 604800000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.cron {
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("cron", 1u64, n));
+            }
+            if n > 256u64 {
+                return Err(refuse_too_long("cron", 256u64, n));
+            }
+        }
+        if let Some(v) = &self.tz {
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("tz", 1u64, n));
+            }
+            if n > 64u64 {
+                return Err(refuse_too_long("tz", 64u64, n));
+            }
+        }
+        if let Some(v) = &self.jitter_ms {
+            if (*v as u64) > 3600000u64 {
+                return Err(refuse_above("jitter_ms", 3600000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.catch_up_window_ms {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("catch_up_window_ms", 1u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("catch_up_window_ms", 604800000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.pause_after_failures {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("pause_after_failures", 1u64, *v as u64));
+            }
+            if (*v as u64) > 1000000u64 {
+                return Err(refuse_above("pause_after_failures", 1000000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.backoff_base_ms {
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("backoff_base_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("backoff_base_ms", 604800000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.backoff_cap_ms {
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("backoff_cap_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("backoff_cap_ms", 604800000u64, *v as u64));
             }
         }
         Ok(())
@@ -671,6 +862,61 @@ impl UpdateVigy {
                 return Err(refuse_above("tick_interval_ms", 604800000u64, *v as u64));
             }
         }
+        if let Some(v) = &self.cron {
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("cron", 1u64, n));
+            }
+            if n > 256u64 {
+                return Err(refuse_too_long("cron", 256u64, n));
+            }
+        }
+        if let Some(v) = &self.tz {
+            let n = v.chars().count() as u64;
+            if n < 1u64 {
+                return Err(refuse_too_short("tz", 1u64, n));
+            }
+            if n > 64u64 {
+                return Err(refuse_too_long("tz", 64u64, n));
+            }
+        }
+        if let Some(v) = &self.jitter_ms {
+            if (*v as u64) > 3600000u64 {
+                return Err(refuse_above("jitter_ms", 3600000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.catch_up_window_ms {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("catch_up_window_ms", 1u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("catch_up_window_ms", 604800000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.pause_after_failures {
+            if (*v as u64) < 1u64 {
+                return Err(refuse_below("pause_after_failures", 1u64, *v as u64));
+            }
+            if (*v as u64) > 1000000u64 {
+                return Err(refuse_above("pause_after_failures", 1000000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.backoff_base_ms {
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("backoff_base_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("backoff_base_ms", 604800000u64, *v as u64));
+            }
+        }
+        if let Some(v) = &self.backoff_cap_ms {
+            if (*v as u64) < 100u64 {
+                return Err(refuse_below("backoff_cap_ms", 100u64, *v as u64));
+            }
+            if (*v as u64) > 604800000u64 {
+                return Err(refuse_above("backoff_cap_ms", 604800000u64, *v as u64));
+            }
+        }
         Ok(())
     }
 }
@@ -678,8 +924,7 @@ impl Vigy {
     /// Refuses what the spec's constraints forbid, as
     /// `invalid_argument`.
     pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
-        {
-            let v = &self.tick_interval_ms;
+        if let Some(v) = &self.tick_interval_ms {
             if (*v as u64) < 100u64 {
                 return Err(refuse_below("tick_interval_ms", 100u64, *v as u64));
             }
@@ -861,11 +1106,26 @@ impl ListVigyRunsRequest {
         self.limit.unwrap_or(20u32)
     }
 }
+impl PauseVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
+        self.body.validate()?;
+        Ok(())
+    }
+}
 impl RegisterVigyRequest {
     /// Refuses what the spec's constraints forbid, as
     /// `invalid_argument`, before any work is done.
     pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
         self.body.validate()?;
+        Ok(())
+    }
+}
+impl ResumeVigyRequest {
+    /// Refuses what the spec's constraints forbid, as
+    /// `invalid_argument`, before any work is done.
+    pub fn validate(&self) -> ::std::result::Result<(), ServiceError> {
         Ok(())
     }
 }
@@ -1025,8 +1285,12 @@ pub trait VigyService: Send + Sync + 'static {
     ) -> ::std::vec::Vec<::std::result::Result<VigyRunList, ServiceError>> {
         ::futures::future::join_all(requests.into_iter().map(|request| self.list_vigy_runs(request))).await
     }
+    /// Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again.
+    async fn pause_vigy(&self, request: PauseVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
     /// Register a vigy, or update the vigy of the same name.
     async fn register_vigy(&self, request: RegisterVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
+    /// Let a paused vigy tick again, from its next due time.
+    async fn resume_vigy(&self, request: ResumeVigyRequest) -> ::std::result::Result<Vigy, ServiceError>;
     /// Evaluate a program for a few ticks in the sandbox, kv carrying over, without registering it, storing anything or carrying out its actions.
     async fn simulate_program(
         &self,
@@ -1132,11 +1396,25 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "The newest runs of a vigy, newest first.",
     },
     Operation {
+        id: "pauseVigy",
+        method: "post",
+        path: "/v1/vigies/{id}/pause",
+        kind: OperationKind::Change,
+        summary: "Hold a vigy's ticks, saying why, until it is resumed; unlike disabling, it is meant to run again.",
+    },
+    Operation {
         id: "registerVigy",
         method: "post",
         path: "/v1/vigies",
         kind: OperationKind::Change,
         summary: "Register a vigy, or update the vigy of the same name.",
+    },
+    Operation {
+        id: "resumeVigy",
+        method: "post",
+        path: "/v1/vigies/{id}/resume",
+        kind: OperationKind::Change,
+        summary: "Let a paused vigy tick again, from its next due time.",
     },
     Operation {
         id: "simulateProgram",

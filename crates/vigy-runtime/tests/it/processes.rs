@@ -69,14 +69,15 @@ async fn reads_should_follow_changes_made_elsewhere_and_show_own_writes_at_once(
         .await;
     writer.register_or_update(vigy("elsewhere", "(vigy-pull 1)", 2_000)).await.unwrap();
     eventually(Duration::from_millis(1_500), "update seen", || async {
-        reader.get(v.id).await.unwrap().tick_interval.as_millis() == 2_000
+        reader.get(v.id).await.unwrap().schedule.interval().map(|i| i.as_millis()) == Some(2_000)
     })
     .await;
     assert_eq!(reader.get(v.id).await.unwrap(), writer.get(v.id).await.unwrap(), "same vigy in both");
 
     writer.delete(v.id).await.unwrap();
     // An update sent here before the delete is seen must not bring it back.
-    let change = vigy_api::UpdateVigy { program: None, tick_interval_ms: Some(3_000), labels: None };
+    let change =
+        vigy_api::UpdateVigy { program: None, tick_interval_ms: Some(3_000), labels: None, ..Default::default() };
     let update = vigy_api::UpdateVigyRequest { id: "elsewhere".into(), body: change };
     let refused = vigy_api::VigyService::update_vigy(&reader, update).await.unwrap_err();
     assert_eq!(refused.code(), vigy_api::ErrorCode::NotFound, "{refused}");

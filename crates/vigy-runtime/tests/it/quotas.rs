@@ -25,8 +25,9 @@ async fn a_runtime_should_refuse_one_vigy_more_than_its_quota() {
         body: api::RegisterVigy {
             name: "e".into(),
             program: "(vigy-noop)".into(),
-            tick_interval_ms: 1_000,
+            tick_interval_ms: Some(1_000),
             labels: None,
+            ..Default::default()
         },
     };
     let refused = VigyService::register_vigy(&rt, request).await.unwrap_err();
@@ -51,8 +52,9 @@ async fn a_registration_with_65_labels_should_be_refused_as_an_invalid_argument(
         body: api::RegisterVigy {
             name: "many".into(),
             program: "(vigy-noop)".into(),
-            tick_interval_ms: 1_000,
+            tick_interval_ms: Some(1_000),
             labels: Some(labels),
+            ..Default::default()
         },
     };
     let refused = VigyService::register_vigy(&rt, request).await.unwrap_err();

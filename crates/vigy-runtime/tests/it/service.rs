@@ -13,8 +13,9 @@ fn register(name: &str, program: &str, ms: u64, labels: &[(&str, &str)]) -> api:
         body: api::RegisterVigy {
             name: name.into(),
             program: program.into(),
-            tick_interval_ms: ms,
+            tick_interval_ms: Some(ms),
             labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
         },
     }
 }
@@ -31,7 +32,7 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     let service: &dyn VigyService = &rt;
 
     let hello = service.register_vigy(register("hello", "(vigy-noop)", 500, &[("host", "mado")])).await.unwrap();
-    assert_eq!((hello.name.as_str(), hello.tick_interval_ms, hello.enabled), ("hello", 500, true));
+    assert_eq!((hello.name.as_str(), hello.tick_interval_ms, hello.enabled), ("hello", Some(500), true));
     assert_eq!(hello.labels, BTreeMap::from([("host".to_owned(), "mado".to_owned())]));
     service.register_vigy(register("other", "(vigy-pull 1)", 1000, &[("host", "local")])).await.unwrap();
 
@@ -79,17 +80,22 @@ async fn every_operation_should_map_onto_the_runtime_with_the_right_error_codes(
     let updated = service
         .update_vigy(api::UpdateVigyRequest {
             id: "hello".into(),
-            body: api::UpdateVigy { program: Some("(vigy-push 7)".into()), tick_interval_ms: None, labels: None },
+            body: api::UpdateVigy {
+                program: Some("(vigy-push 7)".into()),
+                tick_interval_ms: None,
+                labels: None,
+                ..Default::default()
+            },
         })
         .await
         .unwrap();
-    assert_eq!((updated.program.as_str(), updated.tick_interval_ms), ("(vigy-push 7)", 500));
+    assert_eq!((updated.program.as_str(), updated.tick_interval_ms), ("(vigy-push 7)", Some(500)));
     assert_eq!(updated.labels, hello.labels, "absent labels are kept");
     let (c, _) = code(
         service
             .update_vigy(api::UpdateVigyRequest {
                 id: "hello".into(),
-                body: api::UpdateVigy { program: None, tick_interval_ms: Some(10), labels: None },
+                body: api::UpdateVigy { program: None, tick_interval_ms: Some(10), labels: None, ..Default::default() },
             })
             .await,
     );

@@ -24,7 +24,12 @@ fn cron_should_read_ranges_lists_steps_and_names_with_seconds_first() {
     // Friday 2027-01-01, then the following Monday.
     assert_eq!(
         upcoming(&s, "2027-01-01T09:00:30Z", 4),
-        ["2027-01-01T09:00:40.000Z", "2027-01-01T10:00:00.000Z", "2027-01-01T10:00:20.000Z", "2027-01-01T10:00:40.000Z"]
+        [
+            "2027-01-01T09:00:40.000Z",
+            "2027-01-01T10:00:00.000Z",
+            "2027-01-01T10:00:20.000Z",
+            "2027-01-01T10:00:40.000Z"
+        ]
     );
     assert_eq!(upcoming(&s, "2027-01-01T10:00:50Z", 1), ["2027-01-04T09:00:00.000Z"]);
 }
@@ -103,7 +108,12 @@ fn window_should_hold_ticks_until_it_opens_and_stop_them_when_it_closes() {
     let s = cron("*/10 * * * * *", "UTC").with_window(Some(start), Some(end)).unwrap();
     assert_eq!(
         upcoming(&s, "2026-12-31T23:00:00Z", 10),
-        ["2027-01-01T00:00:10.000Z", "2027-01-01T00:00:20.000Z", "2027-01-01T00:00:30.000Z", "2027-01-01T00:00:40.000Z"]
+        [
+            "2027-01-01T00:00:10.000Z",
+            "2027-01-01T00:00:20.000Z",
+            "2027-01-01T00:00:30.000Z",
+            "2027-01-01T00:00:40.000Z"
+        ]
     );
     let every = Schedule::every(TickInterval::from_millis(1000).unwrap()).with_window(Some(start), Some(end)).unwrap();
     assert_eq!(every.first_due(id("a"), at("2027-01-01T00:00:00Z")), Some(start));

@@ -26,7 +26,8 @@ impl Backoff {
         if failures == 0 {
             return interval;
         }
-        self.delay_capped(interval.saturating_mul(2), failures, self.cap)
+        // Never shorter than the interval itself, even past the cap.
+        self.delay_capped(interval.saturating_mul(2), failures, self.cap).min(self.cap.max(interval))
     }
 
     /// The wait after `failures` for `schedule`: its own base and cap where

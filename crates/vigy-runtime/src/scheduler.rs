@@ -178,6 +178,11 @@ struct Entry {
     worker_losses: u32,
     /// When the next scheduled tick is due; `None` while running or idle.
     due: Option<Instant>,
+    /// The wall-clock time of the last due time set, kept while its tick
+    /// runs and its actions are carried out: the grid its schedule goes on
+    /// from. Converting `due` back would be off by nanoseconds, enough to
+    /// plan the same cron time twice.
+    planned: Option<Timestamp>,
     running: bool,
     /// Waiting for the dispatcher to resolve its last tick's actions; the
     /// due time of that tick (or of the first tick, after a takeover) is
@@ -401,6 +406,7 @@ impl Scheduler {
         // before the first tick here.
         if !unfinished.is_empty() {
             entry.acting = Some(due.map_or_else(Instant::now, clock::instant));
+            entry.planned = due;
             let _ = self.dispatcher.send(Work::Run { id, token, runs: unfinished });
         }
         let acting = entry.acting.is_some();
@@ -474,19 +480,18 @@ impl Scheduler {
         self.next_generation
     }
 
-    fn set_due(&mut self, id: VigyId, due: Instant) {
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.due = Some(due);
-            self.queue.push(Reverse((due, entry.generation, id)));
-            self.board.update(id, |standing| standing.next_due = Some(clock::wall(due)));
-        }
-    }
-
     /// Set the due time planned on the wall clock; `None` (its window
     /// closed) leaves it unscheduled until its schedule changes.
     fn set_due_at(&mut self, id: VigyId, due: Option<Timestamp>) {
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        entry.planned = due;
         match due {
-            Some(due) => self.set_due(id, clock::instant(due)),
+            Some(at) => {
+                let instant = clock::instant(at);
+                entry.due = Some(instant);
+                self.queue.push(Reverse((instant, entry.generation, id)));
+                self.board.update(id, |standing| standing.next_due = Some(at));
+            }
             None => self.board.update(id, |standing| standing.next_due = None),
         }
     }
@@ -525,6 +530,9 @@ impl Scheduler {
         entry.running = true;
         entry.running_token = entry.token;
         entry.due = None;
+        if due.is_none() {
+            entry.planned = None;
+        }
         entry.tick_count += 1;
         self.board.update(id, |standing| standing.next_due = None);
         let job = Job {
@@ -675,7 +683,10 @@ impl Scheduler {
         let schedule = entry.vigy.schedule.clone();
         let failures = entry.failures;
         let (_, now) = clock::now();
-        let last = clock::wall(due.unwrap_or(started));
+        let last = match (due, entry.planned) {
+            (Some(_), Some(planned)) => planned,
+            (due, _) => clock::wall(due.unwrap_or(started)),
+        };
         let mut next = self.plan(id, &schedule, last, now);
         if failures > 0 {
             // Backing off: the first due time once the wait is over.
@@ -713,6 +724,7 @@ impl Entry {
             failures: 0,
             worker_losses: 0,
             due: None,
+            planned: None,
             running: false,
             forced: Vec::new(),
         }

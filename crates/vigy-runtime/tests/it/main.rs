@@ -5,5 +5,6 @@ mod leases;
 mod lifecycle;
 mod processes;
 mod quotas;
+mod schedules;
 mod service;
 mod support;

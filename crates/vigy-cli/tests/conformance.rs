@@ -154,6 +154,48 @@ async fn scenario(client: &dyn VigyService) -> Vec<(&'static str, Value)> {
     step("kv_unknown", outcome(client.get_vigy_kv(kv("nope")).await));
     let none = api::ListVigiesRequest { selector: None, limit: Some(0), condition: None, cursor: None };
     step("list_limit_0", outcome(client.list_vigies(none).await));
+    // Schedules: a cron pattern in a zone, and what is refused; pause and
+    // resume, both idempotent (a second pause keeps the first reason).
+    let cron = |name: &str, cron: &str, tz: Option<&str>, every_ms: Option<u64>| api::RegisterVigyRequest {
+        body: api::RegisterVigy {
+            name: name.into(),
+            program: HELLO.into(),
+            tick_interval_ms: every_ms,
+            cron: Some(cron.into()),
+            tz: tz.map(Into::into),
+            jitter_ms: Some(250),
+            catch_up_window_ms: Some(60_000),
+            pause_after_failures: Some(3),
+            ..Default::default()
+        },
+    };
+    step(
+        "register_cron",
+        outcome(client.register_vigy(cron("nightly", "0 30 2 * * *", Some("Europe/Berlin"), None)).await),
+    );
+    step(
+        "register_cron_and_interval",
+        outcome(client.register_vigy(cron("both", "0 * * * * *", None, Some(1000))).await),
+    );
+    step(
+        "register_cron_unknown_zone",
+        outcome(client.register_vigy(cron("zone", "0 * * * * *", Some("Mars/Olympus"), None)).await),
+    );
+    step("register_cron_second_61", outcome(client.register_vigy(cron("sixty", "61 * * * * *", None, None)).await));
+    step("register_cron_five_fields", outcome(client.register_vigy(cron("five", "*/5 * * * *", None, None)).await));
+    let pause = |name: &str, reason: &str| api::PauseVigyRequest {
+        id: id(name),
+        body: api::PauseVigy { reason: reason.into() },
+    };
+    step("pause", outcome(client.pause_vigy(pause("nightly", "waiting for the migration")).await));
+    step("pause_again_keeps_the_first_reason", outcome(client.pause_vigy(pause("nightly", "another")).await));
+    step("pause_empty_reason", outcome(client.pause_vigy(pause("nightly", "")).await));
+    step("pause_unknown", outcome(client.pause_vigy(pause("nope", "why")).await));
+    step("state_paused", outcome(client.get_vigy_state(api::GetVigyStateRequest { id: id("nightly") }).await));
+    step("resume", outcome(client.resume_vigy(api::ResumeVigyRequest { id: id("nightly") }).await));
+    step("resume_again", outcome(client.resume_vigy(api::ResumeVigyRequest { id: id("nightly") }).await));
+    step("resume_unknown", outcome(client.resume_vigy(api::ResumeVigyRequest { id: id("nope") }).await));
+    step("delete_cron", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("nightly") }).await));
     step("delete", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));
     step("get_deleted", outcome(client.get_vigy(api::GetVigyRequest { id: id("other") }).await));
     step("delete_unknown", outcome(client.delete_vigy(api::DeleteVigyRequest { id: id("other") }).await));

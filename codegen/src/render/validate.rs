@@ -80,7 +80,9 @@ fn check(api: &Api, f: &Field, owner: TokenStream) -> TokenStream {
     let mut checks = TokenStream::new();
     match &f.ty {
         Ty::U32 | Ty::U64 => {
-            if let Some(min) = c.minimum {
+            // An unsigned value is never below 0: the spec's `minimum: 0`
+            // is the type itself (and says so to clients), no check.
+            if let Some(min) = c.minimum.filter(|min| *min > 0) {
                 checks.extend(quote! { if (*v as u64) < #min { return Err(refuse_below(#name, #min, *v as u64)); } });
             }
             if let Some(max) = c.maximum {

@@ -80,7 +80,9 @@ async def exercise(session, transport):
         check(a is not None and a.open_world_hint is False, f"{tool.name}: annotations {a}")
     register = tools["register_vigy"]
     props = register.input_schema["properties"]
-    check(sorted(register.input_schema["required"]) == ["name", "program", "tick_interval_ms"], "register's required")
+    # An interval or a cron pattern: neither is required on its own.
+    check(sorted(register.input_schema["required"]) == ["name", "program"], "register's required")
+    check({"cron", "tz", "jitter_ms", "catch_up_window_ms"} <= set(props), f"register's schedule fields {sorted(props)}")
     interval = props["tick_interval_ms"]
     check((interval.get("minimum"), interval.get("maximum")) == (100, 604800000), f"interval bounds {interval}")
     check(props["name"].get("maxLength") == 128, f"name bounds {props['name']}")
@@ -91,6 +93,8 @@ async def exercise(session, transport):
     check(hints["delete_vigy"] == (False, True, True), f"delete_vigy hints {hints['delete_vigy']}")
     check(hints["register_vigy"][2] is True, "register_vigy is idempotent")
     check(hints["tick_vigy"] == (False, False, False), f"tick_vigy hints {hints['tick_vigy']}")
+    check(hints["pause_vigy"] == (False, False, True), f"pause_vigy hints {hints['pause_vigy']}")
+    check(hints["resume_vigy"] == (False, False, True), f"resume_vigy hints {hints['resume_vigy']}")
     # A generic client refuses an interval the schema forbids before sending it.
     try:
         fill(register, {"name": name, "program": COUNTER, "tick_interval_ms": 50})

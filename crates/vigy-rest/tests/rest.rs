@@ -96,9 +96,14 @@ async fn every_documented_operation_should_have_a_handler_answering_with_problem
                 continue; // an endless stream; its refusal is tested below
             }
             let uri = path.replace("{id}", "no-such-vigy").replace("{", "").replace("}", "");
-            let body = op
-                .get("requestBody")
-                .map(|_| json!({ "name": "x", "program": "(vigy-noop)", "tick_interval_ms": 1000 }));
+            // A valid body of the operation's own schema.
+            let body = op.get("requestBody").map(|body| {
+                let schema = body["content"]["application/json"]["schema"]["$ref"].as_str().unwrap_or_default();
+                match schema.rsplit('/').next() {
+                    Some("PauseVigy") => json!({ "reason": "x" }),
+                    _ => json!({ "name": "x", "program": "(vigy-noop)", "tick_interval_ms": 1000 }),
+                }
+            });
             let request = Request::builder().method(method.to_uppercase().as_str()).uri(&uri);
             let request = request.header("content-type", "application/json");
             let request = request.body(body.map_or(Body::empty(), |b| Body::from(b.to_string()))).unwrap();

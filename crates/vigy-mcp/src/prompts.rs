@@ -17,7 +17,9 @@ const MIN_INTERVAL_MS: u64 = 100;
 const RULES: &str = "\
 ## What a vigy is
 A vigy is a small tatara-lisp program (a Lisp with Clojure-like names) that the runtime \
-evaluates once per tick, every `tick_interval_ms` milliseconds (at least 100 ms, at most 7 days). \
+evaluates once per tick: every `tick_interval_ms` milliseconds (at least 100 ms, at most 7 days), \
+or at the times of a `cron` pattern (six fields, seconds first: `0 */5 * * * *` is every five \
+minutes) read in the IANA zone `tz` (default UTC). \
 Each tick is a fresh evaluation of the whole program: `define`s do not survive to the next tick; \
 what must persist goes in the kv store (`vigy-get`, `vigy-set`, `vigy-incr`, `vigy-del`).
 
@@ -46,8 +48,9 @@ literal), lists with `(list ...)`.
 3. Call `simulate_program` with a few `ticks`: each tick's result, actions, logs and kv, with \
 nothing stored and no action carried out (a `noop` is `ok`, every other action `skipped`, which \
 is what the next tick reads with `vigy-last-results`). Fix what is wrong and try again.
-4. Register it with `register_vigy` (`name`, `program`, `tick_interval_ms`, `labels`); \
-registering a name that exists updates that vigy.
+4. Register it with `register_vigy` (`name`, `program`, `tick_interval_ms` or `cron` and `tz`, \
+`labels`); registering a name that exists updates that vigy. Spread many vigies on one schedule \
+with `jitter_ms`; let one that keeps failing stop itself with `pause_after_failures`.
 ";
 
 /// Every prompt.

@@ -88,6 +88,17 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 "Scheduled ticks started late because the write queue was full.",
                 &m.ticks_held_back,
             ),
+            ("vigy_ticks_missed", "Due times that passed without a tick (downtime, a long tick).", &m.ticks_missed),
+            (
+                "vigy_ticks_caught_up",
+                "Ticks run at once for a missed due time within its catch-up window.",
+                &m.ticks_caught_up,
+            ),
+            (
+                "vigy_paused_on_failure",
+                "Vigies that paused themselves after their allowed failures in a row.",
+                &m.paused_on_failure,
+            ),
             ("vigy_runtime_task_panics", "Runtime tasks (scheduler, writer) stopped by a panic.", &m.task_panics),
             (
                 "vigy_quarantined",

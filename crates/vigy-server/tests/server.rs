@@ -142,6 +142,8 @@ async fn metrics_should_count_ticks_per_vigy_in_prometheus_text() {
         "vigy_actions_total{kind=\"noop\",result=\"ok\"} 2",
         "# TYPE vigy_action_handler_duration_seconds histogram",
         "vigy_outbox_depth 0",
+        "vigy_ticks_missed_total 0",
+        "vigy_paused_on_failure_total 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

@@ -89,6 +89,7 @@ async fn a_vigy_should_pause_itself_after_as_many_failures_in_a_row_as_it_allows
     assert_eq!(runs.len(), 3, "it stopped at the third failure");
     assert!(runs.iter().all(|r| r.result == RunResult::Failed));
     assert!(rt.get(v.id).await.unwrap().enabled, "paused, not disabled");
+    assert_eq!(rt.metrics().paused_on_failure.load(std::sync::atomic::Ordering::Relaxed), 1);
     rt.shutdown().await;
 }
 
@@ -120,6 +121,7 @@ async fn downtime_should_be_caught_up_by_one_tick_within_the_window(db: PathBuf)
     assert!(waited < Duration::from_millis(1_200), "caught up after {waited:?}");
     let state = state(&rt, "nightly").await;
     assert_eq!(state.missed_ticks, Some(0), "the one missed due time was caught up, not skipped");
+    assert_eq!(rt.metrics().ticks_caught_up.load(std::sync::atomic::Ordering::Relaxed), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(run_count(&rt, rt.resolve("nightly").await.unwrap().id).await, 2, "one catch-up tick, not a burst");
     rt.shutdown().await;
@@ -130,6 +132,7 @@ async fn downtime_should_be_skipped_and_counted_without_a_window(db: PathBuf) {
     assert_eq!(waited, None, "without a catch-up window the missed due time is skipped");
     let state = state(&rt, "nightly").await;
     assert_eq!(state.missed_ticks, Some(1));
+    assert_eq!(rt.metrics().ticks_missed.load(std::sync::atomic::Ordering::Relaxed), 1);
     // Its next due time is on the old grid: 6 s after the first tick.
     let first = rt.recent_runs(rt.resolve("nightly").await.unwrap().id, 1).await.unwrap()[0].started_at;
     let gap = (state.next_ticks[0] - first).num_milliseconds();

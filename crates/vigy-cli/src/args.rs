@@ -195,8 +195,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// When a vigy ticks: `--every` or `--cron`, and the rules around it.
+// The group is the command's, not the struct's: a struct's own group holds
+// every field, which would make them all exclusive of each other.
 #[derive(Debug, clap::Args)]
-#[group(id = "cadence", required = true, multiple = false, args = ["every", "cron"])]
+#[command(group(clap::ArgGroup::new("cadence").required(true).args(["every", "cron"])))]
 pub(crate) struct ScheduleArgs {
     /// Tick interval in milliseconds (at least 100).
     #[arg(long, value_name = "MS")]

@@ -91,6 +91,38 @@ fn bad_input_should_fail_with_one_clear_error_and_store_nothing() {
     assert_eq!(json(&db, &["list"]).as_array().unwrap().len(), 0, "nothing stored");
 }
 
+/// A cron schedule in a zone, its refusals, and pause/resume from the CLI.
+#[test]
+fn schedules_should_be_registered_paused_and_resumed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let noop = write(dir.path(), "noop.tatara", "(vigy-noop)");
+    let args = ["register", &noop, "--name", "nightly", "--cron", "0 30 2 * * *", "--tz", "Europe/Berlin"];
+    ok(&db, &[&args[..], &["--jitter", "5000", "--catch-up", "3600000", "--pause-after-failures", "3"]].concat());
+    let v = &json(&db, &["list"])[0];
+    assert_eq!(
+        (v["cron"].as_str(), v["tz"].as_str(), v["tick_interval_ms"].as_u64()),
+        (Some("0 30 2 * * *"), Some("Europe/Berlin"), None)
+    );
+    assert_eq!((v["jitter_ms"].as_u64(), v["catch_up_window_ms"].as_u64()), (Some(5000), Some(3_600_000)));
+    let inspect = ok(&db, &["inspect", "nightly"]);
+    assert!(inspect.contains("0 30 2 * * * (Europe/Berlin)"), "{inspect}");
+    let paused = json(&db, &["pause", "nightly", "--reason", "holiday freeze"]);
+    assert_eq!(paused["paused_reason"], "holiday freeze");
+    assert!(ok(&db, &["inspect", "nightly"]).contains("holiday freeze"));
+    assert_eq!(json(&db, &["resume", "nightly"])["paused_reason"], Value::Null);
+    for (bad, says) in [
+        (&["--cron", "0 * * * *"][..], "has 5 fields"),
+        (&["--cron", "0 * * * * *", "--tz", "Mars/Olympus"][..], "unknown time zone `Mars/Olympus`"),
+        (&["--every", "1000", "--cron", "0 * * * * *"][..], "cannot be used with"),
+        (&["--every", "1000", "--tz", "UTC"][..], "is for a cron pattern, not an interval"),
+    ] {
+        let err = fails(&db, &[&["register", &noop, "--name", "bad"][..], bad].concat());
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+    assert_eq!(json(&db, &["list"]).as_array().unwrap().len(), 1, "nothing stored");
+}
+
 #[test]
 fn check_and_run_should_evaluate_the_examples_locally() {
     let dir = tempfile::tempdir().unwrap();

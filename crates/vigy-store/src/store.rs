@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
@@ -306,26 +306,19 @@ impl Store {
         reason: Option<String>,
         at: Timestamp,
     ) -> Result<Option<Vigy>, StoreError> {
-        let txn = self.begin_write().await?;
-        let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
-            return Ok(None);
-        };
-        let mut v = vigy_from_row(row)?;
-        if v.enabled != enabled || v.disabled_reason != reason {
+        self.edit_vigy(id, at, |v| {
+            if v.enabled == enabled && v.disabled_reason == reason {
+                return None;
+            }
             v.enabled = enabled;
-            v.disabled_reason = reason.clone();
-            v.updated_at = at;
-            vigy::Entity::update_many()
-                .col_expr(vigy::Column::Enabled, Expr::value(enabled))
-                .col_expr(vigy::Column::DisabledReason, Expr::value(reason))
-                .col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)))
-                .filter(vigy::Column::Id.eq(id.to_string()))
-                .exec(&txn)
-                .await?;
-            record_event(&txn, Some(id), if enabled { "enabled" } else { "disabled" }, &at).await?;
-        }
-        txn.commit().await?;
-        Ok(Some(v))
+            v.disabled_reason.clone_from(&reason);
+            let columns = vec![
+                (vigy::Column::Enabled, Expr::value(enabled)),
+                (vigy::Column::DisabledReason, Expr::value(reason)),
+            ];
+            Some((columns, if enabled { "enabled" } else { "disabled" }))
+        })
+        .await
     }
 
     /// Pause `id` with `pause` (its reason and time), or resume it with
@@ -337,22 +330,45 @@ impl Store {
         pause: Option<Pause>,
         at: Timestamp,
     ) -> Result<Option<Vigy>, StoreError> {
+        self.edit_vigy(id, at, |v| {
+            if v.paused.is_some() == pause.is_some() {
+                return None;
+            }
+            let columns = vec![
+                (vigy::Column::PausedReason, Expr::value(pause.as_ref().map(|p| p.reason.clone()))),
+                (vigy::Column::PausedAt, Expr::value(pause.as_ref().map(|p| format_timestamp(&p.at)))),
+            ];
+            let event = if pause.is_some() { "paused" } else { "resumed" };
+            v.paused = pause;
+            Some((columns, event))
+        })
+        .await
+    }
+
+    /// Change one vigy's row in one transaction: `change` edits the vigy and
+    /// names the columns it changed with the event to record, or `None` if
+    /// there is nothing to change (nothing is written). `None` if there is
+    /// no such vigy.
+    async fn edit_vigy(
+        &self,
+        id: VigyId,
+        at: Timestamp,
+        change: impl FnOnce(&mut Vigy) -> Option<(Vec<(vigy::Column, SimpleExpr)>, &'static str)>,
+    ) -> Result<Option<Vigy>, StoreError> {
         let txn = self.begin_write().await?;
         let Some(row) = vigy::Entity::find_by_id(id.to_string()).one(&txn).await? else {
             return Ok(None);
         };
         let mut v = vigy_from_row(row)?;
-        if v.paused.is_some() != pause.is_some() {
-            v.paused = pause;
+        if let Some((columns, event)) = change(&mut v) {
             v.updated_at = at;
-            vigy::Entity::update_many()
-                .col_expr(vigy::Column::PausedReason, Expr::value(v.paused.as_ref().map(|p| p.reason.clone())))
-                .col_expr(vigy::Column::PausedAt, Expr::value(v.paused.as_ref().map(|p| format_timestamp(&p.at))))
-                .col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)))
-                .filter(vigy::Column::Id.eq(id.to_string()))
-                .exec(&txn)
-                .await?;
-            record_event(&txn, Some(id), if v.paused.is_some() { "paused" } else { "resumed" }, &at).await?;
+            let mut update =
+                vigy::Entity::update_many().col_expr(vigy::Column::UpdatedAt, Expr::value(format_timestamp(&at)));
+            for (column, value) in columns {
+                update = update.col_expr(column, value);
+            }
+            update.filter(vigy::Column::Id.eq(id.to_string())).exec(&txn).await?;
+            record_event(&txn, Some(id), event, &at).await?;
         }
         txn.commit().await?;
         Ok(Some(v))

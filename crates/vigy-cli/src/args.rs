@@ -207,8 +207,9 @@ pub(crate) struct ScheduleArgs {
     /// or `0 30 9 * * MON-FRI`.
     #[arg(long, value_name = "EXPR")]
     pub(crate) cron: Option<String>,
-    /// The IANA time zone the cron pattern is read in (default UTC).
-    #[arg(long, value_name = "ZONE", requires = "cron")]
+    /// The IANA time zone the cron pattern is read in (default UTC); the
+    /// domain refuses it beside an interval.
+    #[arg(long, value_name = "ZONE")]
     pub(crate) tz: Option<String>,
     /// Shift every due time by a stable offset below this (ms).
     #[arg(long, value_name = "MS")]

@@ -27,22 +27,23 @@ impl Backoff {
             return interval;
         }
         // Never shorter than the interval itself, even past the cap.
-        self.delay_capped(interval.saturating_mul(2), failures, self.cap).min(self.cap.max(interval))
+        doubled(interval.saturating_mul(2), failures, self.cap.max(interval))
     }
 
     /// The wait after `failures` for `schedule`: its own base and cap where
     /// it sets them.
     pub fn delay_for(&self, schedule: &vigy_types::Schedule, failures: u32) -> Duration {
+        let base = schedule.backoff_base();
         let cap = schedule.backoff_cap().unwrap_or(self.cap);
-        self.delay_capped(schedule.backoff_base(), failures.max(1), cap)
+        // Never shorter than the base itself, even past the cap.
+        doubled(base, failures.max(1), cap.max(base))
     }
+}
 
-    /// `first` after one failure, doubled per further one, at most `cap`
-    /// (but never shorter than `first`).
-    fn delay_capped(&self, first: Duration, failures: u32, cap: Duration) -> Duration {
-        let factor = 1u32.checked_shl(failures.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
-        first.saturating_mul(factor).min(cap.max(first))
-    }
+/// `first` after one failure, doubled per further one, at most `limit`.
+fn doubled(first: Duration, failures: u32, limit: Duration) -> Duration {
+    let factor = 1u32.checked_shl(failures.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
+    first.saturating_mul(factor).min(limit)
 }
 
 #[cfg(test)]

@@ -683,10 +683,8 @@ impl Scheduler {
         let schedule = entry.vigy.schedule.clone();
         let failures = entry.failures;
         let (_, now) = clock::now();
-        let last = match (due, entry.planned) {
-            (Some(_), Some(planned)) => planned,
-            (due, _) => clock::wall(due.unwrap_or(started)),
-        };
+        // A forced tick (no due time) cleared `planned` when it was dispatched.
+        let last = entry.planned.unwrap_or_else(|| clock::wall(due.unwrap_or(started)));
         let mut next = self.plan(id, &schedule, last, now);
         if failures > 0 {
             // Backing off: the first due time once the wait is over.

@@ -17,7 +17,9 @@ pub(crate) fn read_program(file: &std::path::Path) -> anyhow::Result<Program> {
 /// and whether every tick succeeded.
 pub(crate) async fn run(program: &Program, name: &str, ticks: u64) -> (Json, bool) {
     let name = VigyName::new(name).unwrap_or_else(|_| VigyName::new("local").expect("valid"));
-    let ticks = simulate(SandboxConfig::default(), &[], program, &name, ticks, "vigy run carries no actions out").await;
+    let clock = std::sync::Arc::new(vigy::SystemClock);
+    let skipped = "vigy run carries no actions out";
+    let ticks = simulate(SandboxConfig::default(), clock, &[], program, &name, ticks, skipped).await;
     let all_ok = ticks.iter().all(|t| t.outcome.result.is_ok());
     let reports: Vec<Json> = ticks
         .iter()

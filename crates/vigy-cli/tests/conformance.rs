@@ -1,30 +1,69 @@
 //! The transports are one API: one scenario, covering every operation in
 //! success and failure, runs through each generated client (REST, gRPC,
-//! GraphQL, MCP) against its own fresh `vigy serve` on the deterministic
-//! clock, and every transcript must equal the same insta snapshot. Any
-//! divergence in a result or an error code between transports fails here.
+//! GraphQL, MCP) against its own fresh server on a stepping clock, and
+//! every transcript must equal the same insta snapshot. Any divergence in a
+//! result or an error code between transports fails here.
 //!
-//! The scenario's vigies are outside the server's scope (`--selector`), so
-//! nothing ticks but what the scenario asks for and the clock readings,
-//! timestamps and run ids come out the same on every run.
+//! Each server is `vigy serve`'s own app (`vigy_server::app` and `serve`)
+//! in this process, over a runtime built with a [`SteppingClock`]: each
+//! reading 1 ms after the last, so timestamps and run ids come out the same
+//! on every run. The scenario's vigies are outside the runtime's scope, so
+//! nothing ticks but what the scenario asks for.
 
-mod support;
-
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::Served;
 use vigy::api::{self, ErrorCode, ServiceError, VigyService};
 use vigy::clients::{GraphqlClient, GrpcClient, RestClient, connect_mcp};
+use vigy::{RuntimeHandle, Scope, SteppingClock};
+use vigy_server::{Readiness, ServeOptions};
 
 const CLOCK: &str = "2026-01-01T00:00:00Z";
 
+/// A server of its own for one transport's run.
+struct Replay {
+    url: String,
+    runtime: RuntimeHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
 /// A server that ticks only vigies labelled `conformance=scheduled` (none
-/// of the scenario's), on the deterministic clock.
-fn server(dir: &tempfile::TempDir, transport: &str) -> Served {
-    let db = dir.path().join(format!("{transport}.db"));
-    Served::start(&db, &["--selector", "conformance=scheduled"], &[(vigy::TEST_CLOCK_VAR, CLOCK)])
+/// of the scenario's), on the stepping clock.
+async fn server(dir: &tempfile::TempDir, transport: &str) -> Replay {
+    let clock = SteppingClock::starting_at(vigy::parse_timestamp(CLOCK).unwrap());
+    let runtime = RuntimeHandle::builder()
+        .path(dir.path().join(format!("{transport}.db")))
+        .scope(Scope::Selector("conformance=scheduled".parse().unwrap()))
+        .clock(Arc::new(clock))
+        .worker_program(env!("CARGO_BIN_EXE_vigy"))
+        .open()
+        .await
+        .unwrap();
+    let options = ServeOptions::default();
+    let app = vigy_server::app(&runtime, &options, Readiness::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let limits = options.limits.clone();
+    let served = tokio::spawn(async move {
+        vigy_server::serve(listener, app, None, &limits, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Replay { url, runtime, stop, served }
+}
+
+impl Replay {
+    /// Finish the runtime's work, then the server's connections.
+    async fn stop(self) {
+        self.runtime.shutdown().await;
+        let _ = self.stop.send(());
+        self.served.await.unwrap().unwrap();
+    }
 }
 
 /// One step's outcome as JSON: the result, or the error's code and message.
@@ -271,37 +310,37 @@ fn check_events(transport: &str, events: &Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn rest_should_match_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let served = server(&dir, "rest");
+    let served = server(&dir, "rest").await;
     let client = RestClient::new(&served.url);
     check("REST", &scenario(&client).await);
     check_events("REST (SSE)", &events(&client).await);
-    assert!(served.stop().success());
+    served.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_should_match_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let served = server(&dir, "grpc");
+    let served = server(&dir, "grpc").await;
     let client = GrpcClient::connect(served.url.clone()).await.unwrap();
     check("gRPC", &scenario(&client).await);
     check_events("gRPC (server stream)", &events(&client).await);
-    assert!(served.stop().success());
+    served.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn graphql_should_match_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let served = server(&dir, "graphql");
+    let served = server(&dir, "graphql").await;
     let client = GraphqlClient::new(format!("{}/graphql", served.url));
     check("GraphQL", &scenario(&client).await);
     check_events("GraphQL (subscription)", &events(&client).await);
-    assert!(served.stop().success());
+    served.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_should_match_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let served = server(&dir, "mcp");
+    let served = server(&dir, "mcp").await;
     let client = connect_mcp(&format!("{}/mcp", served.url), None).await.unwrap();
     check("MCP", &scenario(&client).await);
     // MCP tools are request/response: the stream is refused, clearly.
@@ -309,5 +348,5 @@ async fn mcp_should_match_the_scenario() {
     assert_eq!(refused.code(), ErrorCode::FailedPrecondition);
     assert!(refused.message().contains("REST, gRPC or GraphQL"), "{refused}");
     drop(client);
-    assert!(served.stop().success());
+    served.stop().await;
 }

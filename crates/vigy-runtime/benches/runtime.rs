@@ -88,7 +88,7 @@ async fn per_tick_cost() {
     // The sandboxed path: ticks sent to worker processes in batches, as a
     // busy runtime's are; CPU of this process and the workers alike.
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
-    let pool = Pool::new(sandbox(), &[], done_tx);
+    let pool = Pool::new(sandbox(), Arc::new(vigy_runtime::SystemClock), &[], done_tx);
     let source = Arc::new(ProgramSource::new(&parsed));
     let submit =
         |t: u64| assert!(pool.submit(Job { program: source.clone(), input: input(t), due: None, suspect: false }));

@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     fn run(tick: u64, log_bytes: usize) -> VigyRun {
-        let now = vigy_types::now();
+        let now = chrono::Utc::now();
         VigyRun {
             id: format!("run-{tick}"),
             vigy_id: vigy_types::VigyId::for_name(&vigy_types::VigyName::new("feed").unwrap()),

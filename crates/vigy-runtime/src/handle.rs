@@ -12,13 +12,15 @@ use vigy_eval::{EvalLimits, Extension};
 use vigy_sandbox::{Pool, SandboxConfig, WorkerProgram};
 use vigy_store::{Registered, RuntimeInfo, Store, StoreError, StoreOptions};
 use vigy_types::{
-    ConditionFilter, LabelSelector, Pause, Program, ProgramError, Vigy, VigyError, VigyId, VigyName, VigyRun, VigyState,
+    Clock, ConditionFilter, LabelSelector, Pause, Program, ProgramError, Vigy, VigyError, VigyId, VigyName, VigyRun,
+    VigyState,
 };
 
 use crate::actions::{ActionHandler, Dispatcher, HandlerOptions, Handlers};
 use crate::backoff::Backoff;
 use crate::board::{Board, Standing};
 use crate::catalog::{Catalog, Entry};
+use crate::clock::SystemClock;
 use crate::feed::{self, Feed};
 use crate::health::{Health, Task, Unhealthy};
 use crate::lease::{Elector, LeaseTiming, OneOffs};
@@ -102,6 +104,7 @@ pub struct RuntimeBuilder {
     store: StoreOptions,
     lease: LeaseTiming,
     handlers: Handlers,
+    clock: Arc<dyn Clock>,
 }
 
 /// Vigies a runtime registers by default: every one is in memory (the
@@ -122,11 +125,21 @@ impl Default for RuntimeBuilder {
             store: StoreOptions::default(),
             lease: LeaseTiming::default(),
             handlers: Handlers::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
 impl RuntimeBuilder {
+    /// Read the time from `clock` and schedule by it (default: the
+    /// system's). A [`ManualClock`](crate::ManualClock) makes a runtime's
+    /// schedules run on virtual time: advance it, then
+    /// [`RuntimeHandle::run_due`]. Ticks' deadlines stay real.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Store at `path` (default: in memory).
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
@@ -258,7 +271,7 @@ impl RuntimeBuilder {
             host: host_name(),
             pid: std::process::id(),
             scope: self.scope.as_text(),
-            // Real time, not the test clock: see `vigy_store::RuntimeInfo`.
+            // Real time, not the runtime's clock: see `vigy_store::RuntimeInfo`.
             started_at: chrono::Utc::now(),
         });
         let metrics = Arc::new(Metrics::default());
@@ -289,12 +302,11 @@ impl RuntimeBuilder {
             extensions: self.extensions.clone().into(),
             running: Arc::new(tokio::sync::Semaphore::new(SIMULATIONS_AT_ONCE)),
         };
-        let workers = Pool::new(self.sandbox, &self.extensions, done_tx);
+        let workers = Pool::new(self.sandbox, self.clock.clone(), &self.extensions, done_tx);
         let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
         let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
         let scheduler = Scheduler::new(
-            self.scope.clone(),
-            self.backoff,
+            (self.scope.clone(), self.backoff, self.clock.clone()),
             workers,
             writes,
             (metrics.clone(), board.clone()),
@@ -322,12 +334,14 @@ impl RuntimeBuilder {
             metrics: metrics.clone(),
             closing: closing.clone(),
             owner: me.id.clone(),
+            clock: self.clock.clone(),
         };
         let dispatcher_task = tokio::spawn(dispatcher.run(work_rx));
         let schedules = !matches!(self.scope, Scope::Nothing);
         let nudge = Arc::new(Notify::new());
         let one_offs = OneOffs::default();
         let closed = CancellationToken::new();
+        let (rounds, asked) = mpsc::unbounded_channel();
         if schedules {
             let elector = Elector {
                 store: store.clone(),
@@ -337,6 +351,7 @@ impl RuntimeBuilder {
                 catalog: catalog.clone(),
                 commands: commands.clone(),
                 nudge: nudge.clone(),
+                asked,
                 one_offs: one_offs.clone(),
                 metrics: metrics.clone(),
                 closing: closing.clone(),
@@ -373,6 +388,8 @@ impl RuntimeBuilder {
             one_offs,
             schedules,
             simulator,
+            clock: self.clock,
+            rounds: schedules.then_some(rounds),
         };
         tokio::spawn(handle.clone().quarantine(quarantine_rx));
         Ok(handle)
@@ -444,6 +461,10 @@ pub struct RuntimeHandle {
     schedules: bool,
     /// Runs [`RuntimeHandle::simulate`].
     simulator: Simulator,
+    /// What it stamps and schedules by.
+    clock: Arc<dyn Clock>,
+    /// Asks the elector for a round (`None` if it holds no leases).
+    rounds: Option<mpsc::UnboundedSender<oneshot::Sender<()>>>,
 }
 
 /// Simulations running at once; more wait their turn. Each has a worker
@@ -496,7 +517,8 @@ impl RuntimeHandle {
             .await
             .map_err(|_| RuntimeError::Unavailable("the runtime is shutting down".into()))?;
         let sim = &self.simulator;
-        Ok(simulate(sim.sandbox.clone(), &sim.extensions, program, name, u64::from(ticks), SIMULATED_SKIP).await)
+        let clock = self.clock.clone();
+        Ok(simulate(sim.sandbox.clone(), clock, &sim.extensions, program, name, u64::from(ticks), SIMULATED_SKIP).await)
     }
 
     /// A runtime on a private in-memory database.
@@ -532,7 +554,11 @@ impl RuntimeHandle {
         self.register_holding_lock(change(&current)?).await
     }
 
-    async fn register_holding_lock(&self, vigy: Vigy) -> Result<Vigy, RuntimeError> {
+    async fn register_holding_lock(&self, mut vigy: Vigy) -> Result<Vigy, RuntimeError> {
+        // Stamped on the runtime's clock (the store keeps an existing
+        // vigy's creation time).
+        vigy.created_at = self.clock.stamp();
+        vigy.updated_at = vigy.created_at;
         let count = self.catalog.len();
         if self.catalog.get(vigy.id).is_none() && count >= self.max_vigies {
             let detail = format!("{count} vigies are registered, the limit is {}", self.max_vigies);
@@ -544,6 +570,25 @@ impl RuntimeHandle {
             self.schedule(stored.clone())?;
         }
         Ok(stored)
+    }
+
+    /// Run every tick due by the clock's now, and return once they are
+    /// committed and the actions they left pending are carried out. For a
+    /// runtime on a [`ManualClock`](crate::ManualClock), the only one on
+    /// its database: advance the clock, `run_due`, then assert on runs, kv
+    /// and actions. First a lease round runs, so vigies registered just
+    /// before are scheduled; a tick's own time is real, so a due time it
+    /// lets pass is run by the next call.
+    pub async fn run_due(&self) -> Result<(), RuntimeError> {
+        let stopped = || RuntimeError::Unavailable("the runtime has stopped".into());
+        if let Some(rounds) = &self.rounds {
+            let (reply, round) = oneshot::channel();
+            rounds.send(reply).map_err(|_| stopped())?;
+            round.await.map_err(|_| stopped())?;
+        }
+        let (reply, settled) = oneshot::channel();
+        self.commands.send(Command::Settle(reply)).map_err(|_| stopped())?;
+        settled.await.map_err(|_| stopped())
     }
 
     /// The vigy with this id.
@@ -611,7 +656,7 @@ impl RuntimeHandle {
         let _writing = self.catalog.write_lock().await;
         let vigy = self
             .store
-            .set_enabled(id, enabled, vigy_types::now())
+            .set_enabled(id, enabled, self.clock.stamp())
             .await?
             .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         self.catalog.put(vigy.clone());
@@ -623,7 +668,7 @@ impl RuntimeHandle {
     /// tick in flight finishes and is recorded. Pausing a paused vigy keeps
     /// its first reason.
     pub async fn pause(&self, id: VigyId, reason: impl Into<String>) -> Result<Vigy, RuntimeError> {
-        let pause = Pause { reason: reason.into(), at: vigy_types::now() };
+        let pause = Pause { reason: reason.into(), at: self.clock.stamp() };
         self.set_paused(id, Some(pause)).await
     }
 
@@ -636,7 +681,7 @@ impl RuntimeHandle {
         let _writing = self.catalog.write_lock().await;
         let vigy = self
             .store
-            .set_paused(id, pause, vigy_types::now())
+            .set_paused(id, pause, self.clock.stamp())
             .await?
             .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
         self.catalog.put(vigy.clone());
@@ -653,7 +698,7 @@ impl RuntimeHandle {
     /// Delete `id` with its runs, kv and state.
     pub async fn delete(&self, id: VigyId) -> Result<(), RuntimeError> {
         let _writing = self.catalog.write_lock().await;
-        if !self.store.delete(id, vigy_types::now()).await? {
+        if !self.store.delete(id, self.clock.stamp()).await? {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
         self.catalog.remove(id);
@@ -924,10 +969,10 @@ impl RuntimeHandle {
         while let Some((id, hold)) = offenders.recv().await {
             let _writing = self.catalog.write_lock().await;
             let held = match &hold {
-                Hold::Quarantine(reason) => self.store.quarantine(id, reason, vigy_types::now()).await,
+                Hold::Quarantine(reason) => self.store.quarantine(id, reason, self.clock.stamp()).await,
                 Hold::Pause(reason) => {
-                    let pause = Pause { reason: reason.clone(), at: vigy_types::now() };
-                    self.store.set_paused(id, Some(pause), vigy_types::now()).await
+                    let at = self.clock.stamp();
+                    self.store.set_paused(id, Some(Pause { reason: reason.clone(), at }), at).await
                 }
             };
             match held {

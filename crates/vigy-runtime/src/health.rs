@@ -66,7 +66,7 @@ impl Health {
 
     /// A commit failed; returns since when commits have been failing.
     pub(crate) fn commit_failed(&self) -> Timestamp {
-        *lock(&self.failing_since).get_or_insert_with(vigy_types::now)
+        *lock(&self.failing_since).get_or_insert_with(chrono::Utc::now)
     }
 
     /// A commit succeeded; returns since when commits had been failing.

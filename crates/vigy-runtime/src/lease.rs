@@ -37,7 +37,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use vigy_store::{LeaseRequest, RuntimeInfo, Store};
 use vigy_types::{LabelSelector, VigyId};
@@ -125,6 +125,9 @@ pub(crate) struct Elector {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) nudge: Arc<Notify>,
+    /// Callers waiting for a round to have run and its gains to be handed
+    /// to the scheduler (`RuntimeHandle::run_due`).
+    pub(crate) asked: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     pub(crate) one_offs: OneOffs,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) closing: CancellationToken,
@@ -133,14 +136,20 @@ pub(crate) struct Elector {
 }
 
 impl Elector {
-    pub(crate) async fn run(self) {
+    pub(crate) async fn run(mut self) {
         let mut held: HashMap<VigyId, u64> = HashMap::new();
         let mut last_renewed = Instant::now();
         let mut next_round = Instant::now();
+        let mut asking: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
+            // Answered once the round before this wait has handed its gains on.
+            for reply in asking.drain(..) {
+                let _ = reply.send(());
+            }
             tokio::select! {
                 () = tokio::time::sleep_until(next_round.into()) => {}
                 () = self.nudge.notified() => {}
+                Some(reply) = self.asked.recv() => asking.push(reply),
                 () = self.closing.cancelled() => return self.renew_until_closed().await,
             }
             next_round = Instant::now() + self.timing.renew;

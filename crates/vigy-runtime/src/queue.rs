@@ -106,6 +106,15 @@ impl Queue {
         self.jobs.send(job).map_err(|e| Box::new(e.0))
     }
 
+    /// Resolves once every tick queued so far has left the queue
+    /// (committed, fenced or given up).
+    pub(crate) fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let room = self.room.clone();
+        async move {
+            let _all = room.acquire_many_owned(UNITS as u32).await;
+        }
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.jobs.is_closed()
     }

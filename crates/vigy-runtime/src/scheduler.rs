@@ -66,7 +66,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, oneshot};
@@ -74,12 +73,11 @@ use vigy_eval::TickInput;
 use vigy_sandbox::{Done, Job, Pool, ProgramSource};
 use vigy_store::{Carried, TickRecord};
 use vigy_types::condition::apply_conditions;
-use vigy_types::{Condition, Plan, ReconcileAction, RunResult, Schedule, Timestamp, Vigy, VigyId, VigyRun};
+use vigy_types::{Clock, Condition, Plan, ReconcileAction, RunResult, Schedule, Timestamp, Vigy, VigyId, VigyRun};
 
 use crate::actions::{Handlers, Outcomes, Work, settle_at_commit};
 use crate::backoff::Backoff;
 use crate::board::Board;
-use crate::clock;
 use crate::health::Task;
 use crate::metrics::Metrics;
 use crate::queue::{Pending, Place, Queue, WriteJob};
@@ -110,6 +108,10 @@ pub(crate) enum Command {
     TickNow { id: VigyId, one_off: Option<OneOff>, request: Option<String>, reply: RunReply },
     /// Stop dispatching; reply when no tick is in flight.
     Drain(oneshot::Sender<()>),
+    /// Reply once nothing is due by the clock's now, no tick is in flight,
+    /// no actions are outstanding and every finished tick is committed
+    /// (`RuntimeHandle::run_due`).
+    Settle(oneshot::Sender<()>),
 }
 
 /// A vigy ticked once under a lease claimed for that tick alone.
@@ -177,17 +179,16 @@ struct Entry {
     /// Consecutive ticks that ended their worker.
     worker_losses: u32,
     /// When the next scheduled tick is due; `None` while running or idle.
-    due: Option<Instant>,
-    /// The wall-clock time of the last due time set, kept while its tick
-    /// runs and its actions are carried out: the grid its schedule goes on
-    /// from. Converting `due` back would be off by nanoseconds, enough to
-    /// plan the same cron time twice.
+    due: Option<Timestamp>,
+    /// The last due time set, kept while its tick runs and its actions are
+    /// carried out: the grid its schedule goes on from (`None` after a
+    /// forced tick).
     planned: Option<Timestamp>,
     running: bool,
     /// Waiting for the dispatcher to resolve its last tick's actions; the
     /// due time of that tick (or of the first tick, after a takeover) is
     /// where its schedule resumes.
-    acting: Option<Instant>,
+    acting: Option<Timestamp>,
     /// The last tick's actions, with their results (`vigy-last-results`).
     last_results: Arc<[ReconcileAction]>,
     /// Its conditions, as stored.
@@ -202,7 +203,7 @@ pub(crate) struct Scheduler {
     entries: HashMap<VigyId, Entry>,
     /// Due times, earliest first; an element is live only if its entry still
     /// has that `due` and `generation`.
-    queue: BinaryHeap<Reverse<(Instant, u64, VigyId)>>,
+    queue: BinaryHeap<Reverse<(Timestamp, u64, VigyId)>>,
     next_generation: u64,
     /// Forced ticks in flight, by vigy.
     replies: HashMap<VigyId, Vec<Forced>>,
@@ -216,6 +217,9 @@ pub(crate) struct Scheduler {
     board: Arc<Board>,
     panic_hook: Arc<PanicHook>,
     draining: Option<oneshot::Sender<()>>,
+    /// Callers of `run_due` waiting for the scheduler to be quiet.
+    settling: Vec<oneshot::Sender<()>>,
+    clock: Arc<dyn Clock>,
     quarantine: Quarantine,
     handlers: Handlers,
     /// Where unfinished actions of vigies taken over are sent, and the work
@@ -243,8 +247,7 @@ pub(crate) enum Hold {
 impl Scheduler {
     #[allow(clippy::too_many_arguments)] // wiring only: each is a distinct channel or policy
     pub(crate) fn new(
-        scope: Scope,
-        backoff: Backoff,
+        (scope, backoff, clock): (Scope, Backoff, Arc<dyn Clock>),
         workers: Pool,
         writes: Queue,
         (metrics, board): (Arc<Metrics>, Arc<Board>),
@@ -269,6 +272,8 @@ impl Scheduler {
             board,
             panic_hook,
             draining: None,
+            settling: Vec::new(),
+            clock,
             quarantine,
         }
     }
@@ -293,13 +298,23 @@ impl Scheduler {
             if !open && settled {
                 return;
             }
+            if !self.settling.is_empty() && settled && self.quiet() {
+                for reply in self.settling.drain(..) {
+                    let drained = self.writes.drained();
+                    tokio::spawn(async move {
+                        drained.await;
+                        let _ = reply.send(());
+                    });
+                }
+            }
             let next_due = self.queue.peek().map(|Reverse((at, ..))| *at);
             let waiting = self.backlog.front().map(|f| f.bytes);
+            let wake = next_due.map(|at| self.clock.sleep_until(at));
             tokio::select! {
                 biased;
                 Some(finished) = done.recv() => self.on_done(finished),
                 place = self.writes.reserve(waiting.unwrap_or(0)), if waiting.is_some() => {
-                    self.held_back |= next_due.is_some_and(|due| due <= Instant::now());
+                    self.held_back |= next_due.is_some_and(|due| due <= self.clock.now());
                     if let Some(finished) = self.backlog.pop_front() {
                         self.send(finished, place);
                     }
@@ -308,8 +323,8 @@ impl Scheduler {
                     Some(command) => self.on_command(command),
                     None => open = false,
                 },
-                () = sleep_until(next_due), if next_due.is_some() && self.draining.is_none() && open && waiting.is_none() && !self.writes.is_closed() => {
-                    self.dispatch_due(Instant::now());
+                () = sleep(wake), if next_due.is_some() && self.draining.is_none() && open && waiting.is_none() && !self.writes.is_closed() => {
+                    self.dispatch_due(self.clock.now());
                 }
             }
         }
@@ -317,6 +332,15 @@ impl Scheduler {
 
     fn in_flight(&self) -> usize {
         self.entries.values().filter(|e| e.running).count()
+    }
+
+    /// Nothing is due by now and no vigy waits for its actions.
+    fn quiet(&self) -> bool {
+        let now = self.clock.now();
+        let due = self.queue.iter().any(|Reverse((at, generation, id))| {
+            *at <= now && self.entries.get(id).is_some_and(|e| e.generation == *generation && e.due == Some(*at))
+        });
+        !due && self.entries.values().all(|e| e.acting.is_none())
     }
 
     /// Move finished ticks into the write queue while they fit, in order.
@@ -358,6 +382,7 @@ impl Scheduler {
             }
             Command::TickNow { id, one_off, request, reply } => self.tick_now(id, one_off, Forced { reply, request }),
             Command::Drain(reply) => self.draining = Some(reply),
+            Command::Settle(reply) => self.settling.push(reply),
         }
     }
 
@@ -382,7 +407,7 @@ impl Scheduler {
         if !wanted {
             self.board.remove(id);
         } else if !entry.running && entry.acting.is_none() {
-            let now = chrono::Utc::now();
+            let now = self.clock.now();
             let schedule = &entry.vigy.schedule;
             let due = if was_scheduled { schedule.next_due(id, now) } else { schedule.first_due(id, now) };
             self.set_due_at(id, due);
@@ -393,7 +418,7 @@ impl Scheduler {
         let id = vigy.id;
         let generation = self.bump();
         let wanted = vigy.runs() && self.scope.includes(&vigy);
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let due = match first {
             FirstTick::Now => vigy.schedule.first_due(id, now),
             FirstTick::After(last) => self.plan(id, &vigy.schedule, last, now),
@@ -405,7 +430,7 @@ impl Scheduler {
         // What the last owner committed but did not finish is carried out
         // before the first tick here.
         if !unfinished.is_empty() {
-            entry.acting = Some(due.map_or_else(Instant::now, clock::instant));
+            entry.acting = Some(due.unwrap_or(now));
             entry.planned = due;
             let _ = self.dispatcher.send(Work::Run { id, token, runs: unfinished });
         }
@@ -487,9 +512,8 @@ impl Scheduler {
         entry.planned = due;
         match due {
             Some(at) => {
-                let instant = clock::instant(at);
-                entry.due = Some(instant);
-                self.queue.push(Reverse((instant, entry.generation, id)));
+                entry.due = Some(at);
+                self.queue.push(Reverse((at, entry.generation, id)));
                 self.board.update(id, |standing| standing.next_due = Some(at));
             }
             None => self.board.update(id, |standing| standing.next_due = None),
@@ -508,7 +532,7 @@ impl Scheduler {
         Some(at)
     }
 
-    fn dispatch_due(&mut self, now: Instant) {
+    fn dispatch_due(&mut self, now: Timestamp) {
         let held_back = std::mem::take(&mut self.held_back);
         while let Some(Reverse((due, generation, id))) = self.queue.peek().copied() {
             if due > now {
@@ -525,7 +549,7 @@ impl Scheduler {
         }
     }
 
-    fn dispatch(&mut self, id: VigyId, due: Option<Instant>) {
+    fn dispatch(&mut self, id: VigyId, due: Option<Timestamp>) {
         let Some(entry) = self.entries.get_mut(&id) else { return };
         entry.running = true;
         entry.running_token = entry.token;
@@ -571,7 +595,7 @@ impl Scheduler {
         let stale = entry.running_token != entry.token;
         self.metrics.tick_duration.record(outcome.elapsed);
         if let Some(due) = due {
-            self.metrics.lateness.record(started.saturating_duration_since(due));
+            self.metrics.lateness.record((started - due).to_std().unwrap_or_default());
         }
         let failed = outcome.result.is_err();
         self.metrics.count_tick(vigy_id, entry.vigy.name.as_str(), failed);
@@ -609,7 +633,7 @@ impl Scheduler {
             }
         }
         if !stale {
-            let mut run = to_run(&input, &outcome);
+            let mut run = to_run(&*self.clock, &input, &outcome);
             if let Err(error) = &outcome.result {
                 tracing::warn!(vigy = %entry.vigy.name, tick = run.tick, failures = entry.failures, %error, "tick failed");
             } else {
@@ -662,7 +686,7 @@ impl Scheduler {
     /// After a tick (and its actions): run the forced ticks waiting, or set
     /// the next due time on the grid of `due` (else `started`), or let go
     /// of an entry that is no longer scheduled.
-    fn resume(&mut self, id: VigyId, due: Option<Instant>, started: Instant) {
+    fn resume(&mut self, id: VigyId, due: Option<Timestamp>, started: Timestamp) {
         let Some(entry) = self.entries.get_mut(&id) else { return };
         let forced = std::mem::take(&mut entry.forced);
         if !entry.scheduled {
@@ -682,9 +706,9 @@ impl Scheduler {
         }
         let schedule = entry.vigy.schedule.clone();
         let failures = entry.failures;
-        let (_, now) = clock::now();
+        let now = self.clock.now();
         // A forced tick (no due time) cleared `planned` when it was dispatched.
-        let last = entry.planned.unwrap_or_else(|| clock::wall(due.unwrap_or(started)));
+        let last = entry.planned.or(due).unwrap_or(started);
         let mut next = self.plan(id, &schedule, last, now);
         if failures > 0 {
             // Backing off: the first due time once the wait is over.
@@ -729,11 +753,11 @@ impl Entry {
     }
 }
 
-fn to_run(input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
-    let started_at = chrono::DateTime::from_timestamp_millis(input.started_at_ms).unwrap_or_else(vigy_types::now);
-    let ended_at = vigy_types::ended_at(started_at, outcome.elapsed);
+fn to_run(clock: &dyn Clock, input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
+    let started_at = chrono::DateTime::from_timestamp_millis(input.started_at_ms).unwrap_or_else(|| clock.stamp());
+    let ended_at = clock.ended_at(started_at, outcome.elapsed);
     VigyRun {
-        id: vigy_types::new_run_id(),
+        id: clock.run_id(),
         vigy_id: input.vigy_id,
         tick: input.tick,
         started_at,
@@ -746,9 +770,9 @@ fn to_run(input: &TickInput, outcome: &vigy_eval::TickOutcome) -> VigyRun {
     }
 }
 
-async fn sleep_until(due: Option<Instant>) {
-    match due {
-        Some(due) => tokio::time::sleep_until(due.into()).await,
+async fn sleep(wake: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>) {
+    match wake {
+        Some(wake) => wake.await,
         None => std::future::pending().await,
     }
 }

@@ -31,7 +31,7 @@ impl From<RuntimeError> for ServiceError {
             // The store's detail stays in the server's log, under an id
             // the client is given (a time-ordered UUID, as run ids are).
             RuntimeError::Store(e) => {
-                let id = vigy_types::new_run_id();
+                let id = uuid::Uuid::now_v7();
                 tracing::error!(incident = %id, error = %e, "store failure behind a service call");
                 Self::Internal(format!("internal error (id {id})"))
             }

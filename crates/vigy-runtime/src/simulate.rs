@@ -36,10 +36,12 @@ pub struct SimulatedTick {
 }
 
 /// Evaluate `program` as the vigy `name` for `ticks` ticks (at least one)
-/// in a pool of its own under `config`, with `extensions` answered here;
+/// in a pool of its own under `config`, stamped by `clock`, with
+/// `extensions` answered here;
 /// actions other than `noop` are skipped with `skipped_because`.
 pub async fn simulate(
     config: SandboxConfig,
+    clock: Arc<dyn vigy_types::Clock>,
     extensions: &[Arc<dyn Extension>],
     program: &Program,
     name: &VigyName,
@@ -48,7 +50,7 @@ pub async fn simulate(
 ) -> Vec<SimulatedTick> {
     let source = Arc::new(ProgramSource::new(program));
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
-    let pool = Pool::new(config, extensions, done_tx);
+    let pool = Pool::new(config, clock, extensions, done_tx);
     let vigy_id = VigyId::for_name(name);
     let mut kv: BTreeMap<String, Json> = BTreeMap::new();
     let mut reports = Vec::new();

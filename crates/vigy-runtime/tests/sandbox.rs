@@ -35,7 +35,7 @@ struct Harness {
 impl Harness {
     fn new(config: SandboxConfig, extensions: &[Arc<dyn Extension>]) -> Self {
         let (tx, done) = mpsc::unbounded_channel();
-        Self { pool: Pool::new(config, extensions, tx), done }
+        Self { pool: Pool::new(config, Arc::new(vigy_runtime::SystemClock), extensions, tx), done }
     }
 
     fn submit(&self, name: &str, source: &str) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::mpsc;
 use vigy_eval::{EvalLimits, Extension, ExtensionTable, TickInput, TickOutcome};
-use vigy_types::VigyId;
+use vigy_types::{Clock, Timestamp, VigyId};
 
 use crate::protocol::{ProgramKey, program_key};
 use crate::supervisor::supervise;
@@ -109,8 +109,9 @@ pub struct Job {
     pub program: Arc<ProgramSource>,
     /// Its input; `started_at_ms` is set when the tick is sent.
     pub input: TickInput,
-    /// When the tick was due; `None` for a forced tick.
-    pub due: Option<Instant>,
+    /// When the tick was due, on the runtime's clock; `None` for a forced
+    /// tick.
+    pub due: Option<Timestamp>,
     /// Whether the vigy's last tick failed, so this one may run long.
     pub suspect: bool,
 }
@@ -123,9 +124,9 @@ pub struct Done {
     /// The input it ran with.
     pub input: TickInput,
     /// When it was due.
-    pub due: Option<Instant>,
-    /// When it started.
-    pub started: Instant,
+    pub due: Option<Timestamp>,
+    /// When it started, on the runtime's clock.
+    pub started: Timestamp,
     /// What it did.
     pub outcome: TickOutcome,
 }
@@ -160,6 +161,8 @@ pub(crate) struct Shared {
     /// Disconnected when the last [`Pool`] handle goes: supervisors end.
     closed: Receiver<()>,
     pub(crate) metrics: Arc<SandboxMetrics>,
+    /// The runtime's clock: ticks are stamped with it.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Shared {
@@ -206,6 +209,7 @@ impl Shared {
 
     pub(crate) fn finish(&self, job: Job, started: Instant, outcome: TickOutcome) {
         let Job { input, due, .. } = job;
+        let started = self.clock.now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let _ = self.done.send(Done { vigy_id: input.vigy_id, input, due, started, outcome });
     }
 
@@ -255,9 +259,15 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A pool running ticks under `config`, with the embedder's
-    /// `extensions` answered in this process; outcomes go to `done`.
-    pub fn new(config: SandboxConfig, extensions: &[Arc<dyn Extension>], done: mpsc::UnboundedSender<Done>) -> Self {
+    /// A pool running ticks under `config`, stamped by `clock`, with the
+    /// embedder's `extensions` answered in this process; outcomes go to
+    /// `done`.
+    pub fn new(
+        config: SandboxConfig,
+        clock: Arc<dyn Clock>,
+        extensions: &[Arc<dyn Extension>],
+        done: mpsc::UnboundedSender<Done>,
+    ) -> Self {
         let (sender, queue) = crossbeam_channel::unbounded();
         let (suspect_sender, suspects) = crossbeam_channel::unbounded();
         let (open, closed) = crossbeam_channel::bounded(0);
@@ -275,6 +285,7 @@ impl Pool {
             slow: AtomicUsize::new(0),
             closed,
             metrics: Arc::default(),
+            clock,
         };
         Self { shared: Arc::new(shared), _open: Arc::new(open) }
     }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use vigy_eval::{TickError, TickHost, TickOutcome};
+use vigy_types::Clock;
 
 use crate::killer::KillSlot;
 use crate::pool::{Job, Shared};
@@ -182,7 +183,7 @@ impl Worker {
         for mut job in batch {
             let id = self.next_job;
             self.next_job += 1;
-            if let Err(reason) = self.send_tick(id, &mut job) {
+            if let Err(reason) = self.send_tick(id, &mut job, &*shared.clock) {
                 sent.push_back(Sent { id, job });
                 return self.lost(sent, Instant::now(), shared, Some(reason));
             }
@@ -268,7 +269,7 @@ impl Worker {
         Some(self)
     }
 
-    fn send_tick(&mut self, id: u64, job: &mut Job) -> Result<(), String> {
+    fn send_tick(&mut self, id: u64, job: &mut Job, clock: &dyn Clock) -> Result<(), String> {
         let key = job.program.key;
         let source = if self.programs.contains(&key) {
             None
@@ -283,8 +284,8 @@ impl Worker {
             Some(job.program.source.to_string())
         };
         // Stamped as it is sent: the runtime's clock, not the worker's, so
-        // one process's readings of a test clock stay in one sequence.
-        job.input.started_at_ms = vigy_types::now().timestamp_millis();
+        // one process's readings of a stepping clock stay in one sequence.
+        job.input.started_at_ms = clock.stamp().timestamp_millis();
         self.send(&ToWorker::Tick { job: id, key, source, input: job.input.clone() })
     }
 

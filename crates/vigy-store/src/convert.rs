@@ -144,6 +144,8 @@ pub(crate) fn state_from_rows(
         }
         None => (Default::default(), Default::default(), None),
     };
+    // One of the two is there (checked above).
+    let Some(captured_at) = newest.as_ref().map(|r| r.started_at).or(reported_at) else { return Ok(None) };
     Ok(Some(VigyState {
         vigy_id: id,
         desired,
@@ -154,6 +156,6 @@ pub(crate) fn state_from_rows(
             .unwrap_or_default(),
         conditions,
         tick_count: newest.as_ref().map_or(0, |r| r.tick),
-        captured_at: newest.map(|r| r.started_at).or(reported_at).unwrap_or_else(vigy_types::now),
+        captured_at,
     }))
 }

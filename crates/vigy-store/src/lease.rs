@@ -215,9 +215,9 @@ async fn release(db: &impl ConnectionTrait, owner: &str, ids: &[VigyId]) -> Resu
     Ok(())
 }
 
-/// The real time, for what leases record: never the deterministic test
-/// clock (`VIGY_TEST_CLOCK`), whose readings belong to the API's answers
-/// and would shift with every background lease round.
+/// The real time, for what leases record: leases expire on the database's
+/// clock, whatever clock the runtime schedules by (a manual or stepping
+/// one in tests, whose readings belong to the API's answers).
 fn wall_clock() -> Timestamp {
     chrono::Utc::now()
 }

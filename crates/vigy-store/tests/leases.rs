@@ -20,7 +20,7 @@ vigy_store::on_both_backends!(
 );
 
 fn runtime(id: &str) -> RuntimeInfo {
-    RuntimeInfo { id: id.into(), host: "test".into(), pid: 1, scope: "all".into(), started_at: vigy_types::now() }
+    RuntimeInfo { id: id.into(), host: "test".into(), pid: 1, scope: "all".into(), started_at: now() }
 }
 
 async fn registered(store: &Store, n: usize) -> Vec<VigyId> {
@@ -34,7 +34,7 @@ async fn registered(store: &Store, n: usize) -> Vec<VigyId> {
 }
 
 fn tick(id: VigyId, n: u64, token: u64) -> TickRecord {
-    let at = vigy_types::now();
+    let at = now();
     TickRecord {
         run: VigyRun {
             id: format!("run-{id}-{n}"),
@@ -95,7 +95,7 @@ async fn a_vigy_deleted_and_registered_again_should_fence_ticks_of_its_first_lif
     let store = Store::open(&db).await.unwrap();
     let id = registered(&store, 1).await[0];
     let first = store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().unwrap();
-    assert!(store.delete(id, vigy_types::now()).await.unwrap());
+    assert!(store.delete(id, now()).await.unwrap());
     registered(&store, 1).await;
     let second =
         store.claim_one("a", id, Duration::from_secs(60)).await.unwrap().expect("the lease went with the vigy");
@@ -183,4 +183,9 @@ async fn a_request_claimed_by_a_runtime_that_lost_the_lease_should_be_taken_by_t
     assert_eq!(store.claim_tick_requests("owner").await.unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(store.take_tick_request("caller", &request).await.unwrap(), "its owner can no longer commit it");
+}
+
+/// Now at the precision the store keeps.
+fn now() -> vigy_types::Timestamp {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3)
 }

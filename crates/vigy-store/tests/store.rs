@@ -34,7 +34,7 @@ fn vigy(name: &str, program: &str) -> Vigy {
 }
 
 fn tick(v: &Vigy, n: u64, kv: &[(&str, Option<serde_json::Value>)]) -> TickRecord {
-    let started_at = vigy_types::now() + Duration::milliseconds(n as i64);
+    let started_at = now() + Duration::milliseconds(n as i64);
     TickRecord {
         run: VigyRun {
             id: format!("run-{}-{n:04}", v.name),
@@ -276,7 +276,7 @@ async fn pending_actions_should_wait_in_the_outbox_until_recorded_final_under_th
     let elsewhere = store.record_actions(std::slice::from_ref(&update), "another-runtime").await.unwrap();
     assert_eq!(elsewhere, [0], "fenced: not this owner");
 
-    store.delete(v.id, vigy_types::now()).await.unwrap();
+    store.delete(v.id, now()).await.unwrap();
     assert_eq!(store.outbox_depth().await.unwrap(), 0, "a deleted vigy's outbox goes with it");
 }
 
@@ -286,7 +286,7 @@ async fn conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy(p
     let v = vigy("conditioned", "(vigy-noop)");
     store.register(&v).await.unwrap();
     let mut conditions = Vec::new();
-    let at = vigy_types::now();
+    let at = now();
     let ready = ConditionUpdate::new("Ready", ConditionStatus::False, Some("Waiting".into()), None).unwrap();
     let synced = ConditionUpdate::new("Synced", ConditionStatus::True, None, Some("in sync".into())).unwrap();
     apply_conditions(&mut conditions, &[ready, synced], at);
@@ -301,7 +301,7 @@ async fn conditions_should_be_replaced_by_the_newest_tick_and_go_with_the_vigy(p
     let third = tick(&v, 3, &[]);
     write(&store, &[third], 100).await;
     assert_eq!(store.conditions(v.id).await.unwrap(), conditions, "a tick that sets none keeps them");
-    store.delete(v.id, vigy_types::now()).await.unwrap();
+    store.delete(v.id, now()).await.unwrap();
     assert!(store.all_conditions().await.unwrap().is_empty());
 }
 
@@ -360,4 +360,9 @@ async fn batch_reads_should_answer_each_vigy_as_its_single_read_does(db: PathBuf
     assert!(store.newest_runs(&[], 2).await.unwrap().is_empty());
     assert!(store.states(&[]).await.unwrap().is_empty());
     assert!(store.kv_stores(&[]).await.unwrap().is_empty());
+}
+
+/// Now at the precision the store keeps.
+fn now() -> vigy_types::Timestamp {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3)
 }

@@ -31,5 +31,5 @@ pub use run::{LogLine, RunResult, VigyRun};
 pub use schedule::{Cadence, CronPattern, Plan, Schedule, ScheduleSpec};
 pub use selector::{LabelSelector, Requirement};
 pub use state::VigyState;
-pub use time::{TEST_CLOCK_VAR, Timestamp, ended_at, format_timestamp, new_run_id, now, parse_timestamp};
+pub use time::{Clock, Timestamp, format_timestamp, parse_timestamp};
 pub use vigy::{Pause, Vigy};

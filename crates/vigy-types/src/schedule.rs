@@ -147,8 +147,9 @@ impl CronPattern {
 pub enum Cadence {
     /// On a fixed grid, `interval` apart.
     Every(TickInterval),
-    /// At the times of a cron pattern.
-    Cron(CronPattern),
+    /// At the times of a cron pattern (boxed: croner's parsed pattern is
+    /// ten times an interval's size).
+    Cron(Box<CronPattern>),
 }
 
 /// When a vigy ticks.
@@ -183,7 +184,7 @@ impl Schedule {
 
     /// At the times of `pattern`.
     pub fn cron(pattern: CronPattern) -> Self {
-        Self::of(Cadence::Cron(pattern))
+        Self::of(Cadence::Cron(Box::new(pattern)))
     }
 
     fn of(cadence: Cadence) -> Self {

@@ -1,5 +1,5 @@
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -7,66 +7,33 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 /// A point in time, UTC.
 pub type Timestamp = DateTime<Utc>;
 
-/// The variable that turns on the deterministic clock.
-pub const TEST_CLOCK_VAR: &str = "VIGY_TEST_CLOCK";
+/// Where the runtime reads the time and waits for it: the system's clock
+/// in production, a manual one in tests (`vigy_runtime::ManualClock`), a
+/// stepping one to replay a scenario. Given to `RuntimeBuilder::clock`;
+/// nothing in vigy reads the time any other way, except the budgets a tick
+/// runs under, which are real time whatever the clock says.
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    /// Now, at full precision.
+    fn now(&self) -> Timestamp;
 
-/// A deterministic clock, for replaying a scenario: it starts at the
-/// instant in `$VIGY_TEST_CLOCK` and each reading is exactly 1 ms after the
-/// one before, so the same requests against a fresh runtime give the same
-/// timestamps and run ids (what the transport conformance suite compares).
-#[derive(Debug)]
-struct TestClock {
-    start_ms: i64,
-    readings: AtomicI64,
-}
+    /// Resolves once [`now`](Clock::now) has reached `at` (at once if it
+    /// has).
+    fn sleep_until(&self, at: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-fn test_clock() -> Option<&'static TestClock> {
-    static CLOCK: OnceLock<Option<TestClock>> = OnceLock::new();
-    CLOCK
-        .get_or_init(|| {
-            let start = std::env::var(TEST_CLOCK_VAR).ok()?;
-            let start = parse_timestamp(&start)
-                .unwrap_or_else(|e| panic!("${TEST_CLOCK_VAR} must be an RFC 3339 instant, not {start:?}: {e}"));
-            Some(TestClock { start_ms: start.timestamp_millis(), readings: AtomicI64::new(0) })
-        })
-        .as_ref()
-}
-
-impl TestClock {
-    fn read(&self) -> Timestamp {
-        let ms = self.start_ms + self.readings.fetch_add(1, Ordering::Relaxed);
-        DateTime::from_timestamp_millis(ms).expect("the test clock stays in chrono's range")
+    /// Now at the precision the store keeps (milliseconds), so what is
+    /// written reads back equal.
+    fn stamp(&self) -> Timestamp {
+        self.now().trunc_subsecs(3)
     }
-}
 
-/// The current time at millisecond precision, the precision the store keeps.
-pub fn now() -> Timestamp {
-    match test_clock() {
-        Some(clock) => clock.read(),
-        None => Utc::now().trunc_subsecs(3),
+    /// When a tick that started at `started` and ran for `elapsed` ended.
+    fn ended_at(&self, started: Timestamp, elapsed: Duration) -> Timestamp {
+        started + chrono::Duration::milliseconds(elapsed.as_millis() as i64)
     }
-}
 
-/// When a tick that started at `started` and ran for `elapsed` ended.
-pub fn ended_at(started: Timestamp, elapsed: Duration) -> Timestamp {
-    match test_clock() {
-        Some(clock) => clock.read(),
-        None => started + chrono::Duration::milliseconds(elapsed.as_millis() as i64),
-    }
-}
-
-/// A new run id: a UUID v7 (time-ordered); from the test clock and a
-/// counter when that clock is on.
-pub fn new_run_id() -> String {
-    match test_clock() {
-        Some(clock) => {
-            static RUNS: AtomicU64 = AtomicU64::new(0);
-            let ms = clock.read().timestamp_millis() as u64;
-            let mut counter = [0u8; 10];
-            counter[2..].copy_from_slice(&RUNS.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-            uuid::Builder::from_unix_timestamp_millis(ms, &counter).into_uuid().to_string()
-        }
-        None => uuid::Uuid::now_v7().to_string(),
+    /// A new run id: a UUID v7, time-ordered.
+    fn run_id(&self) -> String {
+        uuid::Uuid::now_v7().to_string()
     }
 }
 

@@ -65,7 +65,8 @@ impl Vigy {
     ) -> Result<Self, VigyError> {
         let name = VigyName::new(name)?;
         let program = Program::parse(program)?;
-        let now = crate::now();
+        // The runtime stamps both with its own clock when it registers it.
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
         Ok(Self {
             id: VigyId::for_name(&name),
             name,

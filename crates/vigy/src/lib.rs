@@ -27,14 +27,15 @@
 
 pub use vigy_eval::{Arity, EvalLimits, Extension, Intrinsics, TickHost, Value};
 pub use vigy_runtime::{
-    ActionCall, ActionError, ActionHandler, Backoff, Handled, HandlerOptions, Metrics, RetryPolicy, RunsMissed,
-    RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, WorkerProgram, run_if_worker,
+    ActionCall, ActionError, ActionHandler, Backoff, Clock, Handled, HandlerOptions, ManualClock, Metrics, RetryPolicy,
+    RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, SteppingClock, SystemClock,
+    WorkerProgram, run_if_worker,
 };
 pub use vigy_store::{Lease, default_db_path, location_name};
 pub use vigy_types::{
     ActionKind, ActionResult, Condition, ConditionFilter, ConditionStatus, LabelSelector, Labels, LogLine, Program,
-    ProgramError, ReconcileAction, RunResult, TEST_CLOCK_VAR, TickInterval, Timestamp, Vigy, VigyError, VigyId,
-    VigyName, VigyRun, VigyState, format_timestamp, now,
+    ProgramError, ReconcileAction, RunResult, TickInterval, Timestamp, Vigy, VigyError, VigyId, VigyName, VigyRun,
+    VigyState, format_timestamp, parse_timestamp,
 };
 
 /// The core service every transport speaks: the runtime implements it, and

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use vigy_store::{ActionUpdate, Store};
-use vigy_types::{ActionResult, ReconcileAction, VigyId, VigyRun};
+use vigy_types::{ActionResult, Clock, ReconcileAction, VigyId, VigyRun};
 
 use super::handler::{ActionCall, Handled};
 use super::{Handlers, Registered};
@@ -81,6 +81,8 @@ pub(crate) struct Dispatcher {
     pub(crate) closing: CancellationToken,
     /// This runtime's id: the owner the actions' leases must name.
     pub(crate) owner: String,
+    /// Stamps each attempt's start and end.
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// What every vigy's task shares.
@@ -91,6 +93,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     closing: CancellationToken,
     recorder: mpsc::UnboundedSender<(ActionUpdate, oneshot::Sender<bool>)>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Dispatcher {
@@ -107,6 +110,7 @@ impl Dispatcher {
             metrics: self.metrics,
             closing: self.closing,
             recorder,
+            clock: self.clock,
         });
         let mut tasks: JoinSet<(VigyId, u64)> = JoinSet::new();
         let mut running: HashMap<VigyId, (u64, AbortHandle)> = HashMap::new();
@@ -260,7 +264,7 @@ async fn attempt(
         attempt,
     };
     let permit = registered.permits.clone().acquire_owned().await.ok();
-    let started_at = vigy_types::now();
+    let started_at = shared.clock.stamp();
     let clock = Instant::now();
     // A handler that panics fails its action (for good: it would panic
     // again) instead of taking the vigy's work down with it.
@@ -281,7 +285,7 @@ async fn attempt(
     let action = &mut run.actions[index];
     action.attempts = attempt;
     action.started_at.get_or_insert(started_at);
-    action.ended_at = Some(vigy_types::now());
+    action.ended_at = Some(shared.clock.stamp());
     let error = match result {
         Ok(Ok(Handled { skipped, message, output })) => {
             action.result = if skipped { ActionResult::Skipped } else { ActionResult::Ok };

@@ -95,7 +95,7 @@ async fn a_vigy_should_pause_itself_after_as_many_failures_in_a_row_as_it_allows
 
 /// A vigy on a 3 s interval ticks once, its runtime stops for one due time
 /// (3.5 s), and a new runtime opens on the database: how soon it ticks.
-async fn reopened_after_downtime(db: &PathBuf, catch_up_ms: Option<u64>) -> (RuntimeHandle, Option<Duration>) {
+async fn reopened_after_downtime(db: &std::path::Path, catch_up_ms: Option<u64>) -> (RuntimeHandle, Option<Duration>) {
     let rt = open(db, Scope::All).await;
     let schedule = Schedule::every(TickInterval::from_millis(3_000).unwrap()).with_catch_up(catch_up_ms).unwrap();
     let v = rt.register_or_update(Vigy::scheduled("nightly", "(vigy-noop)", schedule).unwrap()).await.unwrap();

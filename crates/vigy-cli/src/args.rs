@@ -137,6 +137,13 @@ pub(crate) enum Command {
         /// Tick only vigies matching this label selector.
         #[arg(long, default_value = "")]
         selector: String,
+        /// Run at most N ticks at once; more wait their turn.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent_ticks: Option<u32>,
+        /// At most N ticks at once of the vigies a selector picks, as
+        /// SELECTOR:N (e.g. `target=github:2`); repeat for more.
+        #[arg(long = "concurrency", value_name = "SELECTOR:N", value_parser = concurrency_limit)]
+        concurrency: Vec<(vigy::LabelSelector, usize)>,
         /// Also serve gRPC on this Unix socket.
         #[arg(long, value_name = "PATH")]
         grpc_socket: Option<PathBuf>,
@@ -170,6 +177,19 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 1)]
         ticks: u64,
     },
+}
+
+/// `SELECTOR:N`: label values never hold a colon, so the last one splits.
+fn concurrency_limit(value: &str) -> Result<(vigy::LabelSelector, usize), String> {
+    let (selector, max) = value.rsplit_once(':').ok_or("expected SELECTOR:N, e.g. target=github:2")?;
+    let max: usize = max.trim().parse().map_err(|_| format!("`{max}` is not a number of ticks"))?;
+    if max == 0 {
+        return Err("a limit of 0 would never tick; give at least 1".into());
+    }
+    if selector.trim().is_empty() {
+        return Err("give a label selector before the colon".into());
+    }
+    Ok((selector.parse().map_err(|e| format!("{e}"))?, max))
 }
 
 fn token(value: &str) -> Result<vigy_server::Token, String> {

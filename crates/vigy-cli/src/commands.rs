@@ -36,6 +36,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_origins,
             lease_ttl,
             config,
+            max_concurrent_ticks,
+            concurrency,
         } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| vigy_server::TlsFiles { cert, key });
             let options = vigy_server::ServeOptions {
@@ -46,7 +48,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 insecure_http,
                 ..Default::default()
             };
-            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options, lease_ttl, config }).await
+            let concurrency =
+                vigy::ConcurrencyLimits { total: max_concurrent_ticks.map(|n| n as usize), by_selector: concurrency };
+            serve::serve(serve::Serve { db, bind, selector, grpc_socket, options, lease_ttl, config, concurrency })
+                .await
         }
         Command::Mcp => match &cli.server {
             Some(url) => {

@@ -20,6 +20,8 @@ pub(crate) struct Serve {
     pub(crate) lease_ttl: std::time::Duration,
     /// The built-in handlers' config file (`--config`).
     pub(crate) config: Option<PathBuf>,
+    /// `--max-concurrent-ticks`, `--concurrency`.
+    pub(crate) concurrency: vigy::ConcurrencyLimits,
 }
 
 pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
@@ -36,6 +38,12 @@ pub(crate) async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let scope = if args.selector.trim().is_empty() { Scope::All } else { Scope::Selector(args.selector.parse()?) };
     let db = &args.db;
     let mut builder = RuntimeHandle::builder().path(db).scope(scope).lease_ttl(args.lease_ttl);
+    if let Some(max) = args.concurrency.total {
+        builder = builder.max_concurrent_ticks(max);
+    }
+    for (selector, max) in args.concurrency.by_selector {
+        builder = builder.concurrency_limit(selector, max);
+    }
     if let (Some(handlers), Some(path)) = (&handlers, &args.config) {
         builder = vigy_handlers::install(builder, handlers);
         tracing::info!(config = %path.display(), "built-in action handlers installed");

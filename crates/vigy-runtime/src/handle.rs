@@ -21,11 +21,12 @@ use crate::backoff::Backoff;
 use crate::board::{Board, Standing};
 use crate::catalog::{Catalog, Entry};
 use crate::clock::SystemClock;
+use crate::concurrency::ConcurrencyLimits;
 use crate::feed::{self, Feed};
 use crate::health::{Health, Task, Unhealthy};
 use crate::lease::{Elector, LeaseTiming, OneOffs};
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, Hold, OneOff, Quarantine, Scheduler};
+use crate::scheduler::{Command, Hold, OneOff, Quarantine, Scheduler, ToHold};
 use crate::simulate::{SIMULATED_SKIP, SimulatedTick, simulate};
 use crate::supervise::{self, PanicHook};
 use crate::writer::Writer;
@@ -105,6 +106,7 @@ pub struct RuntimeBuilder {
     lease: LeaseTiming,
     handlers: Handlers,
     clock: Arc<dyn Clock>,
+    concurrency: ConcurrencyLimits,
 }
 
 /// Vigies a runtime registers by default: every one is in memory (the
@@ -126,6 +128,7 @@ impl Default for RuntimeBuilder {
             lease: LeaseTiming::default(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
+            concurrency: ConcurrencyLimits::default(),
         }
     }
 }
@@ -137,6 +140,22 @@ impl RuntimeBuilder {
     /// [`RuntimeHandle::run_due`]. Ticks' deadlines stay real.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// At most `max` ticks run at once in this runtime; more wait, in the
+    /// order they became due (counted in `vigy_ticks_waited`). Default: no
+    /// limit but the worker pool's size.
+    pub fn max_concurrent_ticks(mut self, max: usize) -> Self {
+        self.concurrency.total = Some(max.max(1));
+        self
+    }
+
+    /// At most `max` ticks of the vigies `selector` picks run at once
+    /// (`target=github`, 2: a shared API's rate limit). Limits add up: a
+    /// tick starts when every limit it falls under has room.
+    pub fn concurrency_limit(mut self, selector: LabelSelector, max: usize) -> Self {
+        self.concurrency.by_selector.push((selector, max.max(1)));
         self
     }
 
@@ -306,7 +325,7 @@ impl RuntimeBuilder {
         let (quarantine_tx, quarantine_rx) = mpsc::unbounded_channel();
         let quarantine = Quarantine { after: self.quarantine_after, to: quarantine_tx };
         let scheduler = Scheduler::new(
-            (self.scope.clone(), self.backoff, self.clock.clone()),
+            (self.scope.clone(), self.backoff, self.clock.clone(), self.concurrency.clone()),
             workers,
             writes,
             (metrics.clone(), board.clone()),
@@ -570,6 +589,11 @@ impl RuntimeHandle {
             self.schedule(stored.clone())?;
         }
         Ok(stored)
+    }
+
+    /// The clock this runtime stamps and schedules by.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
     }
 
     /// Run every tick due by the clock's now, and return once they are
@@ -964,9 +988,16 @@ impl RuntimeHandle {
     /// Disable each vigy the scheduler reports as a repeat offender, or
     /// pause each that failed as often as it allows, with its reason, as an
     /// operator would (so every process sees it through the change feed).
-    async fn quarantine(self, mut offenders: mpsc::UnboundedReceiver<(VigyId, Hold)>) {
+    async fn quarantine(self, mut offenders: mpsc::UnboundedReceiver<ToHold>) {
         use std::sync::atomic::Ordering::Relaxed;
-        while let Some((id, hold)) = offenders.recv().await {
+        while let Some(next) = offenders.recv().await {
+            let (id, hold) = match next {
+                ToHold::Vigy(id, hold) => (id, hold),
+                ToHold::Mark(reply) => {
+                    let _ = reply.send(());
+                    continue;
+                }
+            };
             let _writing = self.catalog.write_lock().await;
             let held = match &hold {
                 Hold::Quarantine(reason) => self.store.quarantine(id, reason, self.clock.stamp()).await,

@@ -21,6 +21,7 @@ mod backoff;
 mod board;
 mod catalog;
 mod clock;
+mod concurrency;
 mod feed;
 mod handle;
 mod health;
@@ -39,6 +40,7 @@ pub use actions::{ActionCall, ActionError, ActionHandler, Handled, HandlerOption
 pub use backoff::Backoff;
 pub use board::Standing;
 pub use clock::{ManualClock, SteppingClock, SystemClock};
+pub use concurrency::ConcurrencyLimits;
 pub use handle::{DEFAULT_MAX_VIGIES, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, Scope};
 pub use health::{Task, Unhealthy};
 pub use lease::LeaseTiming;

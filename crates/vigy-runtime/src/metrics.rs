@@ -120,6 +120,10 @@ pub struct Metrics {
     pub ticks_missed: AtomicU64,
     /// Catch-up ticks run for a missed due time.
     pub ticks_caught_up: AtomicU64,
+    /// Ticks that waited for a concurrency slot before they started.
+    pub ticks_waited: AtomicU64,
+    /// Ticks waiting for a concurrency slot now (a gauge).
+    pub ticks_waiting: AtomicU64,
     /// Vigies paused after failing as many ticks in a row as they allow.
     pub paused_on_failure: AtomicU64,
     /// Runtime tasks (scheduler, writer) stopped by a panic.

@@ -32,9 +32,14 @@
 //!   (missed due times skipped) and its next tick reads the results with
 //!   `vigy-last-results`. Forced ticks wait the same way.
 //! - **Failures back off.** After `n` consecutive failures the next tick
-//!   waits `Backoff::delay_for(schedule, n)` from the end of the failed one
-//!   (the vigy's own base and cap where it sets them), at its first due
-//!   time after that; a success returns to the schedule.
+//!   waits `Backoff::delay_for(id, schedule, n)` from the end of the failed
+//!   one (the vigy's own base and cap where it sets them, less its stable
+//!   jitter), at its first due time after that; a success returns to the
+//!   schedule.
+//! - **Concurrency limits hold.** A tick starts only when the runtime-wide
+//!   limit and every label limit its vigy falls under have room
+//!   (`concurrency.rs`); until then it waits, holding its vigy's slot, and
+//!   starts late (counted in `ticks_waited`, its wait in its lateness).
 //! - **Failing vigies pause if they ask to.** A vigy with
 //!   `pause_after_failures = n` is paused after its `n`th failed tick in a
 //!   row, the error as the reason; resuming starts from its next due time.
@@ -58,6 +63,10 @@
 //!   last tick: its next due time on the same grid, so a runtime holding
 //!   thousands ticks them as spread as they were.
 //!
+//! All of it runs on the runtime's [`Clock`]: due times are its readings and
+//! the loop sleeps with it, so on a `ManualClock` every rule above runs on
+//! virtual time.
+//!
 //! The scheduler owns each vigy's kv store and tick count in memory (loaded
 //! from the store when its lease is claimed), hands ticks to the worker
 //! pool, and passes finished ticks to the writer.
@@ -78,6 +87,7 @@ use vigy_types::{Clock, Condition, Plan, ReconcileAction, RunResult, Schedule, T
 use crate::actions::{Handlers, Outcomes, Work, settle_at_commit};
 use crate::backoff::Backoff;
 use crate::board::Board;
+use crate::concurrency::{ConcurrencyLimits, Slots};
 use crate::health::Task;
 use crate::metrics::Metrics;
 use crate::queue::{Pending, Place, Queue, WriteJob};
@@ -185,6 +195,8 @@ struct Entry {
     /// forced tick).
     planned: Option<Timestamp>,
     running: bool,
+    /// Its tick (counted as running) waits for a concurrency slot.
+    waiting: bool,
     /// Waiting for the dispatcher to resolve its last tick's actions; the
     /// due time of that tick (or of the first tick, after a takeover) is
     /// where its schedule resumes.
@@ -207,6 +219,10 @@ pub(crate) struct Scheduler {
     next_generation: u64,
     /// Forced ticks in flight, by vigy.
     replies: HashMap<VigyId, Vec<Forced>>,
+    /// Concurrency slots in use (`concurrency.rs`).
+    slots: Slots,
+    /// Ticks waiting for a slot, oldest first, with their due times.
+    waiting: VecDeque<(VigyId, Option<Timestamp>)>,
     workers: Pool,
     writes: Queue,
     /// Finished ticks, oldest first, that did not fit in the write queue yet.
@@ -232,7 +248,16 @@ pub(crate) struct Scheduler {
 pub(crate) struct Quarantine {
     /// Consecutive worker losses that quarantine a vigy; 0 never does.
     pub(crate) after: u32,
-    pub(crate) to: mpsc::UnboundedSender<(VigyId, Hold)>,
+    pub(crate) to: mpsc::UnboundedSender<ToHold>,
+}
+
+/// What the runtime's holding task is sent, in order.
+#[derive(Debug)]
+pub(crate) enum ToHold {
+    /// Hold this vigy.
+    Vigy(VigyId, Hold),
+    /// Reply once every hold sent before is applied (`run_due`).
+    Mark(oneshot::Sender<()>),
 }
 
 /// What the runtime is asked to do to a vigy that keeps failing.
@@ -247,7 +272,7 @@ pub(crate) enum Hold {
 impl Scheduler {
     #[allow(clippy::too_many_arguments)] // wiring only: each is a distinct channel or policy
     pub(crate) fn new(
-        (scope, backoff, clock): (Scope, Backoff, Arc<dyn Clock>),
+        (scope, backoff, clock, limits): (Scope, Backoff, Arc<dyn Clock>, ConcurrencyLimits),
         workers: Pool,
         writes: Queue,
         (metrics, board): (Arc<Metrics>, Arc<Board>),
@@ -264,6 +289,8 @@ impl Scheduler {
             queue: BinaryHeap::new(),
             next_generation: 0,
             replies: HashMap::new(),
+            slots: Slots::new(limits),
+            waiting: VecDeque::new(),
             workers,
             writes,
             backlog: VecDeque::new(),
@@ -300,9 +327,13 @@ impl Scheduler {
             }
             if !self.settling.is_empty() && settled && self.quiet() {
                 for reply in self.settling.drain(..) {
+                    // Its commits, and the pauses and quarantines it caused.
                     let drained = self.writes.drained();
+                    let (marked, held) = oneshot::channel();
+                    let _ = self.quarantine.to.send(ToHold::Mark(marked));
                     tokio::spawn(async move {
                         drained.await;
+                        let _ = held.await;
                         let _ = reply.send(());
                     });
                 }
@@ -312,7 +343,10 @@ impl Scheduler {
             let wake = next_due.map(|at| self.clock.sleep_until(at));
             tokio::select! {
                 biased;
-                Some(finished) = done.recv() => self.on_done(finished),
+                Some(finished) = done.recv() => {
+                    self.on_done(finished);
+                    self.admit_waiting();
+                }
                 place = self.writes.reserve(waiting.unwrap_or(0)), if waiting.is_some() => {
                     self.held_back |= next_due.is_some_and(|due| due <= self.clock.now());
                     if let Some(finished) = self.backlog.pop_front() {
@@ -419,9 +453,9 @@ impl Scheduler {
         let generation = self.bump();
         let wanted = vigy.runs() && self.scope.includes(&vigy);
         let now = self.clock.now();
-        let due = match first {
-            FirstTick::Now => vigy.schedule.first_due(id, now),
-            FirstTick::After(last) => self.plan(id, &vigy.schedule, last, now),
+        let (due, grid) = match first {
+            FirstTick::Now => (vigy.schedule.first_due(id, now), None),
+            FirstTick::After(last) => self.plan(id, &vigy.schedule, last, now).unzip(),
         };
         let unfinished = std::mem::take(&mut carried.unfinished);
         let mut entry = Entry::new(vigy, carried, generation, wanted);
@@ -431,7 +465,7 @@ impl Scheduler {
         // before the first tick here.
         if !unfinished.is_empty() {
             entry.acting = Some(due.unwrap_or(now));
-            entry.planned = due;
+            entry.planned = grid.or(due);
             let _ = self.dispatcher.send(Work::Run { id, token, runs: unfinished });
         }
         let acting = entry.acting.is_some();
@@ -440,6 +474,7 @@ impl Scheduler {
         let running = match self.entries.remove(&id) {
             Some(old) if old.running => {
                 entry.running = true;
+                entry.waiting = old.waiting;
                 entry.running_token = old.running_token;
                 entry.forced = old.forced;
                 true
@@ -449,6 +484,7 @@ impl Scheduler {
         self.entries.insert(id, entry);
         if wanted && !running && !acting {
             self.set_due_at(id, due);
+            self.set_grid(id, grid);
         }
     }
 
@@ -521,15 +557,24 @@ impl Scheduler {
     }
 
     /// Where `schedule` goes after the tick due (or started) at `last`, as
-    /// of `now`; what it passed over is counted.
-    fn plan(&self, id: VigyId, schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option<Timestamp> {
+    /// of `now`: when it is next due, and the due time its grid goes on
+    /// from (the missed one, for a catch-up tick run now). What it passed
+    /// over is counted.
+    fn plan(&self, id: VigyId, schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
         let Plan { at, missed, catch_up } = schedule.plan(id, last, now)?;
-        if missed > 0 || catch_up {
+        if missed > 0 || catch_up.is_some() {
             self.metrics.ticks_missed.fetch_add(missed, Relaxed);
-            self.metrics.ticks_caught_up.fetch_add(u64::from(catch_up), Relaxed);
+            self.metrics.ticks_caught_up.fetch_add(u64::from(catch_up.is_some()), Relaxed);
             self.board.update(id, |standing| standing.missed += missed);
         }
-        Some(at)
+        Some((at, catch_up.unwrap_or(at)))
+    }
+
+    /// The grid `id`'s schedule goes on from after its next tick.
+    fn set_grid(&mut self, id: VigyId, grid: Option<Timestamp>) {
+        if let (Some(entry), Some(grid)) = (self.entries.get_mut(&id), grid) {
+            entry.planned = Some(grid);
+        }
     }
 
     fn dispatch_due(&mut self, now: Timestamp) {
@@ -549,16 +594,57 @@ impl Scheduler {
         }
     }
 
+    /// Take `id`'s slot for a tick due at `due` (`None`: forced) and start
+    /// it, or queue it until the concurrency limits let it start.
     fn dispatch(&mut self, id: VigyId, due: Option<Timestamp>) {
         let Some(entry) = self.entries.get_mut(&id) else { return };
         entry.running = true;
-        entry.running_token = entry.token;
         entry.due = None;
         if due.is_none() {
             entry.planned = None;
         }
-        entry.tick_count += 1;
         self.board.update(id, |standing| standing.next_due = None);
+        if self.slots.limited() && !self.slots.try_take(&entry.vigy) {
+            entry.waiting = true;
+            self.waiting.push_back((id, due));
+            self.metrics.ticks_waited.fetch_add(1, Relaxed);
+            self.metrics.ticks_waiting.store(self.waiting.len() as u64, Relaxed);
+            return;
+        }
+        self.start(id, due);
+    }
+
+    /// Start the ticks waiting for a slot that now fit, oldest first; drop
+    /// those whose vigy is gone or stopped being scheduled meanwhile.
+    fn admit_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let mut still = VecDeque::with_capacity(self.waiting.len());
+        for (id, due) in std::mem::take(&mut self.waiting) {
+            let Some(entry) = self.entries.get_mut(&id).filter(|e| e.waiting) else { continue };
+            let wanted = entry.scheduled || !entry.forced.is_empty() || self.replies.contains_key(&id);
+            if !wanted {
+                entry.waiting = false;
+                entry.running = false;
+                let now = self.clock.now();
+                self.resume(id, due, now);
+            } else if self.slots.try_take(&entry.vigy) {
+                entry.waiting = false;
+                self.start(id, due);
+            } else {
+                still.push_back((id, due));
+            }
+        }
+        self.waiting = still;
+        self.metrics.ticks_waiting.store(self.waiting.len() as u64, Relaxed);
+    }
+
+    /// Hand `id`'s tick to the worker pool.
+    fn start(&mut self, id: VigyId, due: Option<Timestamp>) {
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        entry.running_token = entry.token;
+        entry.tick_count += 1;
         let job = Job {
             program: entry.program.clone(),
             input: TickInput {
@@ -576,11 +662,13 @@ impl Scheduler {
         };
         if !self.workers.submit(job) {
             entry.running = false;
+            self.slots.give_back(id);
         }
     }
 
     fn on_done(&mut self, done: Done) {
         let Done { vigy_id, input, due, started, outcome, .. } = done;
+        self.slots.give_back(vigy_id);
         let mut forced_now = self.replies.remove(&vigy_id).unwrap_or_default();
         let Some(entry) = self.entries.get_mut(&vigy_id) else {
             // Deleted while it ran: nothing to record.
@@ -607,11 +695,9 @@ impl Scheduler {
             if entry.worker_losses == self.quarantine.after && entry.scheduled {
                 let reason =
                     format!("quarantined after {} ticks in a row ended their worker: {error}", entry.worker_losses);
-                let _ = self.quarantine.to.send((vigy_id, Hold::Quarantine(reason)));
+                let _ = self.quarantine.to.send(ToHold::Vigy(vigy_id, Hold::Quarantine(reason)));
             }
         }
-        let failures = entry.failures;
-        self.board.update(vigy_id, |standing| standing.failures = failures);
         if stale {
             for waiting in std::mem::take(&mut forced_now) {
                 let _ = waiting.reply.send(Err(lease_moved(vigy_id)));
@@ -623,7 +709,7 @@ impl Scheduler {
                 && let Err(error) = &outcome.result
             {
                 let reason = format!("paused after {} failed ticks in a row: {error}", entry.failures);
-                let _ = self.quarantine.to.send((vigy_id, Hold::Pause(reason)));
+                let _ = self.quarantine.to.send(ToHold::Vigy(vigy_id, Hold::Pause(reason)));
             }
         } else {
             entry.failures = 0;
@@ -632,6 +718,8 @@ impl Scheduler {
                 outcome.apply_kv_changes(Arc::make_mut(&mut entry.kv));
             }
         }
+        let failures = entry.failures;
+        self.board.update(vigy_id, |standing| standing.failures = failures);
         if !stale {
             let mut run = to_run(&*self.clock, &input, &outcome);
             if let Err(error) = &outcome.result {
@@ -709,10 +797,12 @@ impl Scheduler {
         let now = self.clock.now();
         // A forced tick (no due time) cleared `planned` when it was dispatched.
         let last = entry.planned.or(due).unwrap_or(started);
-        let mut next = self.plan(id, &schedule, last, now);
+        let planned = self.plan(id, &schedule, last, now);
+        let mut next = planned.map(|(at, _)| at);
         if failures > 0 {
             // Backing off: the first due time once the wait is over.
-            let wait = chrono::Duration::from_std(self.backoff.delay_for(&schedule, failures)).unwrap_or_default();
+            let wait = self.backoff.delay_for(id, &schedule, failures);
+            let wait = chrono::Duration::from_std(wait).unwrap_or_default();
             let earliest = now + wait;
             next = match next {
                 Some(at) if at >= earliest => Some(at),
@@ -722,6 +812,9 @@ impl Scheduler {
             };
         }
         self.set_due_at(id, next);
+        if let Some((_, grid)) = planned.filter(|(at, _)| Some(*at) == next) {
+            self.set_grid(id, Some(grid));
+        }
     }
 }
 
@@ -748,6 +841,7 @@ impl Entry {
             due: None,
             planned: None,
             running: false,
+            waiting: false,
             forced: Vec::new(),
         }
     }

@@ -487,7 +487,7 @@ fn with_schedule(state: &mut api::VigyState, vigy: &Vigy, last: Option<vigy_type
     let schedule = &vigy.schedule;
     let first = standing
         .and_then(|s| s.next_due)
-        .or_else(|| schedule.upcoming(vigy.id, last, chrono::Utc::now(), 1).first().copied());
+        .or_else(|| schedule.upcoming(vigy.id, last, rt.clock().now(), 1).first().copied());
     state.next_ticks = std::iter::successors(first, |at| schedule.next_due(vigy.id, *at)).take(NEXT_TICKS).collect();
 }
 

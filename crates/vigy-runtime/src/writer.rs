@@ -149,7 +149,7 @@ impl Writer {
     /// indexes of the ticks fenced out, or `None` only if the runtime is
     /// closing and the batch still fails after the grace period.
     async fn commit(&self, records: &[TickRecord], trim: &[VigyId]) -> Option<Vec<usize>> {
-        let backoff = Backoff { cap: RETRY_CAP };
+        let backoff = Backoff { cap: RETRY_CAP, jitter_percent: 0 };
         let mut closing_since: Option<Instant> = None;
         for attempt in 1u32.. {
             let error = match self.store.write_ticks(records, trim, self.keep_runs, &self.owner).await {

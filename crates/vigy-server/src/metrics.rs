@@ -95,6 +95,11 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 &m.ticks_caught_up,
             ),
             (
+                "vigy_ticks_waited",
+                "Ticks that waited for a concurrency slot (a runtime-wide or label limit) before they started.",
+                &m.ticks_waited,
+            ),
+            (
                 "vigy_paused_on_failure",
                 "Vigies that paused themselves after their allowed failures in a row.",
                 &m.paused_on_failure,
@@ -131,6 +136,7 @@ impl prometheus_client::collector::Collector for RuntimeCollector {
                 &m.write_queue_bytes,
             ),
             ("vigy_leases_held", "Vigy leases this runtime holds.", &m.leases_held),
+            ("vigy_ticks_waiting", "Ticks waiting for a concurrency slot now.", &m.ticks_waiting),
             (
                 "vigy_outbox_depth",
                 "Actions of this runtime's vigies committed and not yet resolved (waiting for or in a handler).",

@@ -172,8 +172,9 @@ pub struct Plan {
     pub at: Timestamp,
     /// Due times that passed without a tick and will not get one.
     pub missed: u64,
-    /// Whether `at` is a catch-up tick for a missed due time.
-    pub catch_up: bool,
+    /// The missed due time `at` catches up, if it is a catch-up tick: the
+    /// schedule goes on from it, not from `at`.
+    pub catch_up: Option<Timestamp>,
 }
 
 impl Schedule {
@@ -366,7 +367,7 @@ impl Schedule {
     pub fn plan(&self, id: VigyId, last: Timestamp, now: Timestamp) -> Option<Plan> {
         let next = self.next_due(id, last)?;
         if next > now {
-            return Some(Plan { at: next, missed: 0, catch_up: false });
+            return Some(Plan { at: next, missed: 0, catch_up: None });
         }
         let (latest_missed, mut missed) = self.last_due_by(id, next, now);
         let ahead = self.next_due(id, latest_missed);
@@ -374,9 +375,9 @@ impl Schedule {
             self.catch_up.is_some_and(|window| (now - latest_missed).to_std().is_ok_and(|age| age <= window));
         if in_window {
             missed -= 1;
-            return Some(Plan { at: now, missed, catch_up: true });
+            return Some(Plan { at: now, missed, catch_up: Some(latest_missed) });
         }
-        ahead.map(|at| Plan { at, missed, catch_up: false })
+        ahead.map(|at| Plan { at, missed, catch_up: None })
     }
 
     /// The latest due time at or before `now`, starting from `first` (which

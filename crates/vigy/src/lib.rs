@@ -27,9 +27,9 @@
 
 pub use vigy_eval::{Arity, EvalLimits, Extension, Intrinsics, TickHost, Value};
 pub use vigy_runtime::{
-    ActionCall, ActionError, ActionHandler, Backoff, Clock, Handled, HandlerOptions, ManualClock, Metrics, RetryPolicy,
-    RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, SteppingClock, SystemClock,
-    WorkerProgram, run_if_worker,
+    ActionCall, ActionError, ActionHandler, Backoff, Clock, ConcurrencyLimits, Handled, HandlerOptions, ManualClock,
+    Metrics, RetryPolicy, RunsMissed, RuntimeBuilder, RuntimeError, RuntimeHandle, SandboxConfig, Scope, SteppingClock,
+    SystemClock, WorkerProgram, run_if_worker,
 };
 pub use vigy_store::{Lease, default_db_path, location_name};
 pub use vigy_types::{

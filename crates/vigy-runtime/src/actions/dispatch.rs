@@ -352,7 +352,7 @@ async fn record(
     let mut batch = Vec::new();
     while updates.recv_many(&mut batch, 1_024).await > 0 {
         let (rows, replies): (Vec<ActionUpdate>, Vec<_>) = batch.drain(..).unzip();
-        let backoff = Backoff { cap: Duration::from_secs(5) };
+        let backoff = Backoff { cap: Duration::from_secs(5), jitter_percent: 0 };
         let mut closing_since: Option<Instant> = None;
         let mut outcome = None;
         for attempt in 0u32.. {

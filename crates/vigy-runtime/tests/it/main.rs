@@ -8,3 +8,4 @@ mod quotas;
 mod schedules;
 mod service;
 mod support;
+mod virtual_time;

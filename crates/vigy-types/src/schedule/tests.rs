@@ -126,13 +126,13 @@ fn plan_should_skip_missed_due_times_and_count_them() {
     let s = Schedule::every(TickInterval::from_millis(1000).unwrap());
     let t0 = at("2027-01-01T00:00:00Z");
     let ms = chrono::Duration::milliseconds;
-    assert_eq!(s.plan(id("a"), t0, t0 + ms(300)), Some(Plan { at: t0 + ms(1000), missed: 0, catch_up: false }));
+    assert_eq!(s.plan(id("a"), t0, t0 + ms(300)), Some(Plan { at: t0 + ms(1000), missed: 0, catch_up: None }));
     // A tick that ran 2.5 s: due times 1 s and 2 s passed.
-    assert_eq!(s.plan(id("a"), t0, t0 + ms(2500)), Some(Plan { at: t0 + ms(3000), missed: 2, catch_up: false }));
+    assert_eq!(s.plan(id("a"), t0, t0 + ms(2500)), Some(Plan { at: t0 + ms(3000), missed: 2, catch_up: None }));
     let hourly = cron("0 0 * * * *", "UTC");
     assert_eq!(
         hourly.plan(id("a"), t0, t0 + chrono::Duration::minutes(5 * 60 + 1)),
-        Some(Plan { at: t0 + chrono::Duration::hours(6), missed: 5, catch_up: false })
+        Some(Plan { at: t0 + chrono::Duration::hours(6), missed: 5, catch_up: None })
     );
 }
 
@@ -143,18 +143,21 @@ fn plan_should_catch_up_once_within_the_window_and_skip_outside_it() {
     let hourly = cron("0 0 * * * *", "UTC").with_catch_up(Some(10 * 60_000)).unwrap();
     // Down from 00:00 until 03:05: 03:00 is 5 minutes old, within 10: one tick now, 01:00 and 02:00 skipped.
     let now = t0 + chrono::Duration::hours(3) + minute * 5;
-    assert_eq!(hourly.plan(id("a"), t0, now), Some(Plan { at: now, missed: 2, catch_up: true }));
+    assert_eq!(
+        hourly.plan(id("a"), t0, now),
+        Some(Plan { at: now, missed: 2, catch_up: Some(t0 + chrono::Duration::hours(3)) })
+    );
     // Until 03:20: 03:00 is 20 minutes old, outside the window: all three skipped, next 04:00.
     let now = t0 + chrono::Duration::hours(3) + minute * 20;
     assert_eq!(
         hourly.plan(id("a"), t0, now),
-        Some(Plan { at: t0 + chrono::Duration::hours(4), missed: 3, catch_up: false })
+        Some(Plan { at: t0 + chrono::Duration::hours(4), missed: 3, catch_up: None })
     );
     // After the catch-up tick, the schedule is back on its times.
     let caught_up = t0 + chrono::Duration::hours(3) + minute * 5;
     assert_eq!(
         hourly.plan(id("a"), caught_up, caught_up + minute),
-        Some(Plan { at: t0 + chrono::Duration::hours(4), missed: 0, catch_up: false })
+        Some(Plan { at: t0 + chrono::Duration::hours(4), missed: 0, catch_up: None })
     );
     assert!(hourly.clone().with_catch_up(Some(0)).is_err());
 }

@@ -11,7 +11,14 @@
 //!   (c) sustained tick rate with persistence at higher offered loads;
 //!   (d), (e) several runtimes on one database, and takeover (`leases.rs`);
 //!   (f) the outbox's cost per tick and actions carried out per second
-//!       (`actions.rs`).
+//!       (`actions.rs`);
+//!   (g) 10,000 vigies on mixed schedules (half every 1 s, half on the cron
+//!       pattern `* * * * * *` with 1 s of jitter): the share of scheduled
+//!       ticks run and p99 lateness, against (b)'s interval-only fleet;
+//!   (h) what an embedded runtime costs when it mostly waits: CPU per tick
+//!       with 10 vigies at 500 ms (against the evaluation itself, from (a)),
+//!       and resident memory idle, with 0 and with 10 vigies (against this
+//!       bench process before it opened a runtime).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +28,7 @@ use std::time::{Duration, Instant};
 use vigy_eval::{CompiledProgram, EvalLimits, Evaluator, TickInput};
 use vigy_runtime::{RuntimeBuilder, RuntimeHandle, Scope};
 use vigy_sandbox::{Job, Pool, ProgramSource, SandboxConfig, WorkerProgram};
-use vigy_types::{Program, TickInterval, Vigy, VigyId, VigyName};
+use vigy_types::{CronPattern, Program, Schedule, TickInterval, Vigy, VigyId, VigyName};
 
 #[path = "parts/actions.rs"]
 mod actions;
@@ -37,14 +44,44 @@ fn main() {
     tracing_subscriber_init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     // `VIGY_BENCH=c cargo bench -p vigy-runtime` runs one part (a, b, c, f,
-    // or d, which also runs e).
+    // g (which runs b as its baseline), h, or d, which also runs e).
     let only = std::env::var("VIGY_BENCH").unwrap_or_default();
     let part = |p: &str| only.is_empty() || only == p;
     if part("a") {
         rt.block_on(per_tick_cost());
     }
-    if part("b") {
-        rt.block_on(fleet("(b) 10,000 vigies at 1 s", 10_000, 1_000, Duration::from_secs(10)));
+    let interval_fleet = |every_ms: u64| {
+        move |n: usize| Vigy::new(format!("hello-{n}"), HELLO, TickInterval::from_millis(every_ms).unwrap()).unwrap()
+    };
+    let mut baseline = None;
+    if part("b") || part("g") {
+        let label = "(b) 10,000 vigies at 1 s";
+        baseline = Some(rt.block_on(fleet(label, 10_000, 1_000, Duration::from_secs(10), interval_fleet(1_000))));
+    }
+    if part("g") {
+        let mixed = |n: usize| {
+            if n % 2 == 0 {
+                return Vigy::new(format!("hello-{n}"), HELLO, TickInterval::from_millis(1_000).unwrap()).unwrap();
+            }
+            let every_second = CronPattern::new("* * * * * *", "Europe/Berlin").unwrap();
+            let schedule = Schedule::cron(every_second).with_jitter(1_000).unwrap();
+            Vigy::scheduled(format!("hello-{n}"), HELLO, schedule).unwrap()
+        };
+        let label = "(g) 10,000 vigies, half every 1 s, half on cron every second with jitter";
+        let mixed = rt.block_on(fleet(label, 10_000, 1_000, Duration::from_secs(10), mixed));
+        if let Some(base) = baseline {
+            println!(
+                "(g) against (b) in this run: {:.3}x the share of scheduled ticks run (target >= 0.99 absolute: {:.1}%), p99 lateness {:?} vs {:?} ({:.2}x; target < 20 ms)",
+                mixed.share / base.share,
+                100.0 * mixed.share,
+                mixed.p99,
+                base.p99,
+                mixed.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9),
+            );
+        }
+    }
+    if part("h") {
+        rt.block_on(idle_cost());
     }
     if part("d") {
         rt.block_on(leases::all());
@@ -57,7 +94,7 @@ fn main() {
     }
     for vigies in [2_000usize, 2_500, 3_000] {
         let label = format!("(c) {vigies} vigies at 100 ms = {} ticks/s offered", vigies * 10);
-        rt.block_on(fleet(&label, vigies, 100, Duration::from_secs(15)));
+        rt.block_on(fleet(&label, vigies, 100, Duration::from_secs(15), interval_fleet(100)));
     }
 }
 
@@ -148,13 +185,21 @@ async fn per_tick_cost() {
     );
 }
 
-async fn fleet(label: &str, vigies: usize, every_ms: u64, window: Duration) {
+/// What a fleet run achieved.
+#[derive(Debug, Clone, Copy)]
+struct Fleet {
+    /// Ticks persisted per tick scheduled.
+    share: f64,
+    p99: Duration,
+}
+
+/// `vigies` vigies made by `make`, each due every `every_ms` on average.
+async fn fleet(label: &str, vigies: usize, every_ms: u64, window: Duration, make: impl Fn(usize) -> Vigy) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let setup = builder().path(&path).scope(Scope::Nothing).max_vigies(vigies.max(10_000)).open().await.unwrap();
     for n in 0..vigies {
-        let v = Vigy::new(format!("hello-{n}"), HELLO, TickInterval::from_millis(every_ms).unwrap()).unwrap();
-        setup.register_or_update(v).await.unwrap();
+        setup.register_or_update(make(n)).await.unwrap();
     }
     setup.shutdown().await;
 
@@ -190,7 +235,74 @@ async fn fleet(label: &str, vigies: usize, every_ms: u64, window: Duration) {
         m.failures.load(Relaxed),
         m.runs_lost.load(Relaxed),
     );
+    let p99 = m.lateness.quantile(0.99);
     rt.shutdown().await;
+    Fleet { share: achieved / offered, p99 }
+}
+
+/// (h): an embedded runtime that mostly waits.
+async fn idle_cost() {
+    let before = rss_mib_with_workers();
+    // Evaluation alone, the baseline: the in-process evaluator per tick.
+    let parsed = Program::parse(HELLO).unwrap();
+    let program = CompiledProgram::new(&parsed);
+    let mut evaluator = Evaluator::new(EvalLimits::default(), &[]);
+    let n = 20_000u64;
+    let start = Instant::now();
+    for t in 0..n {
+        assert!(evaluator.run(&program, input(t)).result.is_ok());
+    }
+    let evaluation = start.elapsed() / n as u32;
+    drop(evaluator);
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = builder().path(dir.path().join("idle.db")).open().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (idle_cpu0, idle_start) = (cpu_time_with_children(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_cpu = (cpu_time_with_children() - idle_cpu0) / idle_start.elapsed().as_secs_f64();
+    let empty = rss_mib_with_workers();
+    for n in 0..10 {
+        let v = Vigy::new(format!("low-{n}"), HELLO, TickInterval::from_millis(500).unwrap()).unwrap();
+        rt.register_or_update(v).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = rt.metrics();
+    let (ticks0, cpu0, start) = (m.ticks.load(Relaxed), cpu_time_with_children(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let ticks = (m.ticks.load(Relaxed) - ticks0).max(1);
+    let cpu = cpu_time_with_children() - cpu0;
+    let per_tick = Duration::from_secs_f64(cpu / ticks as f64);
+    let busy = rss_mib_with_workers();
+    println!(
+        "(h) 10 vigies at 500 ms: {ticks} ticks in {:.1} s, {per_tick:?} CPU per tick (runtime and workers; target 100 µs),          {:.0}x the evaluation itself ({evaluation:?}); idle with no vigy: {:.2}% of a core; resident memory (this process          and its workers): {before} MiB before the runtime, {empty} MiB idle with none (+{} MiB), {busy} MiB with 10          (+{} MiB; target 30 MiB)",
+        start.elapsed().as_secs_f64(),
+        per_tick.as_secs_f64() / evaluation.as_secs_f64(),
+        100.0 * idle_cpu,
+        empty.saturating_sub(before),
+        busy.saturating_sub(before),
+    );
+    rt.shutdown().await;
+}
+
+/// Resident memory of this process and its worker processes, now.
+fn rss_mib_with_workers() -> u64 {
+    let me = std::process::id().to_string();
+    let rss_kib = |pid: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut kib = rss_kib("self");
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let parent = stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1).map(str::to_owned);
+        if parent.as_deref() == Some(me.as_str()) {
+            kib += rss_kib(&entry.file_name().to_string_lossy());
+        }
+    }
+    kib / 1024
 }
 
 /// User + system CPU seconds of this process and its waited-for children

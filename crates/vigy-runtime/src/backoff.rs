@@ -56,8 +56,8 @@ impl Backoff {
         if percent == 0 {
             return Duration::ZERO;
         }
-        let per_mille = mix(id.spread() ^ u64::from(failures)) % (percent * 10);
-        wait.mul_f64(per_mille as f64 / 1000.0)
+        let share = mix(id.spread() ^ u64::from(failures)) % (percent * 1_000);
+        wait.mul_f64(share as f64 / 100_000.0)
     }
 }
 
@@ -114,8 +114,8 @@ mod tests {
         let b = Backoff::default();
         let every = vigy_types::Schedule::every(vigy_types::TickInterval::from_millis(1_000).unwrap());
         let waits: Vec<Duration> = (0..100).map(|n| b.delay_for(id(&format!("v{n}")), &every, 3)).collect();
-        // Within 10 % below the doubled wait of 4 s …
-        assert!(waits.iter().all(|w| *w > Duration::from_millis(3_600) && *w <= Duration::from_secs(4)), "{waits:?}");
+        // Within 10 % below the wait of 8 s (the base, twice the interval, doubled twice) …
+        assert!(waits.iter().all(|w| *w > Duration::from_millis(7_200) && *w <= Duration::from_secs(8)), "{waits:?}");
         // … spread, not one instant …
         let mut distinct = waits.clone();
         distinct.sort();

@@ -47,7 +47,7 @@ impl Clock for SystemClock {
 /// use std::sync::Arc;
 /// use vigy_runtime::{ManualClock, RuntimeHandle};
 /// let clock = ManualClock::starting_at("2026-03-29T00:00:00Z".parse().unwrap());
-/// let rt = RuntimeHandle::builder().clock(Arc::new(clock.clone())).in_memory().open().await?;
+/// let rt = RuntimeHandle::builder().clock(Arc::new(clock.clone())).open().await?;
 /// // … register vigies …
 /// clock.advance(std::time::Duration::from_secs(1));
 /// rt.run_due().await?; // every tick due by now has run and been committed

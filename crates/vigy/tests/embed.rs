@@ -27,3 +27,29 @@ async fn the_readme_snippet_should_register_a_vigy_that_ticks() {
     assert_eq!(state.desired["generation"], state.observed["generation"]);
     runtime.shutdown().await;
 }
+
+/// What an embedder's own test does: a runtime on a manual clock, moved by
+/// the test, the due ticks run, then kv and actions asserted. No sleeping.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_embedders_test_should_drive_the_runtime_on_a_manual_clock() {
+    let clock = vigy::ManualClock::starting_at(vigy::parse_timestamp("2026-06-01T00:00:00Z").unwrap());
+    let runtime = RuntimeHandle::builder().clock(std::sync::Arc::new(clock.clone())).open().await.unwrap();
+    let counter = "(define n (+ 1 (vigy-get \"n\" 0)))\n(vigy-set \"n\" n)\n(vigy-push (hash-map \"n\" n))\n";
+    let v = Vigy::new("counter", counter, TickInterval::from_millis(1_000).unwrap()).unwrap();
+    let id = runtime.register_or_update(v).await.unwrap().id;
+    runtime.run_due().await.unwrap(); // the first tick is due at once
+    assert_eq!(runtime.kv(id).await.unwrap()["n"], 1);
+    clock.advance(Duration::from_millis(999));
+    runtime.run_due().await.unwrap();
+    assert_eq!(runtime.kv(id).await.unwrap()["n"], 1, "ticked before its interval");
+    clock.advance(Duration::from_millis(1));
+    runtime.run_due().await.unwrap();
+    assert_eq!(runtime.kv(id).await.unwrap()["n"], 2);
+    let newest = runtime.recent_runs(id, 1).await.unwrap().remove(0);
+    assert_eq!(newest.started_at, vigy::parse_timestamp("2026-06-01T00:00:01Z").unwrap());
+    assert_eq!(newest.actions[0].kind, ActionKind::Push);
+    assert_eq!(newest.actions[0].payload["n"], 2);
+    // No handler for `push`: recorded as skipped, with the reason.
+    assert_eq!(newest.actions[0].result, vigy::ActionResult::Skipped);
+    runtime.shutdown().await;
+}

@@ -268,21 +268,38 @@ async fn idle_cost() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let m = rt.metrics();
-    let (ticks0, cpu0, start) = (m.ticks.load(Relaxed), cpu_time_with_children(), Instant::now());
+    let (ticks0, cpu0, own0, start) = (m.ticks.load(Relaxed), cpu_time_with_children(), cpu_time(), Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;
     let ticks = (m.ticks.load(Relaxed) - ticks0).max(1);
-    let cpu = cpu_time_with_children() - cpu0;
+    let (cpu, own) = (cpu_time_with_children() - cpu0, cpu_time() - own0);
     let per_tick = Duration::from_secs_f64(cpu / ticks as f64);
     let busy = rss_mib_with_workers();
     println!(
-        "(h) 10 vigies at 500 ms: {ticks} ticks in {:.1} s, {per_tick:?} CPU per tick (runtime and workers; target 100 µs),          {:.0}x the evaluation itself ({evaluation:?}); idle with no vigy: {:.2}% of a core; resident memory (this process          and its workers): {before} MiB before the runtime, {empty} MiB idle with none (+{} MiB), {busy} MiB with 10          (+{} MiB; target 30 MiB)",
+        "(h) 10 vigies at 500 ms: {ticks} ticks in {:.1} s, {per_tick:?} CPU per tick (target 100 µs; {:?} of it in \
+         this process, {:?} in the workers), {:.0}x the evaluation itself ({evaluation:?}); idle with no vigy: {:.2}% \
+         of a core; resident memory (this process and its workers): {before} MiB before the runtime, {empty} MiB idle \
+         with none (+{} MiB), {busy} MiB with 10 (+{} MiB; target 30 MiB) in {} worker processes",
         start.elapsed().as_secs_f64(),
+        Duration::from_secs_f64(own / ticks as f64),
+        Duration::from_secs_f64((cpu - own) / ticks as f64),
         per_tick.as_secs_f64() / evaluation.as_secs_f64(),
         100.0 * idle_cpu,
         empty.saturating_sub(before),
         busy.saturating_sub(before),
+        worker_count(),
     );
     rt.shutdown().await;
+}
+
+/// This process's children: its worker processes.
+fn worker_count() -> usize {
+    let me = std::process::id().to_string();
+    (std::fs::read_dir("/proc").into_iter().flatten().flatten())
+        .filter(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .count()
 }
 
 /// Resident memory of this process and its worker processes, now.

@@ -20,7 +20,7 @@ use vigy_eval::{EvalLimits, Extension, ExtensionTable, TickInput, TickOutcome};
 use vigy_types::{Clock, Timestamp, VigyId};
 
 use crate::protocol::{ProgramKey, program_key};
-use crate::supervisor::supervise;
+use crate::supervisor::{BATCH, supervise};
 
 /// A worker idle this long exits (while another one stays).
 const IDLE_RETIRE: Duration = Duration::from_secs(30);
@@ -220,16 +220,30 @@ impl Shared {
         }
     }
 
-    /// Start one more supervisor when none waits for work and the limits
-    /// allow: at most `max_workers` running ticks that are not slow, and
-    /// twice that in all.
+    /// Start one more supervisor when the ones running cannot take the
+    /// queued ticks and the limits allow: at most `max_workers` running
+    /// ticks that are not slow, and twice that in all.
+    ///
+    /// Healthy ticks are batched, so a supervisor not held up by a slow
+    /// tick takes up to [`BATCH`] of them at once: more processes help only
+    /// when more than that is queued per such supervisor (a slow tick calls
+    /// this again once it is marked slow). A burst of ten due ticks thus
+    /// keeps one worker busy for a millisecond instead of waking eight.
+    /// Suspects run one per worker, so each needs a waiting supervisor.
     pub(crate) fn grow_if_busy(self: &Arc<Self>) {
         let idle = self.idle.load(Ordering::SeqCst);
-        if idle > 0 && self.queue.len() + self.suspects.len() <= idle {
-            return;
-        }
+        let (queued, suspects) = (self.queue.len(), self.suspects.len());
         let (live, slow, max) =
             (self.live.load(Ordering::SeqCst), self.slow.load(Ordering::SeqCst), self.config.max_workers.max(1));
+        let working = live.saturating_sub(slow);
+        let enough = if suspects > 0 {
+            idle > 0 && queued + suspects <= idle
+        } else {
+            working > 0 && queued <= working * BATCH
+        };
+        if enough {
+            return;
+        }
         if live.saturating_sub(slow) >= max || live >= 2 * max {
             return;
         }

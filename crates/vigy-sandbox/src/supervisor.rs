@@ -34,7 +34,7 @@ use crate::protocol::{FromWorker, PROTOCOL, ProgramKey, ToWorker, WORKER_VAR, mo
 use crate::worker::MAX_CACHED_SOURCE_BYTES;
 
 /// Most ticks sent to a worker at once.
-const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 /// A tick running this long has the ticks queued behind it taken back.
 const RECLAIM_AFTER: Duration = Duration::from_millis(10);
 /// How long a new worker has to build its evaluator and say so.

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-
 /// One evaluator's deadline.
 #[derive(Debug)]
 pub(crate) struct Deadline {

@@ -236,11 +236,8 @@ impl Shared {
         let (live, slow, max) =
             (self.live.load(Ordering::SeqCst), self.slow.load(Ordering::SeqCst), self.config.max_workers.max(1));
         let working = live.saturating_sub(slow);
-        let enough = if suspects > 0 {
-            idle > 0 && queued + suspects <= idle
-        } else {
-            working > 0 && queued <= working * BATCH
-        };
+        let enough =
+            if suspects > 0 { idle > 0 && queued + suspects <= idle } else { working > 0 && queued <= working * BATCH };
         if enough {
             return;
         }

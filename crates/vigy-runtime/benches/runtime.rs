@@ -71,15 +71,12 @@ fn main() {
         baseline = Some(rt.block_on(fleet(label, 10_000, 1_000, Duration::from_secs(10), spread)));
     }
     if part("g") {
-        let mixed = |n: usize| {
-            if n % 2 == 0 {
-                return Vigy::new(format!("hello-{n}"), HELLO, TickInterval::from_millis(1_000).unwrap()).unwrap();
-            }
+        let on_cron = |n: usize| {
             let every_second = CronPattern::new("* * * * * *", "Europe/Berlin").unwrap();
             let schedule = Schedule::cron(every_second).with_jitter(1_000).unwrap();
             Vigy::scheduled(format!("hello-{n}"), HELLO, schedule).unwrap()
         };
-        let mixed = |n: usize| if n % 2 == 0 { spread(n) } else { mixed(n) };
+        let mixed = |n: usize| if n.is_multiple_of(2) { spread(n) } else { on_cron(n) };
         let label = "(g) 10,000 vigies, half every 1 s, half on cron every second with jitter";
         let mixed = rt.block_on(fleet(label, 10_000, 1_000, Duration::from_secs(10), mixed));
         if let Some(base) = baseline {

@@ -9,6 +9,7 @@
 //!   kept-alive connections, as a browser does per host;
 //! - the target, the one GraphQL query the README shows (nested fields
 //!   answered by batched core calls).
+//!
 //! Both loads are checked once to carry the same ticks and kv. Nothing
 //! asserts on timings. `VIGY_BENCH_SECS` sets the measured seconds per
 //! figure (default 4).
@@ -48,7 +49,7 @@ type Shown = (String, u64, Value, Vec<u64>);
 
 async fn bench(window: Duration) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let runtime = RuntimeHandle::builder().path(&dir.path().join("vigy.db")).scope(Scope::Nothing).open().await?;
+    let runtime = RuntimeHandle::builder().path(dir.path().join("vigy.db")).scope(Scope::Nothing).open().await?;
     for i in 0..VIGIES {
         let program = "(vigy-set \"n\" (+ 1 (vigy-get \"n\" 0)))\n(vigy-noop)\n".to_owned();
         let body = api::RegisterVigy {

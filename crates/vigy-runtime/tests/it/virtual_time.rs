@@ -317,11 +317,11 @@ impl Extension for Probe {
         let inside = self.0.clone();
         intrinsics.add("probe", vigy_eval::Arity::Exact(1), move |args, _| {
             let vigy_eval::Value::Str(key) = &args[0] else { return Err("a key, as a string".into()) };
-            enter(&inside, &key, 1);
+            enter(&inside, key, 1);
             // Real time: long enough for another tick to come in if the
             // limit let it.
             std::thread::sleep(Duration::from_millis(30));
-            enter(&inside, &key, -1);
+            enter(&inside, key, -1);
             Ok(vigy_eval::Value::Nil)
         });
     }

@@ -83,34 +83,34 @@ impl Virtual {
     }
 }
 
-/// The times a daily cron vigy ticks over `days` days from now.
-async fn daily_ticks(v: &Virtual, name: &str, id: VigyId, days: usize) -> Vec<String> {
+/// A runtime on virtual time from `start` with one vigy on `pattern` in
+/// `zone`, and the times of its next `ticks` ticks (each checked not to run
+/// early and to start exactly when due).
+async fn cron_ticks(start: &str, pattern: &str, zone: &str, ticks: usize) -> (Virtual, VigyId, Vec<String>) {
+    let v = on_virtual_time(start, |b| b).await;
+    let id = v.register("daily", "(vigy-noop)", cron(pattern, zone)).await.id;
     let mut times = Vec::new();
-    for _ in 0..days {
-        times.push(vigy_types::format_timestamp(&v.tick_when_due(name, id).await.started_at));
+    for _ in 0..ticks {
+        times.push(vigy_types::format_timestamp(&v.tick_when_due("daily", id).await.started_at));
     }
-    times
+    (v, id, times)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cron_should_run_a_skipped_time_once_at_the_gap_end_and_a_repeated_time_once_in_berlin() {
     // Spring forward: 2026-03-29 02:00 CET becomes 03:00 CEST; 02:30 does
     // not exist that day.
-    let v = on_virtual_time("2026-03-27T12:00:00Z", |b| b).await;
-    let at_half_past_two = v.register("berlin", "(vigy-noop)", cron("0 30 2 * * *", "Europe/Berlin")).await;
-    let spring = daily_ticks(&v, "berlin", at_half_past_two.id, 3).await;
+    let (v, _, spring) = cron_ticks("2026-03-27T12:00:00Z", "0 30 2 * * *", "Europe/Berlin", 3).await;
     assert_eq!(spring, ["2026-03-28T01:30:00.000Z", "2026-03-29T01:00:00.000Z", "2026-03-30T00:30:00.000Z"]);
     v.rt.shutdown().await;
 
     // Fall back: 2026-10-25 03:00 CEST becomes 02:00 CET; 02:30 comes twice,
     // and runs in its first pass only.
-    let v = on_virtual_time("2026-10-23T12:00:00Z", |b| b).await;
-    let again = v.register("berlin", "(vigy-noop)", cron("0 30 2 * * *", "Europe/Berlin")).await;
-    let fall = daily_ticks(&v, "berlin", again.id, 3).await;
+    let (v, id, fall) = cron_ticks("2026-10-23T12:00:00Z", "0 30 2 * * *", "Europe/Berlin", 3).await;
     assert_eq!(fall, ["2026-10-24T00:30:00.000Z", "2026-10-25T00:30:00.000Z", "2026-10-26T01:30:00.000Z"]);
     // The second 02:30 (01:30 UTC) passed without a tick.
     v.at(at("2026-10-25T01:30:00Z")).await;
-    assert_eq!(v.runs(again.id).await.len(), 3);
+    assert_eq!(v.runs(id).await.len(), 3);
     v.rt.shutdown().await;
 }
 
@@ -118,15 +118,10 @@ async fn cron_should_run_a_skipped_time_once_at_the_gap_end_and_a_repeated_time_
 async fn cron_should_follow_daylight_saving_in_new_york() {
     // 2026-03-08 02:00 EST becomes 03:00 EDT; 2026-11-01 02:00 EDT becomes
     // 01:00 EST, so 01:30 comes twice.
-    let v = on_virtual_time("2026-03-07T12:00:00Z", |b| b).await;
-    let gap = v.register("ny", "(vigy-noop)", cron("0 30 2 * * *", "America/New_York")).await;
-    let spring = daily_ticks(&v, "ny", gap.id, 3).await;
+    let (v, _, spring) = cron_ticks("2026-03-07T12:00:00Z", "0 30 2 * * *", "America/New_York", 3).await;
     assert_eq!(spring, ["2026-03-08T07:00:00.000Z", "2026-03-09T06:30:00.000Z", "2026-03-10T06:30:00.000Z"]);
     v.rt.shutdown().await;
-
-    let v = on_virtual_time("2026-10-31T12:00:00Z", |b| b).await;
-    let repeat = v.register("ny", "(vigy-noop)", cron("0 30 1 * * *", "America/New_York")).await;
-    let fall = daily_ticks(&v, "ny", repeat.id, 2).await;
+    let (v, _, fall) = cron_ticks("2026-10-31T12:00:00Z", "0 30 1 * * *", "America/New_York", 2).await;
     assert_eq!(fall, ["2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"]);
     v.rt.shutdown().await;
 }

@@ -32,6 +32,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Register a vigy from a program file, or update the vigy of that name.
+    #[command(group(clap::ArgGroup::new("cadence").required(true).args(["every", "cron"])))]
     Register {
         /// The tatara-lisp program.
         file: PathBuf,
@@ -163,10 +164,15 @@ pub(crate) enum Command {
     /// Serve MCP over stdin/stdout (for clients such as Claude Desktop),
     /// on the database, or on the server given by --server.
     Mcp,
-    /// Check a program: parse it and report diagnostics (exit 1 on error).
+    /// Check a program: parse it and report diagnostics (exit 1 on error);
+    /// with a schedule (`--every` or `--cron` and the rest, as `register`
+    /// takes them), check that too and print its next five due times, for
+    /// the vigy named after the file.
     Check {
         /// The tatara-lisp program.
         file: PathBuf,
+        #[command(flatten)]
+        schedule: Option<ScheduleArgs>,
     },
     /// Evaluate a program locally without registering it, and print its
     /// actions, logs and kv store as JSON.
@@ -215,10 +221,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// When a vigy ticks: `--every` or `--cron`, and the rules around it.
-// The group is the command's, not the struct's: a struct's own group holds
-// every field, which would make them all exclusive of each other.
+// Which of them a command requires is the command's to say (`register`
+// needs one; `check` takes none, or a whole schedule); the domain refuses
+// both at once.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("cadence").required(true).args(["every", "cron"])))]
 pub(crate) struct ScheduleArgs {
     /// Tick interval in milliseconds (at least 100).
     #[arg(long, value_name = "MS")]

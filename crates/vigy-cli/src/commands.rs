@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde_json::json;
 use vigy::{RuntimeHandle, Scope, default_db_path};
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, ScheduleArgs};
 use crate::manage::{Target, manage};
 use crate::{local_run, output, remote, serve};
 
@@ -14,7 +14,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
     let token = token(&cli)?;
     match cli.command {
-        Command::Check { file } => check(&file, json),
+        Command::Check { file, schedule } => check(&file, schedule, json),
         Command::Run { file, ticks } => {
             let program = local_run::read_program(&file)?;
             let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("local").to_owned();
@@ -84,14 +84,22 @@ async fn open_for_management(db: &std::path::Path) -> anyhow::Result<RuntimeHand
     RuntimeHandle::builder().path(db).scope(Scope::Nothing).open().await.context(vigy::location_name(db))
 }
 
-fn check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    match local_run::read_program(file) {
-        Ok(program) => {
+fn check(file: &std::path::Path, schedule: Option<ScheduleArgs>, json: bool) -> anyhow::Result<ExitCode> {
+    let checked = local_run::read_program(file).and_then(|program| {
+        let next = schedule.map(|s| next_ticks(file, s)).transpose()?;
+        Ok((program, next))
+    });
+    match checked {
+        Ok((program, next)) => {
             let forms = program.forms().len();
+            let next: Option<Vec<String>> = next.map(|n| n.iter().map(vigy::format_timestamp).collect());
             if json {
-                output::json(&json!({ "ok": true, "forms": forms }));
+                output::json(&json!({ "ok": true, "forms": forms, "next_ticks": next }));
             } else {
                 println!("{}: ok ({forms} forms)", file.display());
+                if let Some(next) = next {
+                    println!("next ticks: {}", next.join(", "));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -101,6 +109,27 @@ fn check(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// The next five due times of `schedule` from now, for the vigy named
+/// after `file` (its jitter offset depends on the name); the domain's own
+/// errors for a bad pattern, zone or window.
+fn next_ticks(file: &std::path::Path, schedule: ScheduleArgs) -> anyhow::Result<Vec<vigy::Timestamp>> {
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("local");
+    let id = vigy::VigyId::for_name(&vigy::VigyName::new(name)?);
+    let built = vigy::crates::types::ScheduleSpec {
+        every_ms: schedule.every,
+        cron: schedule.cron,
+        tz: schedule.tz,
+        jitter_ms: schedule.jitter.unwrap_or(0),
+        starts_at: schedule.starts_at,
+        ends_at: schedule.ends_at,
+        catch_up_window_ms: schedule.catch_up,
+        backoff_base_ms: schedule.backoff_base,
+        backoff_cap_ms: schedule.backoff_cap,
+    }
+    .build()?;
+    Ok(built.upcoming(id, None, chrono::Utc::now(), 5))
 }
 
 /// The token from --token-file, or --token / $VIGY_TOKEN; one on the

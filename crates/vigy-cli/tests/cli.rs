@@ -251,3 +251,30 @@ fn a_hard_kill_while_ticking_should_lose_no_committed_run() {
     let lost: Vec<_> = seen.iter().filter(|id| !kept.contains(*id)).collect();
     assert!(lost.is_empty(), "committed runs lost: {lost:?}");
 }
+
+#[test]
+fn check_should_validate_a_schedule_and_show_its_next_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vigy.db");
+    let noop = write(dir.path(), "nightly.tatara", "(vigy-noop)");
+    // Without a schedule, the program alone.
+    assert_eq!(json(&db, &["check", &noop])["next_ticks"], Value::Null);
+    let report = json(&db, &["check", &noop, "--cron", "0 30 2 * * *", "--tz", "Europe/Berlin"]);
+    let next: Vec<&str> = report["next_ticks"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(next.len(), 5);
+    // 02:30 in Berlin is 00:30 or 01:30 UTC, depending on the season.
+    assert!(next.iter().all(|t| t.ends_with("T00:30:00.000Z") || t.ends_with("T01:30:00.000Z")), "{next:?}");
+    // The domain's own errors, and nothing registered.
+    for (args, says) in [
+        (&["--cron", "*/5 * * * *"][..], "has 5 fields"),
+        (&["--cron", "* * * * * *", "--tz", "Mars/Olympus"][..], "unknown time zone `Mars/Olympus`"),
+        (&["--every", "500", "--cron", "* * * * * *"][..], "not both"),
+        (&["--jitter", "5"][..], "give an interval or a cron pattern"),
+    ] {
+        let out = vigy(&db, &[&["check", &noop][..], args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert_eq!(json(&db, &["list"]), serde_json::json!([]));
+}

@@ -301,60 +301,53 @@ async fn idle_cost() {
     rt.shutdown().await;
 }
 
-/// This process's children: its worker processes.
+/// How many worker processes this process has.
 fn worker_count() -> usize {
-    let me = std::process::id().to_string();
-    (std::fs::read_dir("/proc").into_iter().flatten().flatten())
-        .filter(|entry| {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(me.as_str())
-        })
-        .count()
+    workers().len()
 }
 
 /// Resident memory of this process and its worker processes, now.
 fn rss_mib_with_workers() -> u64 {
-    let me = std::process::id().to_string();
     let rss_kib = |pid: &str| {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         (status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)))
             .and_then(|kb| kb.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let mut kib = rss_kib("self");
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let parent = stat.rsplit(')').next().unwrap_or("").split_whitespace().nth(1).map(str::to_owned);
-        if parent.as_deref() == Some(me.as_str()) {
-            kib += rss_kib(&entry.file_name().to_string_lossy());
-        }
-    }
-    kib / 1024
+    (rss_kib("self") + workers().iter().map(|pid| rss_kib(pid)).sum::<u64>()) / 1024
 }
 
-/// User + system CPU seconds of this process and its waited-for children
-/// plus the live workers (read from /proc).
+/// User + system CPU seconds of this process and its worker processes.
 fn cpu_time_with_children() -> f64 {
-    let own = cpu_time();
-    let me = std::process::id().to_string();
-    let mut workers = 0.0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        if fields.get(1) == Some(&me.as_str()) {
-            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-            workers += (ticks(11) + ticks(12)) / 100.0;
-        }
-    }
-    own + workers
+    cpu_time() + workers().iter().map(|pid| cpu_seconds(pid)).sum::<f64>()
 }
 
 /// User + system CPU seconds of this process.
 fn cpu_time() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    cpu_seconds("self")
+}
+
+/// User + system CPU seconds of process `pid` (or `self`).
+fn cpu_seconds(pid: &str) -> f64 {
+    let fields = stat_fields(pid);
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The pids of this process's children: its worker processes.
+fn workers() -> Vec<String> {
+    let me = std::process::id().to_string();
+    (std::fs::read_dir("/proc").into_iter().flatten().flatten())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|pid| stat_fields(pid).get(1) == Some(&me))
+        .collect()
+}
+
+/// The fields of `/proc/PID/stat` after the command name (state first,
+/// then the parent's pid).
+fn stat_fields(pid: &str) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')').next().unwrap_or("").split_whitespace().map(str::to_owned).collect()
 }
 
 fn peak_rss_mib() -> u64 {

@@ -266,3 +266,28 @@ fn instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .map(|t| t.to_utc())
         .map_err(|e| format!("`{text}` is not an RFC 3339 instant (e.g. 2027-01-01T09:00:00Z): {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_limits_should_parse_selector_and_count_and_refuse_the_rest() {
+        let (selector, max) = concurrency_limit("target=github:2").unwrap();
+        assert_eq!((selector.to_string(), max), ("target=github".to_owned(), 2));
+        let (selector, max) = concurrency_limit("tier in (a,b),region!=eu:10").unwrap();
+        assert!(selector.to_string().contains("region!=eu"), "{selector}");
+        assert_eq!(max, 10);
+        for (bad, says) in [
+            ("target=github", "expected SELECTOR:N"),
+            ("target=github:0", "never tick"),
+            ("target=github:-1", "not a number"),
+            ("target=github:many", "not a number"),
+            (":3", "give a label selector"),
+            ("-bad-key=x:3", ""),
+        ] {
+            let error = concurrency_limit(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+}

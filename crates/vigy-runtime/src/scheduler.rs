@@ -683,7 +683,9 @@ impl Scheduler {
         let stale = entry.running_token != entry.token;
         self.metrics.tick_duration.record(outcome.elapsed);
         if let Some(due) = due {
-            self.metrics.lateness.record((started - due).to_std().unwrap_or_default());
+            let late = (started - due).to_std().unwrap_or_default();
+            self.metrics.lateness.record(late);
+            tracing::debug!(vigy = %entry.vigy.name, late_ms = late.as_millis() as u64, "tick finished");
         }
         let failed = outcome.result.is_err();
         self.metrics.count_tick(vigy_id, entry.vigy.name.as_str(), failed);

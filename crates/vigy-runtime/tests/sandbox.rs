@@ -89,6 +89,29 @@ async fn a_list_doubled_forty_times_should_fail_on_memory_and_the_next_tick_shou
     assert!(next.outcome.result.is_ok(), "{:?}", next.outcome.result);
 }
 
+/// A tick taken by a slot whose worker is still starting would wait for
+/// the start (ten times longer while runaways load the machine) although
+/// another slot may be free sooner: a dead worker is replaced first.
+#[tokio::test]
+async fn a_dead_worker_should_be_replaced_before_the_next_tick_arrives() {
+    use std::sync::atomic::Ordering;
+    let mut h = Harness::new(config(), &[]);
+    let program = "(define (grow xs n) (if (= n 0) xs (grow (append xs xs) (- n 1)))) (reverse (grow (list 1) 40))";
+    let (done, _) = h.run(program).await;
+    assert!(done.outcome.result.is_err());
+    let pool = h.pool.clone();
+    let metrics = pool.metrics();
+    assert_eq!(metrics.died.load(Ordering::SeqCst) + metrics.killed.load(Ordering::SeqCst), 1);
+    let waited = Instant::now();
+    while metrics.started.load(Ordering::SeqCst) < 2 {
+        assert!(waited.elapsed() < Duration::from_secs(30), "no worker was started in place of the dead one");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (next, _) = h.run("(vigy-noop)").await;
+    assert!(next.outcome.result.is_ok(), "{:?}", next.outcome.result);
+    assert_eq!(metrics.started.load(Ordering::SeqCst), 2, "the next tick ran on the replacement");
+}
+
 #[tokio::test]
 async fn comparing_a_shared_dag_should_end_at_the_deadline() {
     let mut h = Harness::new(config(), &[]);

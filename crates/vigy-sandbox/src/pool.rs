@@ -197,6 +197,11 @@ impl Shared {
         job
     }
 
+    /// Whether every [`Pool`] handle is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.closed.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected))
+    }
+
     /// A supervisor is done with the suspect's tick it took.
     pub(crate) fn suspect_done(&self) {
         self.suspects_running.fetch_sub(1, Ordering::SeqCst);
@@ -245,6 +250,7 @@ impl Shared {
             return;
         }
         if self.live.compare_exchange(live, live + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            tracing::debug!(live, slow, idle, queued, suspects, "adding a vigy worker");
             let supervised = Arc::clone(self);
             let spawned =
                 std::thread::Builder::new().name("vigy-supervisor".into()).spawn(move || supervise(supervised));

@@ -47,9 +47,21 @@ const STDERR_KEPT: usize = 4096;
 
 /// Run one worker slot until the pool closes or it has been idle long
 /// enough to retire.
+///
+/// The worker is started (or restarted, after a kill or a death) before the
+/// slot takes a tick, never after: a start costs 20 ms on an idle machine
+/// and ten times that while runaways load it, and a tick taken by a slot
+/// whose worker is still starting would wait that long although another
+/// slot may be free sooner.
 pub(crate) fn supervise(shared: Arc<Shared>) {
     let mut worker: Option<Worker> = None;
-    while let Some(first) = shared.next_job() {
+    loop {
+        let ready = match worker.take() {
+            Some(live) => Ok(live),
+            None if shared.is_closed() => break,
+            None => Worker::start(&shared),
+        };
+        let Some(first) = shared.next_job() else { break };
         // This supervisor's share of what waits, so a long queue spreads
         // over the workers instead of landing on one; a suspect runs alone.
         let suspect = first.suspect;
@@ -62,25 +74,17 @@ pub(crate) fn supervise(shared: Arc<Shared>) {
                 Err(_) => break,
             }
         }
-        let live = match worker.take() {
-            Some(live) => live,
-            None => match Worker::start(&shared) {
-                Ok(live) => live,
-                Err(reason) => {
-                    tracing::error!(%reason, "could not start a vigy worker");
-                    for job in batch {
-                        let error = TickError::WorkerCrashed(format!("no worker could be started: {reason}"));
-                        shared.finish(job, Instant::now(), TickOutcome::lost(error, Duration::ZERO));
-                    }
-                    if suspect {
-                        shared.suspect_done();
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                    continue;
+        match ready {
+            Ok(live) => worker = live.run(batch, &shared),
+            Err(reason) => {
+                tracing::error!(%reason, "could not start a vigy worker");
+                for job in batch {
+                    let error = TickError::WorkerCrashed(format!("no worker could be started: {reason}"));
+                    shared.finish(job, Instant::now(), TickOutcome::lost(error, Duration::ZERO));
                 }
-            },
-        };
-        worker = live.run(batch, &shared);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
         if suspect {
             shared.suspect_done();
         }
@@ -110,6 +114,7 @@ struct Sent {
 
 impl Worker {
     fn start(shared: &Shared) -> Result<Self, String> {
+        let begun = Instant::now();
         let program = shared.config.program.resolve();
         let mut child = Command::new(&program)
             .env(WORKER_VAR, PROTOCOL)
@@ -156,6 +161,7 @@ impl Worker {
         match started {
             Ok(FromWorker::Ready) => {
                 shared.metrics.started.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(took_ms = begun.elapsed().as_millis() as u64, "vigy worker ready");
                 Ok(worker)
             }
             Ok(other) => Err(format!("the worker answered {other:?} to Hello")),

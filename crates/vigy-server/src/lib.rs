@@ -8,6 +8,7 @@
 //! | `/pleme.vigy.v1.VigyService/*` | gRPC, with reflection and health |
 //! | `/mcp` | MCP over streamable HTTP |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus |
+//! | `/`, `/dashboard/*` | the dashboard ([`dashboard`]) |
 //!
 //! In front of every route, outermost first: the Host and Origin rules
 //! ([`guard`]), a panic turned into `internal error (id …)` ([`internal`]),
@@ -16,6 +17,7 @@
 //! `insecure_http`); [`serve()`] adds the connection limits.
 
 pub mod auth;
+mod dashboard;
 pub mod guard;
 mod health;
 pub mod internal;
@@ -142,7 +144,9 @@ pub async fn app(
         None => api,
     };
     let api = limits::cap_event_streams(api, options.limits.max_event_streams);
-    // Probes stay open: an orchestrator checks them without credentials.
-    let app = api.merge(health::router(runtime.clone(), readiness));
+    // Probes stay open: an orchestrator checks them without credentials;
+    // so does the dashboard's page, which asks for the token its API calls
+    // need.
+    let app = api.merge(health::router(runtime.clone(), readiness)).merge(dashboard::router());
     Ok(guard::layer(internal::layer(app), allowed))
 }

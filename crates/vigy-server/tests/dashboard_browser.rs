@@ -98,6 +98,11 @@ async fn the_dashboard_should_show_the_fleet_follow_ticks_and_change_state_from_
         let requested = record_requests(&tab);
         tab.navigate_to(&origin).unwrap().wait_until_navigated().unwrap();
 
+        // No token asked for where none is required.
+        tab.wait_for_element("tr[data-vigy=hello]").unwrap();
+        let asks = tab.evaluate("getComputedStyle(document.getElementById('login')).display", false).unwrap();
+        assert_eq!(asks.value.unwrap(), serde_json::json!("none"), "the sign-in form shows without a token");
+
         // The fleet, with the failure in red and its error.
         tab.wait_for_element("tr[data-vigy=hello]").unwrap();
         let broken = tab.wait_for_element("tr[data-vigy=broken]").unwrap();

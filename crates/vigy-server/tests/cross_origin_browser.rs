@@ -4,14 +4,12 @@
 //! server's state is checked afterwards; a rebound name is refused; and
 //! GraphiQL renders from the server's own assets alone.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[path = "support/browser.rs"]
 mod browser;
 
 use browser::wait_for;
-use headless_chrome::browser::tab::RequestPausedDecision;
 use headless_chrome::{Browser, LaunchOptions};
 use vigy_api::{GetVigyRequest, ListVigyRunsRequest, RegisterVigy, RegisterVigyRequest, VigyService};
 use vigy_runtime::{RuntimeHandle, Scope};
@@ -131,29 +129,21 @@ async fn a_rebound_host_name_should_be_refused_in_the_browser() {
 #[tokio::test(flavor = "multi_thread")]
 async fn graphiql_should_render_from_the_servers_own_assets_alone() {
     let (_runtime, port) = serve_vigy().await;
-    let requested = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = requested.clone();
-    let rendered = tokio::task::spawn_blocking(move || {
+    let (requested, rendered) = tokio::task::spawn_blocking(move || {
         let browser = browser();
         let tab = browser.new_tab().unwrap();
         tab.set_default_timeout(Duration::from_secs(30));
-        tab.enable_fetch(None, None).unwrap();
-        tab.enable_request_interception(Arc::new(
-            move |_transport, _session, event: headless_chrome::protocol::cdp::Fetch::events::RequestPausedEvent| {
-                seen.lock().unwrap().push(event.params.request.url.clone());
-                RequestPausedDecision::Continue(None)
-            },
-        ))
-        .unwrap();
+        let requested = browser::record_requests(&tab);
         tab.navigate_to(&format!("http://127.0.0.1:{port}/graphql")).unwrap().wait_until_navigated().unwrap();
         // The editor, and the schema GraphiQL fetched (the docs button
         // works only once introspection succeeded).
         tab.wait_for_element(".graphiql-query-editor .CodeMirror").unwrap();
-        tab.wait_for_element(".graphiql-container").unwrap().get_inner_text().unwrap_or_default()
+        let rendered = tab.wait_for_element(".graphiql-container").unwrap().get_inner_text().unwrap_or_default();
+        let requested = requested.lock().unwrap().clone();
+        (requested, rendered)
     })
     .await
     .unwrap();
-    let requested = requested.lock().unwrap().clone();
     let own = format!("http://127.0.0.1:{port}/");
     let foreign: Vec<_> = requested.iter().filter(|url| !url.starts_with(&own) && !url.starts_with("data:")).collect();
     assert!(foreign.is_empty(), "requests to other hosts: {foreign:?}");

@@ -5,14 +5,12 @@
 //! and requests nothing from any other host. Screenshots of both views at
 //! 1400 and 400 pixels go to `target/dashboard-screenshots/`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[path = "support/browser.rs"]
 mod browser;
 
-use browser::wait_for;
-use headless_chrome::browser::tab::RequestPausedDecision;
+use browser::{record_requests, wait_for};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use vigy_api::{GetVigyRequest, ListVigyRunsRequest, RegisterVigy, RegisterVigyRequest, TickVigyRequest, VigyService};
@@ -50,21 +48,6 @@ async fn serve(options: ServeOptions, vigies: &[(&str, &str)]) -> (RuntimeHandle
     let limits = vigy_server::Limits::default();
     tokio::spawn(async move { vigy_server::serve(listener, app, None, &limits, std::future::pending()).await });
     (runtime, port)
-}
-
-/// Record every URL the tab requests.
-fn record_requests(tab: &Tab) -> Arc<Mutex<Vec<String>>> {
-    let requested = Arc::new(Mutex::new(Vec::new()));
-    let seen = requested.clone();
-    tab.enable_fetch(None, None).unwrap();
-    tab.enable_request_interception(Arc::new(
-        move |_transport, _session, event: headless_chrome::protocol::cdp::Fetch::events::RequestPausedEvent| {
-            seen.lock().unwrap().push(event.params.request.url.clone());
-            RequestPausedDecision::Continue(None)
-        },
-    ))
-    .unwrap();
-    requested
 }
 
 fn text_of(tab: &Tab, selector: &str) -> String {

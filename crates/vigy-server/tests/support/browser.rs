@@ -1,7 +1,12 @@
 //! What the headless Chromium tests share: the browser's path and a wait.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use headless_chrome::Tab;
+use headless_chrome::browser::tab::RequestPausedDecision;
+use headless_chrome::protocol::cdp::Fetch::events::RequestPausedEvent;
 
 /// Debian's Chromium (`scripts/test` installs it), or `$CHROME`.
 pub(crate) fn chromium() -> PathBuf {
@@ -20,4 +25,18 @@ pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("not within 30 s: {what}");
+}
+
+/// Record every URL `tab` requests from now on.
+#[allow(dead_code, reason = "not every browser test records requests")]
+pub(crate) fn record_requests(tab: &Tab) -> Arc<Mutex<Vec<String>>> {
+    let requested = Arc::new(Mutex::new(Vec::new()));
+    let seen = requested.clone();
+    tab.enable_fetch(None, None).unwrap();
+    tab.enable_request_interception(Arc::new(move |_transport, _session, event: RequestPausedEvent| {
+        seen.lock().unwrap().push(event.params.request.url.clone());
+        RequestPausedDecision::Continue(None)
+    }))
+    .unwrap();
+    requested
 }
